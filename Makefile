@@ -1,0 +1,34 @@
+# Two commands do all the set-up on a fresh machine (Python 3.10/3.11):
+#   make train   pack scikit-learn's digits and train on them with 2 Horovod CPU workers
+#   make test    run the test suite (unit + multi-process integration tests)
+# Both create .venv on first use; later runs reuse it and start in seconds.
+
+VENV  ?= .venv
+BIN    = $(VENV)/bin
+STAMP  = $(VENV)/.mxdl-installed
+DIGITS = runs/data/digits
+
+.PHONY: train test test-fast bench env clean
+
+$(STAMP): setup.py requirements/constraints.txt scripts/bootstrap.sh
+	bash scripts/bootstrap.sh $(VENV)
+	touch $(STAMP)
+
+env: $(STAMP)
+
+train: $(STAMP)
+	$(BIN)/mxdl-pack digits $(DIGITS)-images
+	$(BIN)/mxdl-pack build $(DIGITS)-images $(DIGITS)-shards --split train=0.8,val=0.2 --png --gray --shards 2 --seed 0
+	PATH=$(abspath $(BIN)):$$PATH launch/train.sh configs/digits.yaml --np 2 --fresh
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow" tests
+
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# launch/train.sh: run mxdl-train as a Horovod job on one machine or many.
+#
+#   launch/train.sh CONFIG [key=value ...] [--np N] [--hosts h1:4,h2:4 | --hostfile FILE]
+#                   [--resume | --resume-from EPOCH | --fresh] [--output DIR]
+#                   [--max-restarts K] [--mpi] [--stop-grace SECONDS] [--dry-run]
+#
+#   launch/train.sh configs/digits.yaml --np 2                   # 2 CPU workers here
+#   launch/train.sh configs/imagenet_resnet50.yaml               # one worker per local GPU
+#   launch/train.sh configs/imagenet_resnet50.yaml --hosts node1:8,node2:8
+#   launch/train.sh configs/cifar10_resnet.yaml --resume-from 40 optim.lr=1e-4
+#
+# ctrl+c: the first press asks every worker to stop at the same step and save a
+# checkpoint (the launcher creates RUN/STOP; rank 0 sees it and all workers agree
+# through an allreduce). The launcher then waits up to --stop-grace seconds
+# (default 900) for the save; horovodrun's own ctrl+c handling would SIGKILL the
+# workers after 5 seconds, so the job runs in its own session where the terminal's
+# ctrl+c cannot reach it. A second press ends everything at once.
+#
+# When a worker dies (crash, out of memory, lost node) horovodrun ends the others
+# and exits non-zero; with --max-restarts K the job restarts from the latest
+# checkpoint up to K times. A requested stop is never restarted.
+set -uo pipefail
+
+usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+die() { echo "launch/train.sh: $*" >&2; exit 2; }
+
+CONFIG="" NP="" HOSTS="" HOSTFILE="" OUTPUT="" DRY_RUN=0 MAX_RESTARTS=0 CONTROLLER=gloo
+STOP_GRACE=${MXDL_STOP_GRACE:-900}
+RESUME_ARGS=() OVERRIDES=()
+while [ $# -gt 0 ]; do
+    case "$1" in
+        -h|--help) usage; exit 0 ;;
+        --np) NP=${2:?--np needs a number}; shift ;;
+        --hosts) HOSTS=${2:?--hosts needs h1:4,h2:4}; shift ;;
+        --hostfile) HOSTFILE=${2:?--hostfile needs a file}; shift ;;
+        --resume|--fresh) RESUME_ARGS=("$1") ;;
+        --resume-from) RESUME_ARGS=(--resume-from "${2:?--resume-from needs an epoch}"); shift ;;
+        --output) OUTPUT=${2:?--output needs a directory}; shift ;;
+        --max-restarts) MAX_RESTARTS=${2:?--max-restarts needs a number}; shift ;;
+        --stop-grace) STOP_GRACE=${2:?--stop-grace needs seconds}; shift ;;
+        --mpi) CONTROLLER=mpi ;;
+        --dry-run) DRY_RUN=1 ;;
+        --*) die "unknown option $1 (see --help)" ;;
+        *=*) OVERRIDES+=("$1") ;;
+        *) [ -z "$CONFIG" ] || die "two configs given: $CONFIG and $1"; CONFIG=$1 ;;
+    esac
+    shift
+done
+[ -n "$CONFIG" ] || { usage >&2; die "no CONFIG given"; }
+[ -f "$CONFIG" ] || die "config file not found: $CONFIG"
+[ -z "$HOSTS" ] || [ -z "$HOSTFILE" ] || die "give --hosts or --hostfile, not both"
+[[ "$MAX_RESTARTS" =~ ^[0-9]+$ ]] || die "--max-restarts must be a whole number"
+
+PYTHON=$(command -v python3 || command -v python) || die "python not found on PATH"
+RUN_DIR=${OUTPUT:-runs/$(basename "${CONFIG%.*}")}
+
+# ---- host layout --------------------------------------------------------------------------
+host_list() {  # one "host slots" line per host
+    if [ -n "$HOSTS" ]; then
+        tr ',' '\n' <<<"$HOSTS" | awk -F: 'NF{print $1, ($2==""?1:$2)}'
+    elif [ -n "$HOSTFILE" ]; then
+        [ -f "$HOSTFILE" ] || die "hostfile not found: $HOSTFILE"
+        awk '!/^#/ && NF {s=1; for(i=2;i<=NF;i++) if ($i ~ /^slots=/) {split($i,a,"="); s=a[2]}; print $1, s}' "$HOSTFILE"
+    fi
+}
+LOCAL_GPUS=$(command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -c '^GPU' || echo 0)
+CORES=$(nproc 2>/dev/null || echo 1)
+if [ -n "$HOSTS$HOSTFILE" ]; then
+    SLOTS=$(host_list | awk '{s+=$2} END{print s+0}')
+    NP=${NP:-$SLOTS}
+    [ "$NP" -le "$SLOTS" ] || die "--np $NP is more than the $SLOTS slots the hosts offer"
+    PER_HOST=$(host_list | awk 'NR==1{print $2}')
+else
+    NP=${NP:-$([ "$LOCAL_GPUS" -gt 0 ] && echo "$LOCAL_GPUS" || echo 1)}
+    PER_HOST=$NP
+fi
+[[ "$NP" =~ ^[1-9][0-9]*$ ]] || die "--np must be a positive number"
+if [ "$LOCAL_GPUS" -gt 0 ]; then
+    DEVICE="one GPU per worker (mx.gpu(local_rank)), NCCL allreduce"
+    THREADS=$(( CORES / PER_HOST > 0 ? CORES / PER_HOST : 1 ))
+else
+    THREADS=$(( CORES / PER_HOST > 0 ? CORES / PER_HOST : 1 ))
+    DEVICE="CPU, $THREADS thread(s) per worker"
+fi
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$THREADS}
+export MXNET_CPU_WORKER_NTHREADS=${MXNET_CPU_WORKER_NTHREADS:-$THREADS}
+
+HVD=(horovodrun -np "$NP" "--$CONTROLLER" --start-timeout 60)
+[ -n "$HOSTS" ] && HVD+=(-H "$HOSTS")
+[ -n "$HOSTFILE" ] && HVD+=(-hostfile "$HOSTFILE")
+TRAIN=("$PYTHON" -m mxdl.train.cli "$CONFIG" "${OVERRIDES[@]}")
+[ -n "$OUTPUT" ] && TRAIN+=(--output "$OUTPUT")
+
+print_layout() {
+    echo "layout: $NP worker(s); $DEVICE; OMP_NUM_THREADS=$OMP_NUM_THREADS"
+    if [ -n "$HOSTS$HOSTFILE" ]; then
+        host_list | awk -v np="$NP" '{n=($2<np-r?$2:np-r); if(n>0) printf "  %s: ranks %d-%d\n", $1, r, r+n-1; r+=n}'
+    else
+        echo "  localhost: ranks 0-$((NP - 1))"
+    fi
+    echo "run directory: $RUN_DIR"
+}
+
+if [ "$DRY_RUN" = 1 ]; then
+    print_layout
+    echo "command: ${HVD[*]} ${TRAIN[*]} ${RESUME_ARGS[*]}"
+    exit 0
+fi
+
+# ---- preflight: one line per problem, before any worker starts ------------------------------
+preflight_args=(--np "$NP" --config "$CONFIG" --run-dir "$RUN_DIR" --controller "$CONTROLLER")
+[ -n "$HOSTS$HOSTFILE" ] && preflight_args+=(--hosts "$(host_list | awk '{printf "%s%s", sep, $1; sep=","}')")
+"$PYTHON" -m mxdl.preflight "${preflight_args[@]}" "${OVERRIDES[@]}" || exit 2
+
+# ---- run, with coordinated ctrl+c and restarts -----------------------------------------------
+JOB_PID="" STOPPING=0
+mkdir -p "$RUN_DIR"
+rm -f "$RUN_DIR/STOP"
+
+kill_job() {
+    [ -n "$JOB_PID" ] || return 0
+    kill -TERM -- "-$JOB_PID" 2>/dev/null
+    sleep 3
+    kill -KILL -- "-$JOB_PID" 2>/dev/null
+}
+on_interrupt() {
+    if [ "$STOPPING" = 1 ]; then
+        echo "launch/train.sh: second interrupt: ending all workers now" >&2
+        kill_job
+        exit 130
+    fi
+    STOPPING=1
+    touch "$RUN_DIR/STOP"
+    echo "launch/train.sh: stopping: workers finish the current step and save a checkpoint" \
+         "(up to ${STOP_GRACE}s; press ctrl+c again to end at once)" >&2
+    ( sleep "$STOP_GRACE"; echo "launch/train.sh: stop took longer than ${STOP_GRACE}s; ending workers" >&2;
+      kill -TERM -- "-$JOB_PID" 2>/dev/null; sleep 5; kill -KILL -- "-$JOB_PID" 2>/dev/null ) &
+    GRACE_PID=$!
+}
+trap on_interrupt INT TERM
+
+attempt=0
+while :; do
+    cmd=("${HVD[@]}" "${TRAIN[@]}" "${RESUME_ARGS[@]}")
+    echo "+ ${cmd[*]}"
+    [ "$attempt" = 0 ] && print_layout
+    # Own session: the terminal's ctrl+c reaches this script only, never horovodrun directly.
+    # tee ignores INT too, so a ctrl+c cannot break the job's output pipe.
+    setsid "${cmd[@]}" > >(trap '' INT TERM; exec tee -a "$RUN_DIR/launch.log") 2>&1 &
+    JOB_PID=$!
+    status=0
+    while :; do
+        wait "$JOB_PID"; status=$?
+        # wait returns early (>128) when a trapped signal arrives; keep waiting for the job
+        kill -0 "$JOB_PID" 2>/dev/null || break
+    done
+    [ -n "${GRACE_PID:-}" ] && kill "$GRACE_PID" 2>/dev/null
+    if [ "$STOPPING" = 1 ]; then
+        echo "launch/train.sh: stopped (status $status). Resume with: $0 $CONFIG --resume ${OVERRIDES[*]}"
+        exit 0
+    fi
+    [ "$status" = 0 ] && exit 0
+    failed=$(grep -ao 'Process [0-9]* exit with status code [0-9]*' "$RUN_DIR/launch.log" 2>/dev/null | tail -n 1)
+    echo "launch/train.sh: job failed with status $status${failed:+ ($failed)}" >&2
+    if [ "$attempt" -ge "$MAX_RESTARTS" ]; then
+        exit "$status"
+    fi
+    attempt=$((attempt + 1))
+    echo "launch/train.sh: restart $attempt of $MAX_RESTARTS from the latest checkpoint" >&2
+    RESUME_ARGS=()   # mxdl-train resumes from the latest checkpoint in the run directory by default
+done

@@ -1,0 +1,206 @@
+"""Experiment configuration: documented defaults < YAML file < ``key=value`` overrides.
+
+Every key lives in ``SCHEMA`` below with its type, default and one line of
+documentation (``mxdl-train --show-defaults`` prints them). A YAML experiment
+in ``configs/`` only names what differs from the defaults. Unknown keys, wrong
+types and missing required values raise :class:`UserError` naming the key and,
+for a typo, the nearest valid key.
+"""
+import copy
+import difflib
+import os
+
+import yaml
+
+from .errors import UserError
+
+REQUIRED = object()  # marks a key that has no default and must be set
+
+
+class Key:
+    """One config key: expected type(s), default, choices and a short description."""
+
+    def __init__(self, types, default, doc, choices=None):
+        self.types = types if isinstance(types, tuple) else (types,)
+        self.default = default
+        self.doc = doc
+        self.choices = choices
+
+
+SCHEMA = {
+    "model": {
+        "name": Key(str, REQUIRED, "registered model name (mxdl-models list)"),
+        "options": Key(dict, {}, "keyword arguments for the model constructor, e.g. {dropout: 0.3}"),
+        "init": Key(str, "xavier", "weight initializer", choices=("xavier", "msra", "book")),
+    },
+    "data": {
+        "dir": Key(str, REQUIRED, "shard directory written by mxdl-pack build"),
+        "format": Key(str, "rec", "shard format to read", choices=("rec", "hdf5")),
+        "train_split": Key(str, "train", "split used for training"),
+        "val_split": Key(str, "val", "split used for validation ('' for none)"),
+        "batch_size": Key(int, 64, "images per worker per step"),
+        "shape": Key((list, type(None)), None, "network input C,H,W; default: the shards' image size"),
+        "threads": Key(int, 2, "decoding threads per worker (ImageRecordIter preprocess_threads)"),
+        "mean_subtract": Key(bool, True, "subtract the per-channel mean from stats.json"),
+        "scale": Key(float, 1.0, "multiply pixels by this after mean subtraction (1/255 for [0,1])"),
+        "resize": Key(int, 0, "resize the shorter side to this before cropping (0: keep)"),
+        "rand_crop": Key(bool, False, "random crop of data.shape from larger images (training)"),
+        "rand_mirror": Key(bool, False, "random horizontal flip (training)"),
+        "pad": Key(int, 0, "zero padding added before a random crop (CIFAR-style shift)"),
+        "max_rotate_angle": Key(int, 0, "random rotation in degrees (training)"),
+        "max_shear_ratio": Key(float, 0.0, "random shear (training)"),
+    },
+    "optim": {
+        "name": Key(str, "sgd", "optimizer", choices=("sgd", "nag", "adam", "rmsprop")),
+        "lr": Key(float, 0.01, "base learning rate for one worker"),
+        "momentum": Key(float, 0.9, "momentum for sgd/nag"),
+        "wd": Key(float, 0.0001, "weight decay added to the gradient (MXNet wd); biases, BN excluded"),
+        "reg": Key((float, type(None)), None,
+                   "the book's Keras l2 'reg'; when set, wd = 2*reg (Keras puts reg*w^2 in the loss)"),
+        "scale_lr": Key(bool, True, "multiply lr by the number of workers"),
+        "warmup_epochs": Key(float, 0.0, "linear warmup from 0 to the scaled lr"),
+        "multi_precision": Key(bool, True, "keep float32 master weights when model.dtype is float16"),
+    },
+    "schedule": {
+        "name": Key(str, "constant", "learning-rate schedule",
+                    choices=("constant", "step", "multistep", "poly", "time")),
+        "factor": Key(float, 0.1, "step/multistep: multiply the lr by this at each drop"),
+        "every": Key(int, 10, "step: drop every N epochs (the book's D)"),
+        "milestones": Key(list, [], "multistep: epochs at which the lr drops"),
+        "power": Key(float, 1.0, "poly: exponent (1 = linear decay to zero at the last epoch)"),
+        "decay": Key(float, 0.0, "time: Keras-style lr0 / (1 + decay * t)"),
+        "per": Key(str, "epoch", "when the lr changes", choices=("epoch", "iteration")),
+    },
+    "train": {
+        "epochs": Key(int, 10, "total epochs"),
+        "seed": Key(int, 42, "seed for weights, shuffling and augmentation"),
+        "dtype": Key(str, "float32", "compute dtype (float16 is for GPUs)", choices=("float32", "float16")),
+        "hybridize": Key(bool, True, "compile the network (plain hybridize(), see mxdl/train/loop.py)"),
+        "log_interval": Key(int, 50, "steps between log lines"),
+        "stop_check_interval": Key(int, 10, "steps between cross-worker checks for a stop request"),
+        "class_weights": Key((list, str, type(None)), None,
+                             "per-class loss weights, or 'balanced' for max(count)/count_c"),
+        "label_smoothing": Key(float, 0.0, "label smoothing epsilon"),
+    },
+    "checkpoint": {
+        "every_epochs": Key(int, 5, "write a checkpoint every N epochs (the book: 5)"),
+        "keep_last": Key(int, 3, "periodic checkpoints to keep"),
+        "monitor": Key(str, "val_acc", "metric for the best checkpoint",
+                       choices=("val_acc", "val_loss", "val_top5", "train_loss")),
+        "export": Key(bool, True, "export symbol JSON + params at the end of training"),
+    },
+}
+
+
+def defaults():
+    """The default config as a nested dict (REQUIRED keys hold None)."""
+    return {section: {name: None if key.default is REQUIRED else copy.deepcopy(key.default)
+                      for name, key in keys.items()}
+            for section, keys in SCHEMA.items()}
+
+
+def all_keys():
+    return [f"{s}.{k}" for s, keys in SCHEMA.items() for k in keys]
+
+
+def _lookup(dotted):
+    section, _, name = dotted.partition(".")
+    key = SCHEMA.get(section, {}).get(name)
+    if key is None:
+        near = difflib.get_close_matches(dotted, all_keys(), n=1, cutoff=0.5)
+        hint = f" (did you mean '{near[0]}'?)" if near else ""
+        raise UserError(f"unknown config key '{dotted}'{hint}")
+    return key
+
+
+def _coerce(dotted, value, key):
+    if float in key.types and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if list in key.types and isinstance(value, tuple):
+        value = list(value)
+    ok = isinstance(value, key.types) and not (isinstance(value, bool) and bool not in key.types)
+    if not ok:
+        wanted = " or ".join("null" if t is type(None) else t.__name__ for t in key.types)
+        raise UserError(f"config key '{dotted}' must be {wanted}, got {value!r}")
+    if key.choices and value not in key.choices:
+        raise UserError(f"config key '{dotted}' must be one of {', '.join(key.choices)}; got {value!r}")
+    return value
+
+
+def _set(cfg, dotted, value):
+    key = _lookup(dotted)
+    section, _, name = dotted.partition(".")
+    cfg[section][name] = _coerce(dotted, value, key)
+
+
+def _flatten(tree, prefix=""):
+    for name, value in tree.items():
+        dotted = f"{prefix}{name}"
+        if isinstance(value, dict) and not prefix:
+            if name not in SCHEMA:
+                _lookup(dotted + ".x")  # raises with a suggestion
+            yield from _flatten(value, dotted + ".")
+        else:
+            yield dotted, value
+
+
+def parse_override(text):
+    """``'optim.lr=0.1'`` -> ``('optim.lr', 0.1)``; values are parsed as YAML scalars or lists."""
+    if "=" not in text:
+        raise UserError(f"override '{text}' must look like key=value, e.g. optim.lr=0.1")
+    dotted, _, raw = text.partition("=")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return dotted.strip(), value
+
+
+def load_yaml(path):
+    if not os.path.isfile(path):
+        raise UserError(f"config file not found: {path}")
+    try:
+        with open(path) as f:
+            tree = yaml.safe_load(f) or {}
+    except yaml.YAMLError as err:
+        raise UserError(f"config file {path} is not valid YAML: {err}".splitlines()[0]) from err
+    if not isinstance(tree, dict):
+        raise UserError(f"config file {path} must hold a mapping of sections")
+    return tree
+
+
+def resolve(path=None, overrides=(), base=None):
+    """Build a config: ``base`` (or the defaults), then the YAML at ``path``, then overrides."""
+    cfg = copy.deepcopy(base) if base is not None else defaults()
+    if path:
+        for dotted, value in _flatten(load_yaml(path)):
+            _set(cfg, dotted, value)
+    for text in overrides:
+        _set(cfg, *parse_override(text))
+    missing = [k for k in all_keys() if _lookup(k).default is REQUIRED and cfg[k.split(".")[0]][k.split(".")[1]] is None]
+    if missing:
+        raise UserError(f"config key '{missing[0]}' is required: set it in the YAML file or as {missing[0]}=...")
+    return cfg
+
+
+def diff_from_defaults(cfg):
+    """``['optim.lr: 0.01 -> 0.1', ...]`` for the start-up log."""
+    base = defaults()
+    return [f"{s}.{k}: {base[s][k]!r} -> {v!r}"
+            for s, keys in cfg.items() for k, v in keys.items() if base[s][k] != v]
+
+
+def dump(cfg, path):
+    """Write the resolved config as YAML, atomically."""
+    from .fileio import atomic_write_text
+    atomic_write_text(path, yaml.safe_dump(cfg, sort_keys=False))
+
+
+def describe_defaults():
+    lines = []
+    for section, keys in SCHEMA.items():
+        lines.append(f"{section}:")
+        for name, key in keys.items():
+            shown = "REQUIRED" if key.default is REQUIRED else repr(key.default)
+            lines.append(f"  {name}: {shown}  # {key.doc}")
+    return "\n".join(lines)

@@ -1,0 +1,73 @@
+"""Horovod when launched by horovodrun/mpirun, plain single process otherwise.
+
+A single-process run never imports Horovod, so ``mxdl-train`` works on a
+laptop where Horovod is not installed.
+"""
+import os
+
+import numpy as np
+
+_LAUNCHER_VARS = ("HOROVOD_RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK")
+
+
+def launched_by_horovod():
+    return any(v in os.environ for v in _LAUNCHER_VARS)
+
+
+class Dist:
+    def __init__(self):
+        self.hvd = None
+        self.rank, self.size, self.local_rank = 0, 1, 0
+        if launched_by_horovod():
+            import horovod.mxnet as hvd
+            hvd.init()
+            self.hvd = hvd
+            self.rank, self.size, self.local_rank = hvd.rank(), hvd.size(), hvd.local_rank()
+
+    @property
+    def primary(self):
+        return self.rank == 0
+
+    def context(self):
+        """One GPU per worker (mx.gpu(local_rank)) when GPUs exist, else the CPU."""
+        import mxnet as mx
+        return mx.gpu(self.local_rank) if mx.context.num_gpus() > 0 else mx.cpu()
+
+    def make_trainer(self, params, optimizer, optimizer_params):
+        from mxnet import gluon
+        if self.hvd is None:
+            return gluon.Trainer(params, optimizer, optimizer_params, kvstore=None)
+        return self.hvd.DistributedTrainer(params, optimizer, optimizer_params)
+
+    def broadcast_parameters(self, params):
+        # Must run before the first forward pass: afterwards MKLDNN-layout arrays crash
+        # Horovod's broadcast. Deferred-init parameters are broadcast at initialization.
+        if self.hvd is not None and self.size > 1:
+            self.hvd.broadcast_parameters(params, root_rank=0)
+
+    def allreduce_sum(self, values, name):
+        """Sum a small float vector over workers (identity in one process)."""
+        values = np.asarray(values, dtype=np.float64)
+        if self.hvd is None or self.size == 1:
+            return values
+        import mxnet as mx
+        out = self.hvd.allreduce(mx.nd.array(values, dtype="float64"), average=False, name=name)
+        return out.asnumpy()
+
+    def any(self, flag, name):
+        return bool(self.allreduce_sum([1.0 if flag else 0.0], name)[0] > 0)
+
+    def average_aux_states(self, net):
+        """Average BatchNorm running statistics over workers (Horovod only averages gradients)."""
+        if self.hvd is None or self.size == 1:
+            return
+        for i, param in enumerate(sorted(net.collect_params().values(), key=lambda p: p.name)):
+            if param.grad_req == "null" and param._data is not None:
+                data = param.data()
+                self.hvd.allreduce_(data, average=True, name=f"aux.{param.name}")
+                data.wait_to_read()
+
+    def broadcast_object(self, obj, name):
+        if self.hvd is None or self.size == 1:
+            return obj
+        return self.hvd.broadcast_object(obj, root_rank=0, name=name)

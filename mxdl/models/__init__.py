@@ -1,0 +1,6 @@
+"""The model zoo: Gluon HybridBlocks built by name.
+
+>>> from mxdl.models import get_model, list_models
+>>> net = get_model("minivggnet", classes=10)
+"""
+from .registry import get_model, list_models, native_input, register_model  # noqa: F401

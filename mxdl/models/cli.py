@@ -1,0 +1,79 @@
+"""``mxdl-models``: list the registered models, or summarize one (layers, output shapes, parameters).
+
+Examples::
+
+    mxdl-models list
+    mxdl-models list 'resnet*'
+    mxdl-models summary resnet50_v1 --input 3x224x224 --classes 1000
+"""
+import argparse
+import sys
+
+from ..errors import UserError, cli_entry
+from .registry import get_model, list_models, native_input
+
+
+def parse_shape(text):
+    try:
+        shape = tuple(int(x) for x in text.lower().split("x"))
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise UserError(f"--input '{text}' must look like CxHxW, e.g. 3x224x224")
+    return shape
+
+
+def count_parameters(net, input_shape):
+    """(trainable, total) parameter counts by shape inference only: no forward pass is run."""
+    import numpy as np
+    sym = _symbol(net)
+    args, _, aux = sym.infer_shape(data=(1,) + tuple(input_shape))
+    params = {p.name: p for p in net.collect_params().values()}
+    trainable = sum(int(np.prod(s)) for n, s in zip(sym.list_arguments(), args)
+                    if n in params and params[n].grad_req != "null")
+    total = sum(int(np.prod(s)) for n, s in zip(sym.list_arguments(), args) if n != "data")
+    return trainable, total + sum(int(np.prod(s)) for s in aux)
+
+
+def _symbol(net):
+    import mxnet as mx
+    out = net(mx.sym.var("data"))
+    return mx.sym.Group(list(out)) if isinstance(out, (list, tuple)) else out
+
+
+def summary(name, input_shape, classes, **options):
+    import mxnet as mx
+    net = get_model(name, classes=classes, **options)
+    net.initialize()
+    try:
+        mx.viz.print_summary(_symbol(net), shape={"data": (1,) + tuple(input_shape)}, line_length=110)
+    except mx.base.MXNetError as err:
+        raise UserError(f"{name} cannot take input {'x'.join(map(str, input_shape))}: "
+                        f"{str(err).splitlines()[0]}") from None
+    trainable, total = count_parameters(net, input_shape)
+    print(f"{name}: {trainable:,} trainable parameters, {total:,} including batch-norm statistics")
+
+
+@cli_entry
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="mxdl-models", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    ls = sub.add_parser("list", help="list model names with their native input")
+    ls.add_argument("pattern", nargs="?", default="*")
+    sm = sub.add_parser("summary", help="layers, output shapes and parameter counts")
+    sm.add_argument("name")
+    sm.add_argument("--input", help="CxHxW (default: the model's native input)")
+    sm.add_argument("--classes", type=int, default=1000)
+    args = p.parse_args(argv)
+    if args.command == "list":
+        for name in list_models(args.pattern):
+            print(f"{name:18s} {'x'.join(map(str, native_input(name)))}")
+    else:
+        shape = parse_shape(args.input) if args.input else native_input(args.name)
+        summary(args.name, shape, args.classes)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""ResNet v1 (He et al. 2015) and v2 / pre-activation (He et al. 2016), depths 18-152,
+plus the book's configurable pre-activation bottleneck ResNet for small images.
+
+v1 puts the stride of a bottleneck on its 3x3 convolution (the "v1b"/"v1.5"
+layout of torchvision, gluoncv's resnet*_v1b and NVIDIA's RN50); parameter
+counts are the same either way (ResNet-50: 25,557,032). v2 normalizes the raw
+input with a parameter-free batch norm, as gluoncv's resnet*_v2 do.
+"""
+from mxnet.gluon import nn
+
+from .layers import batch_norm
+from .registry import register_model
+
+
+def _conv(channels, kernel, strides=1):
+    return nn.Conv2D(channels, kernel, strides=strides, padding=kernel // 2, use_bias=False)
+
+
+class BasicV1(nn.HybridBlock):
+    expansion = 1
+
+    def __init__(self, channels, strides, downsample, bn, **kwargs):
+        super().__init__(**kwargs)
+        self.body = nn.HybridSequential()
+        self.body.add(_conv(channels, 3, strides), batch_norm(**bn), nn.Activation("relu"),
+                      _conv(channels, 3), batch_norm(**bn))
+        self.downsample = None
+        if downsample:
+            self.downsample = nn.HybridSequential()
+            self.downsample.add(_conv(channels, 1, strides), batch_norm(**bn))
+
+    def hybrid_forward(self, F, x):
+        shortcut = self.downsample(x) if self.downsample is not None else x
+        return F.Activation(self.body(x) + shortcut, act_type="relu")
+
+
+class BottleneckV1(BasicV1):
+    expansion = 4
+
+    def __init__(self, channels, strides, downsample, bn, **kwargs):
+        super().__init__(channels, strides, downsample, bn, **kwargs)
+        mid = channels // 4
+        self.body = nn.HybridSequential()
+        self.body.add(_conv(mid, 1), batch_norm(**bn), nn.Activation("relu"),
+                      _conv(mid, 3, strides), batch_norm(**bn), nn.Activation("relu"),
+                      _conv(channels, 1), batch_norm(**bn))
+
+
+class PreActV2(nn.HybridBlock):
+    """BN -> RELU -> conv stack; the shortcut branches off after the first BN -> RELU."""
+    expansion = 1
+
+    def __init__(self, channels, strides, downsample, bn, **kwargs):
+        super().__init__(**kwargs)
+        self.bn1 = batch_norm(**bn)
+        self.body = nn.HybridSequential()
+        self._build(channels, strides, bn)
+        self.downsample = _conv(channels, 1, strides) if downsample else None
+
+    def _build(self, channels, strides, bn):
+        self.body.add(_conv(channels, 3, strides), batch_norm(**bn), nn.Activation("relu"),
+                      _conv(channels, 3))
+
+    def hybrid_forward(self, F, x):
+        act = F.Activation(self.bn1(x), act_type="relu")
+        shortcut = self.downsample(act) if self.downsample is not None else x
+        return self.body(act) + shortcut
+
+
+class PreActBottleneckV2(PreActV2):
+    expansion = 4
+
+    def _build(self, channels, strides, bn):
+        mid = channels // 4
+        self.body.add(_conv(mid, 1), batch_norm(**bn), nn.Activation("relu"),
+                      _conv(mid, 3, strides), batch_norm(**bn), nn.Activation("relu"),
+                      _conv(channels, 1))
+
+
+_SPECS = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)), 50: ("bottleneck", (3, 4, 6, 3)),
+          101: ("bottleneck", (3, 4, 23, 3)), 152: ("bottleneck", (3, 8, 36, 3))}
+_BLOCKS = {(1, "basic"): BasicV1, (1, "bottleneck"): BottleneckV1,
+           (2, "basic"): PreActV2, (2, "bottleneck"): PreActBottleneckV2}
+
+
+class ResNet(nn.HybridBlock):
+    """Stem, stages of residual blocks, global pooling, dense classifier (``features``/``output``)."""
+
+    def __init__(self, block, stages, filters, classes, stem, preact, bn, project_first=False, **kwargs):
+        super().__init__(**kwargs)
+        with self.name_scope():
+            self.features = nn.HybridSequential()
+            self.features.add(*stem)
+            in_channels = filters[0]
+            for i, (count, channels) in enumerate(zip(stages, filters[1:])):
+                stage = nn.HybridSequential()
+                for j in range(count):
+                    strides = 2 if j == 0 and i > 0 else 1
+                    downsample = j == 0 and (project_first or strides != 1 or in_channels != channels)
+                    stage.add(block(channels, strides, downsample, bn))
+                    in_channels = channels
+                self.features.add(stage)
+            if preact:
+                self.features.add(batch_norm(**bn), nn.Activation("relu"))
+            self.features.add(nn.GlobalAvgPool2D(), nn.Flatten())
+            self.output = nn.Dense(classes)
+
+    def hybrid_forward(self, F, x):
+        return self.output(self.features(x))
+
+
+def _imagenet_resnet(depth, version, classes, bn_momentum=0.9, bn_epsilon=1e-5):
+    kind, stages = _SPECS[depth]
+    block = _BLOCKS[(version, kind)]
+    bn = {"bn_momentum": bn_momentum, "bn_epsilon": bn_epsilon}
+    widths = (64, 128, 256, 512) if kind == "basic" else (256, 512, 1024, 2048)
+    stem = [_conv(64, 7, 2), batch_norm(**bn), nn.Activation("relu"), nn.MaxPool2D(3, 2, padding=1)]
+    if version == 2:
+        stem.insert(0, nn.BatchNorm(scale=False, center=False, momentum=bn_momentum, epsilon=bn_epsilon))
+    return ResNet(block, stages, (64,) + widths, classes, stem, version == 2, bn)
+
+
+def _register(depth, version):
+    name = f"resnet{depth}_v{version}"
+
+    def builder(classes=1000, **bn):
+        return _imagenet_resnet(depth, version, classes, **bn)
+    builder.__name__ = name
+    builder.__doc__ = f"ResNet-{depth} {'v1' if version == 1 else 'v2 (pre-activation)'} for 224x224 ImageNet."
+    register_model(input_shape=(3, 224, 224))(builder)
+    globals()[name] = builder
+
+
+for _depth in _SPECS:
+    for _version in (1, 2):
+        _register(_depth, _version)
+
+
+@register_model(input_shape=(3, 32, 32))
+def resnet_book(classes=10, stages=(9, 9, 9), filters=(64, 64, 128, 256), stem="cifar",
+                bn_momentum=0.9, bn_epsilon=2e-5):
+    """Pre-activation bottleneck ResNet with configurable stages/filters (the book's ResNet).
+
+    Every stage opens with a projection shortcut, the first included, and
+    nothing follows the addition (no ReLU), as in the book's code.
+
+    ``stem='cifar'``: one 3x3 conv; ``stem='tiny'``: 5x5 conv -> BN -> RELU -> 3x3/2 max pool.
+    An extra batch norm normalizes the raw input (with scale and shift, as the book's code).
+    """
+    bn = {"bn_momentum": bn_momentum, "bn_epsilon": bn_epsilon}
+    if stem == "cifar":
+        layers = [_conv(filters[0], 3)]
+    elif stem == "tiny":
+        layers = [_conv(filters[0], 5), batch_norm(**bn), nn.Activation("relu"), nn.MaxPool2D(3, 2, padding=1)]
+    else:
+        raise ValueError(f"stem must be 'cifar' or 'tiny', got {stem!r}")
+    layers.insert(0, batch_norm(**bn))
+    return ResNet(PreActBottleneckV2, tuple(stages), tuple(filters), classes, layers, True, bn,
+                  project_first=True)
+
+
+@register_model(input_shape=(3, 32, 32))
+def resnet_cifar(classes=10, **options):
+    """The book's CIFAR-10 ResNet: stages (9, 9, 9), filters (64, 64, 128, 256)."""
+    return resnet_book(classes, **options)
+
+
+@register_model(input_shape=(3, 64, 64))
+def resnet_tiny(classes=200, **options):
+    """The book's Tiny ImageNet ResNet: stages (3, 4, 6), filters (64, 128, 256, 512), 5x5 stem."""
+    return resnet_book(classes, stages=(3, 4, 6), filters=(64, 128, 256, 512), stem="tiny", **options)

@@ -1,0 +1,128 @@
+"""Checks ``launch/train.sh`` runs before starting any worker; one line per problem.
+
+    python -m mxdl.preflight --np 4 --config configs/x.yaml --run-dir runs/x [--hosts a,b] [key=value ...]
+"""
+import argparse
+import os
+import socket
+import subprocess
+import sys
+
+from . import config as config_mod
+from .errors import UserError
+
+LOCAL_NAMES = {"localhost", "127.0.0.1", "::1", socket.gethostname(), socket.getfqdn()}
+
+
+def check_mxnet():
+    try:
+        import mxnet  # noqa: F401
+    except Exception as err:  # noqa: BLE001 - any import failure is reported the same way
+        return [f"mxnet does not import ({str(err).splitlines()[0]}): run `make env` or pip install mxnet==1.9.1"]
+    return []
+
+
+def check_horovod(controller):
+    try:
+        import horovod.mxnet as hvd
+    except Exception as err:  # noqa: BLE001
+        return [f"horovod.mxnet does not import ({str(err).splitlines()[0]}): rebuild Horovod with "
+                "HOROVOD_WITH_MXNET=1 (scripts/bootstrap.sh shows the command)"]
+    built = hvd.gloo_built() if controller == "gloo" else hvd.mpi_built()
+    if not built:
+        return [f"Horovod was built without {controller.upper()} support: rebuild it with "
+                f"HOROVOD_WITH_{controller.upper()}=1, or choose the other controller"]
+    return []
+
+
+def check_gpus(np_local):
+    import mxnet as mx
+    gpus = mx.context.num_gpus()
+    if gpus and np_local > gpus:
+        return [f"{np_local} workers on this machine but only {gpus} GPU(s) visible: use --np {gpus} "
+                "or check CUDA_VISIBLE_DEVICES"]
+    return []
+
+
+def check_data(cfg):
+    from recordio_tools.read import load_manifest
+    data_dir = cfg["data"]["dir"]
+    try:
+        manifest = load_manifest(data_dir)
+    except UserError as err:
+        return [f"data.dir: {err}"]
+    problems = []
+    for split in manifest["splits"].values():
+        for shard in split["shards"]:
+            for name, meta in shard["files"].items():
+                path = os.path.join(data_dir, name)
+                if not os.path.isfile(path):
+                    problems.append(f"data.dir: shard file {path} is missing")
+                elif os.path.getsize(path) != meta["bytes"]:
+                    problems.append(f"data.dir: {path} has {os.path.getsize(path)} bytes, the manifest says "
+                                    f"{meta['bytes']} (run mxdl-pack verify {data_dir})")
+    return problems
+
+
+def check_writable(run_dir):
+    try:
+        os.makedirs(run_dir, exist_ok=True)
+        probe = os.path.join(run_dir, f".write-test-{os.getpid()}")
+        with open(probe, "w") as f:
+            f.write("ok")
+        os.remove(probe)
+    except OSError as err:
+        return [f"run directory {run_dir} is not writable ({err.strerror})"]
+    return []
+
+
+def check_hosts(hosts):
+    problems = []
+    for host in hosts:
+        if host in LOCAL_NAMES:
+            continue
+        cmd = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "StrictHostKeyChecking=accept-new",
+               host, "true"]
+        try:
+            ok = subprocess.run(cmd, capture_output=True, timeout=15).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            ok = False
+        if not ok:
+            problems.append(f"host {host} does not answer passwordless ssh (try: ssh {host} true)")
+    return problems
+
+
+def run_checks(args):
+    problems = check_mxnet()
+    if problems:
+        return problems
+    problems += check_horovod(args.controller)
+    hosts = [h for h in (args.hosts or "").split(",") if h]
+    problems += check_gpus(args.np if not hosts else 0)
+    try:
+        cfg = config_mod.resolve(args.config, args.overrides)
+    except UserError as err:
+        return problems + [f"config: {err}"]
+    problems += check_data(cfg)
+    problems += check_writable(args.run_dir)
+    problems += check_hosts(hosts)
+    return problems
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m mxdl.preflight")
+    p.add_argument("--np", type=int, required=True)
+    p.add_argument("--config", required=True)
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--controller", default="gloo", choices=("gloo", "mpi"))
+    p.add_argument("--hosts")
+    p.add_argument("overrides", nargs="*")
+    args = p.parse_args(argv)
+    problems = run_checks(args)
+    for line in problems:
+        print(f"preflight: {line}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""Checkpoints that survive ctrl+c, SIGKILL and a resume on other hardware.
+
+Layout under ``RUN/checkpoints/``::
+
+    epoch-0005-step-000000/   model.params  optimizer.params  meta.json
+    epoch-0007-step-000031/   (a ctrl+c stop 31 steps into epoch 8)
+    best/                     copy (hard links) of the best checkpoint by the monitored metric
+    latest                    text file naming the newest checkpoint directory
+    index.json                which checkpoints are kept, and the best metric so far
+
+Each checkpoint is written into a hidden temporary directory and renamed into
+place, then ``latest`` is replaced atomically: a crash at any moment leaves the
+previous checkpoint and pointer intact. Old checkpoints are deleted only after
+the new one is committed, and the bookkeeping lives on disk, so a resumed run
+keeps pruning correctly.
+
+Optimizer states are saved as plain CPU arrays (``mx.nd.save``) rather than
+with ``Trainer.save_states``: that pickles the optimizer itself (so an lr
+given on resume would be silently replaced, apache/mxnet#17357) and its arrays
+remember the device they came from (apache/mxnet#10910), so a GPU checkpoint
+would not load on a CPU or a different GPU count.
+"""
+import json
+import os
+import shutil
+
+from ..errors import UserError
+from ..fileio import atomic_write_json, atomic_write_text, commit_dir
+
+META = "meta.json"
+PARAMS = "model.params"
+OPT_STATES = "optimizer.params"
+
+
+def checkpoint_name(epoch, step_in_epoch):
+    return f"epoch-{epoch:04d}-step-{step_in_epoch:06d}"
+
+
+class CheckpointSaver:
+    def __init__(self, ckpt_dir, keep_last=3, monitor="val_acc"):
+        self.dir = ckpt_dir
+        self.keep_last = max(1, keep_last)
+        self.monitor = monitor
+        self.maximize = monitor in ("val_acc", "val_top5")
+        os.makedirs(ckpt_dir, exist_ok=True)
+        self.index = self._read_index()
+
+    def _read_index(self):
+        path = os.path.join(self.dir, "index.json")
+        if os.path.isfile(path):
+            with open(path) as f:
+                return json.load(f)
+        return {"kept": [], "best": None}
+
+    def _better(self, value):
+        best = self.index["best"]
+        if value is None:
+            return False
+        if best is None:
+            return True
+        return value > best["value"] if self.maximize else value < best["value"]
+
+    def save(self, epoch, step_in_epoch, write_payload, meta, metrics=None):
+        """Write one checkpoint; ``write_payload(tmp_dir)`` writes the parameter files."""
+        name = checkpoint_name(epoch, step_in_epoch)
+        tmp = os.path.join(self.dir, f".tmp-{name}-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
+        write_payload(tmp)
+        atomic_write_json(os.path.join(tmp, META), meta)
+        commit_dir(tmp, os.path.join(self.dir, name))
+        atomic_write_text(os.path.join(self.dir, "latest"), name + "\n")
+        if name in self.index["kept"]:
+            self.index["kept"].remove(name)
+        self.index["kept"].append(name)
+        value = (metrics or {}).get(self.monitor)
+        if self._better(value):
+            self._copy_to_best(name)
+            self.index["best"] = {"name": name, "metric": self.monitor, "value": value}
+        self._prune()
+        atomic_write_json(os.path.join(self.dir, "index.json"), self.index)
+        return os.path.join(self.dir, name)
+
+    def _copy_to_best(self, name):
+        tmp = os.path.join(self.dir, f".tmp-best-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.makedirs(tmp)
+        for f in os.listdir(os.path.join(self.dir, name)):
+            src = os.path.join(self.dir, name, f)
+            try:
+                os.link(src, os.path.join(tmp, f))  # no second copy of a large model
+            except OSError:
+                shutil.copy2(src, os.path.join(tmp, f))
+        commit_dir(tmp, os.path.join(self.dir, "best"))
+
+    def _prune(self):
+        while len(self.index["kept"]) > self.keep_last:
+            old = self.index["kept"].pop(0)
+            shutil.rmtree(os.path.join(self.dir, old), ignore_errors=True)
+
+    # ---- finding checkpoints to resume from -------------------------------------------------
+
+    def available(self):
+        return sorted(d for d in os.listdir(self.dir)
+                      if d.startswith("epoch-") and os.path.isfile(os.path.join(self.dir, d, META)))
+
+    def latest(self):
+        pointer = os.path.join(self.dir, "latest")
+        if os.path.isfile(pointer):
+            with open(pointer) as f:
+                name = f.read().strip()
+            if os.path.isfile(os.path.join(self.dir, name, META)):
+                return os.path.join(self.dir, name)
+        found = self.available()  # pointer lost: fall back to the newest complete directory
+        return os.path.join(self.dir, found[-1]) if found else None
+
+    def at_epoch(self, epoch):
+        name = checkpoint_name(epoch, 0)
+        path = os.path.join(self.dir, name)
+        if not os.path.isfile(os.path.join(path, META)):
+            have = ", ".join(d.split("-")[1].lstrip("0") or "0" for d in self.available()
+                             if d.endswith("step-000000")) or "none"
+            raise UserError(f"no checkpoint for the end of epoch {epoch} in {self.dir} "
+                            f"(epochs available: {have})")
+        return path
+
+
+def load_meta(path):
+    meta_path = os.path.join(path, META)
+    if not os.path.isfile(meta_path):
+        raise UserError(f"{path} is not a checkpoint (no {META})")
+    with open(meta_path) as f:
+        return json.load(f)
+
+
+# ---- optimizer states, portable across devices -----------------------------------------------
+
+def _flatten_state(prefix, state, arrays):
+    import mxnet as mx
+    if state is None:
+        return None
+    if isinstance(state, mx.nd.NDArray):
+        arrays[prefix] = state.as_in_context(mx.cpu())
+        return "array"
+    if isinstance(state, (tuple, list)):
+        return [_flatten_state(f"{prefix}/{i}", s, arrays) for i, s in enumerate(state)]
+    raise TypeError(f"cannot save optimizer state of type {type(state).__name__}")
+
+
+def _unflatten_state(prefix, spec, arrays):
+    if spec is None:
+        return None
+    if spec == "array":
+        return arrays[prefix]
+    return tuple(_unflatten_state(f"{prefix}/{i}", s, arrays) for i, s in enumerate(spec))
+
+
+def save_optimizer(trainer, path):
+    """Write the optimizer's per-parameter states; return the JSON-able structure and counters."""
+    import mxnet as mx
+    updater = trainer._updaters[0]
+    opt = trainer._optimizer
+    arrays, spec = {}, {}
+    for index, state in updater.states.items():
+        spec[str(index)] = _flatten_state(str(index), state, arrays)
+    mx.nd.save(path, arrays)
+    return {"spec": spec, "num_update": opt.num_update,
+            "update_counts": {str(k): v for k, v in opt._index_update_count.items()}}
+
+
+def load_optimizer(trainer, path, info, ctx):
+    import mxnet as mx
+    updater = trainer._updaters[0]
+    opt = trainer._optimizer
+    arrays = mx.nd.load(path) if info["spec"] else {}
+    updater.states = {int(k): _unflatten_state(k, s, arrays) for k, s in info["spec"].items()}
+    updater.states_synced = dict.fromkeys(updater.states, False)  # moved to ctx on first update
+    counts = {int(k): v for k, v in info["update_counts"].items()}
+    opt._all_index_update_counts = {ctx.device_id: counts}
+    opt._index_update_count = counts
+    opt.num_update = info["num_update"]

@@ -1,0 +1,117 @@
+"""``mxdl-train CONFIG [key=value ...] [--resume | --resume-from EPOCH | --fresh] [--output DIR]``
+
+Trains in one process, or as one Horovod worker when started by horovodrun or
+launch/train.sh. Outputs go to ``runs/<config name>`` (or --output): the
+resolved config.yaml, train.log, history.json/.csv, curves.png, checkpoints/,
+and the exported model at the end.
+
+Re-running the same command continues from the latest checkpoint in that
+directory (a line says so); --fresh starts over, --resume insists on a
+checkpoint, --resume-from E takes the one written at the end of epoch E. An
+``optim.lr=...`` given with a resume sets the learning rate from that point on
+(the book's ctrl+c method).
+
+Examples::
+
+    mxdl-train configs/digits.yaml
+    mxdl-train configs/cifar10_minivggnet.yaml data.dir=shards/cifar10 train.epochs=40
+    mxdl-train configs/cifar10_resnet.yaml --resume-from 80 optim.lr=0.01
+"""
+import argparse
+import os
+import platform
+import shutil
+import sys
+
+from .. import config as config_mod
+from ..errors import UserError, cli_entry
+
+
+def _parser():
+    p = argparse.ArgumentParser(prog="mxdl-train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("config", nargs="?", help="YAML experiment in configs/")
+    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. optim.lr=0.1")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--resume", action="store_true", help="continue from the latest checkpoint (required)")
+    g.add_argument("--resume-from", type=int, metavar="EPOCH", help="continue from the end of EPOCH")
+    g.add_argument("--fresh", action="store_true", help="delete earlier checkpoints and history; start over")
+    p.add_argument("--output", help="run directory (default: runs/<config name>)")
+    p.add_argument("--show-defaults", action="store_true", help="print every config key with its default")
+    return p
+
+
+def run_dir_for(config_path, output):
+    return output or os.path.join("runs", os.path.splitext(os.path.basename(config_path))[0])
+
+
+def _environment(dist):
+    import mxnet as mx
+    lines = [f"python {platform.python_version()}", f"mxnet {mx.__version__}",
+             f"workers {dist.size}", f"host {platform.node()}",
+             f"gpus {mx.context.num_gpus()}"]
+    try:
+        import horovod
+        lines.append(f"horovod {horovod.__version__}")
+    except ImportError:
+        lines.append("horovod not installed")
+    return "\n".join(lines) + "\n"
+
+
+def _clear_run(run_dir):
+    for name in ("checkpoints", "history.json", "history.csv", "curves.png"):
+        path = os.path.join(run_dir, name)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.remove(path)
+
+
+@cli_entry
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    if args.show_defaults:
+        print(config_mod.describe_defaults())
+        return 0
+    if not args.config:
+        raise UserError("give a config file, e.g. mxdl-train configs/digits.yaml")
+    cfg = config_mod.resolve(args.config, args.overrides)
+    lr_override = dict(config_mod.parse_override(o) for o in args.overrides).get("optim.lr")
+
+    from ..dist import Dist
+    from .. import log as log_mod
+    from ..fileio import atomic_write_text
+    from .loop import Run
+    dist = Dist()
+    run_dir = run_dir_for(args.config, args.output)
+    if dist.primary:
+        os.makedirs(run_dir, exist_ok=True)
+        if args.fresh:
+            _clear_run(run_dir)
+    dist.allreduce_sum([0], "run_dir_ready")  # others wait until rank 0 has prepared the directory
+    os.makedirs(run_dir, exist_ok=True)
+    logger = log_mod.setup(run_dir, dist.rank)
+    if dist.primary:
+        config_mod.dump(cfg, os.path.join(run_dir, "config.yaml"))
+        atomic_write_text(os.path.join(run_dir, "env.txt"), _environment(dist))
+        for line in config_mod.diff_from_defaults(cfg):
+            logger.info(f"config {line}")
+    has_checkpoint = os.path.isfile(os.path.join(run_dir, "checkpoints", "latest"))
+    if args.resume_from is not None:
+        resume = args.resume_from
+    elif args.resume or (has_checkpoint and not args.fresh):
+        if args.resume and not has_checkpoint:
+            raise UserError(f"--resume: no checkpoint in {run_dir}/checkpoints (start without --resume)")
+        resume = "latest"
+    else:
+        resume = None
+    hint = " ".join(["mxdl-train", args.config] + [o for o in args.overrides if not o.startswith("optim.lr=")]
+                    + ([f"--output {args.output}"] if args.output else []))
+    run = Run(cfg, run_dir, dist, resume=resume, lr_override=lr_override if resume is not None else None,
+              resume_hint=hint)
+    run.fit()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,399 @@
+"""The training loop every worker runs: config -> data -> model -> trainer -> outputs.
+
+One process (``mxdl-train``) or one Horovod worker each (``launch/train.sh``):
+
+    mxdl-train configs/digits.yaml                                   # CPU, one process
+    horovodrun -np 2 --gloo mxdl-train configs/digits.yaml           # 2 CPU workers
+    launch/train.sh configs/cifar10_resnet.yaml --np 4               # 4 GPUs, one machine
+    launch/train.sh configs/cifar10_resnet.yaml --resume-from 40 optim.lr=1e-2
+
+Decisions worth knowing:
+
+- The network is compiled with plain ``hybridize()``: with ``static_alloc=True``
+  BatchNorm running statistics reach the parameters only after an inference
+  forward, so a checkpoint taken right after training steps (what ctrl+c does)
+  would hold the initial statistics; plain hybridize is as fast on CPU.
+- Parameters are broadcast from rank 0 before the first forward pass (after it,
+  MKLDNN-layout arrays crash Horovod's broadcast).
+- Horovod averages gradients only; BatchNorm running statistics are averaged
+  across workers at every epoch end, before validation and checkpointing. A
+  ctrl+c checkpoint mid-epoch holds rank 0's statistics.
+- The learning rate is computed from the global step every step and set on an
+  optimizer that has no scheduler (schedule.py), so nothing about it needs
+  restoring and an lr given on resume takes effect.
+- The MXNet random generator is reseeded from (seed, rank, step) every step, so
+  dropout masks after a resume equal those of an uninterrupted run.
+"""
+import os
+import sys
+import time
+
+import numpy as np
+
+from .. import __version__
+from ..errors import UserError
+from .checkpoint import OPT_STATES, PARAMS, CheckpointSaver, load_meta, load_optimizer, save_optimizer
+from .monitor import History
+from .schedule import Schedule
+from .stop import StopRequest
+
+CHECKPOINT_FORMAT = 1
+
+
+def make_initializer(name):
+    import mxnet as mx
+    if name == "msra":
+        return mx.init.MSRAPrelu(factor_type="in", slope=0.0)
+    # "xavier"/"book": Keras's default glorot_uniform
+    return mx.init.Xavier(rnd_type="uniform", factor_type="avg", magnitude=3)
+
+
+def exclude_from_weight_decay(net):
+    """The book's l2 applies to kernels only: no decay on biases and batch-norm parameters."""
+    for name, param in net.collect_params().items():
+        if name.endswith(("_bias", "_beta", "_gamma")):
+            param.wd_mult = 0.0
+
+
+def optimizer_params(cfg, lr):
+    o = cfg["optim"]
+    wd = 2 * o["reg"] if o["reg"] is not None else o["wd"]
+    params = {"learning_rate": lr, "wd": wd}
+    if o["name"] in ("sgd", "nag"):
+        params["momentum"] = o["momentum"]
+    if cfg["train"]["dtype"] == "float16":
+        params["multi_precision"] = o["multi_precision"]
+    return params
+
+
+def identity(cfg, classes, shape):
+    """What a checkpoint must agree on to be resumed by this config."""
+    return {"model.name": cfg["model"]["name"], "model.options": cfg["model"]["options"],
+            "classes": classes, "input_shape": list(shape), "data.format": cfg["data"]["format"],
+            "train.dtype": cfg["train"]["dtype"]}
+
+
+def check_compatible(meta, expected, path):
+    diffs = [f"{k}: checkpoint has {meta['identity'].get(k)!r}, config has {v!r}"
+             for k, v in expected.items() if meta["identity"].get(k) != v]
+    if diffs:
+        raise UserError(f"cannot resume from {path}: " + "; ".join(diffs))
+
+
+class Accumulator:
+    """Loss and top-1/top-5 counts kept on the device, so training never waits to log."""
+
+    def __init__(self):
+        self.loss = self.top1 = self.top5 = None
+        self.count = 0
+
+    def add(self, out, label, loss, rows=None):
+        import mxnet as mx
+        if rows is not None and rows < out.shape[0]:
+            out, label, loss = out[:rows], label[:rows], loss[:rows]
+        label = label.astype("float32")
+        k = min(5, out.shape[1])
+        top = mx.nd.topk(out.astype("float32"), k=k, axis=1).astype("float32")
+        hits = top == label.reshape((-1, 1))
+        values = [loss.astype("float32").sum(), hits[:, :1].sum(), hits.sum()]
+        if self.loss is None:
+            self.loss, self.top1, self.top5 = values
+        else:
+            self.loss, self.top1, self.top5 = (a + b for a, b in zip((self.loss, self.top1, self.top5), values))
+        self.count += out.shape[0]
+
+    def totals(self):
+        if self.loss is None:
+            return [0.0, 0.0, 0.0, 0.0]
+        return [self.loss.asscalar(), self.top1.asscalar(), self.top5.asscalar(), float(self.count)]
+
+
+def summarize(totals):
+    loss, top1, top5, count = totals
+    count = max(count, 1.0)
+    return loss / count, top1 / count, top5 / count
+
+
+class Run:
+    """Everything one worker needs, built once; ``fit()`` runs the epochs."""
+
+    def __init__(self, cfg, run_dir, dist, resume=None, lr_override=None, resume_hint="", dataset=None):
+        import mxnet as mx
+        from mxnet import gluon
+        from ..data import open_dataset
+        from ..data.shards import class_weights
+        from ..log import get
+        from ..models import get_model
+
+        self.cfg, self.run_dir, self.dist = cfg, run_dir, dist
+        self.log = get()
+        self.ctx = dist.context()
+        self.resume_hint = resume_hint
+        t = cfg["train"]
+        self.data = dataset or open_dataset(cfg, dist.rank, dist.size)
+        manifest = self.data.manifest
+        self.classes = manifest["classes"]
+        self.shape = self.data.shape
+        self.spe = self.data.steps_per_epoch
+        self.epochs = t["epochs"]
+        self.identity = identity(cfg, len(self.classes), self.shape)
+
+        mx.random.seed(t["seed"])
+        np.random.seed(t["seed"])
+        self.net = get_model(cfg["model"]["name"], classes=len(self.classes), **cfg["model"]["options"])
+        self.net.initialize(make_initializer(cfg["model"]["init"]), ctx=self.ctx)
+        if t["dtype"] == "float16":
+            self.net.cast("float16")
+        exclude_from_weight_decay(self.net)
+
+        self.saver = CheckpointSaver(os.path.join(run_dir, "checkpoints"), cfg["checkpoint"]["keep_last"],
+                                     cfg["checkpoint"]["monitor"])
+        ckpt = self._find_checkpoint(resume)
+        base_lr = cfg["optim"]["lr"] * (dist.size if cfg["optim"]["scale_lr"] else 1)
+        self.schedule = Schedule(cfg["schedule"], self.epochs, self.spe, cfg["optim"]["warmup_epochs"],
+                                 [{"step": 0, "lr": base_lr}])
+        self.trainer = dist.make_trainer(self.net.collect_params(), cfg["optim"]["name"],
+                                         optimizer_params(cfg, base_lr))
+        self.start_epoch, self.start_step = 0, 0
+        self.history = History(run_dir)
+        if ckpt:
+            self._restore(ckpt, lr_override)
+        dist.broadcast_parameters(self.net.collect_params())
+        if t["hybridize"]:
+            self.net.hybridize()
+
+        weights = class_weights(manifest, cfg["data"]["train_split"], t["class_weights"])
+        self.class_weights = mx.nd.array(weights, ctx=self.ctx) if weights else None
+        self.loss_fn = gluon.loss.SoftmaxCrossEntropyLoss(sparse_label=t["label_smoothing"] == 0)
+        self.stop = StopRequest(os.path.join(run_dir, "STOP"))
+
+    # ---- resume --------------------------------------------------------------------------
+
+    def _find_checkpoint(self, resume):
+        if resume is None:
+            return None
+        path = self.saver.latest() if resume == "latest" else self.saver.at_epoch(int(resume))
+        path = self.dist.broadcast_object(path, "resume.path")  # every worker uses rank 0's choice
+        if path is None:
+            self.log.info(f"no checkpoint in {self.saver.dir}: starting from scratch")
+        return path
+
+    def _restore(self, path, lr_override):
+        meta = load_meta(path)
+        check_compatible(meta, self.identity, path)
+        if meta["world_size"] != self.dist.size:
+            if meta["step_in_epoch"]:
+                raise UserError(f"{path} was saved mid-epoch by {meta['world_size']} workers; resume it "
+                                f"with {meta['world_size']} workers, or resume an epoch-end checkpoint")
+            self.log.info(f"resuming a {meta['world_size']}-worker checkpoint with {self.dist.size} workers")
+        self.net.load_parameters(os.path.join(path, PARAMS), ctx=self.ctx, cast_dtype=True)
+        load_optimizer(self.trainer, os.path.join(path, OPT_STATES), meta["optimizer"], self.ctx)
+        self.start_epoch, self.start_step = meta["epoch"], meta["step_in_epoch"]
+        self.schedule.segments = meta["lr_segments"]
+        self.history = History.load(self.run_dir, meta["epoch"])
+        step = self.global_step(self.start_epoch, self.start_step)
+        if lr_override is not None:
+            lr = lr_override * (self.dist.size if self.cfg["optim"]["scale_lr"] else 1)
+            self.schedule.add_segment(step, lr)
+            self.history.note({"epoch": self.start_epoch, "step": step, "event": "lr set on resume", "lr": lr})
+        self.log.info(f"resumed from {path} at epoch {self.start_epoch} step {self.start_step} "
+                      f"(lr now {self.schedule.lr_at(step):g})")
+
+    def global_step(self, epoch, step_in_epoch):
+        return epoch * self.spe + step_in_epoch
+
+    # ---- checkpoints ----------------------------------------------------------------------
+
+    def save_checkpoint(self, epoch, step_in_epoch, reason, metrics=None):
+        """Rank 0 writes; every worker calls this at the same point."""
+        if not self.dist.primary:
+            return None
+
+        def payload(tmp):
+            self.net.save_parameters(os.path.join(tmp, PARAMS))
+            payload.opt = save_optimizer(self.trainer, os.path.join(tmp, OPT_STATES))
+
+        meta = {"format": CHECKPOINT_FORMAT, "mxdl_version": __version__, "reason": reason,
+                "epoch": epoch, "step_in_epoch": step_in_epoch,
+                "global_step": self.global_step(epoch, step_in_epoch),
+                "identity": self.identity, "world_size": self.dist.size,
+                "batch_size": self.cfg["data"]["batch_size"], "steps_per_epoch": self.spe,
+                "lr_segments": self.schedule.segments, "seed": self.cfg["train"]["seed"],
+                "metrics": metrics or {}, "config": self.cfg,
+                "param_names": list(self.net.collect_params().keys())}
+
+        def write(tmp):
+            payload(tmp)
+            meta["optimizer"] = payload.opt
+        return self.saver.save(epoch, step_in_epoch, write, meta, metrics)
+
+    # ---- one step, one epoch ----------------------------------------------------------------
+
+    def _loss(self, out, label):
+        from mxnet import nd
+        smoothing = self.cfg["train"]["label_smoothing"]
+        if smoothing:
+            k = out.shape[1]
+            target = nd.one_hot(label, k) * (1 - smoothing) + smoothing / k
+        else:
+            target = label
+        loss = self.loss_fn(out, target)
+        if self.class_weights is not None:
+            loss = loss * nd.take(self.class_weights, label)
+        return loss
+
+    def _forward_loss(self, x, y):
+        out = self.net(x)
+        if isinstance(out, (tuple, list)):  # auxiliary heads (GoogLeNet) weigh 0.3 each
+            loss = self._loss(out[0], y) + 0.3 * sum(self._loss(a, y) for a in out[1:])
+            return out[0], loss
+        return out, self._loss(out, y)
+
+    def _to_ctx(self, x, y):
+        x = x.as_in_context(self.ctx)
+        if self.cfg["train"]["dtype"] == "float16":
+            x = x.astype("float16")
+        return x, y.as_in_context(self.ctx)
+
+    def train_epoch(self, epoch, first_step):
+        import mxnet as mx
+        from mxnet import autograd
+        seed = self.cfg["train"]["seed"]
+        batch = self.cfg["data"]["batch_size"]
+        check_every = max(1, self.cfg["train"]["stop_check_interval"])
+        acc = Accumulator()
+        bar = self._progress(epoch, first_step)
+        started, waited = time.time(), 0.0
+        stream = self.data.train_epoch(epoch, first_step)
+        step = first_step
+        while step < self.spe:
+            t0 = time.time()
+            x, y = next(stream)
+            waited += time.time() - t0
+            x, y = self._to_ctx(x, y)
+            gstep = self.global_step(epoch, step)
+            self.trainer.set_learning_rate(self.schedule.lr_at(gstep))
+            mx.random.seed((seed * 1000003 + gstep * 7919 + self.dist.rank) % (2 ** 31))
+            with autograd.record():
+                out, loss = self._forward_loss(x, y)
+            loss.backward()
+            self.trainer.step(batch)
+            acc.add(out, y, loss)
+            step += 1
+            if bar is not None:
+                bar.update(1)
+            if step % self.cfg["train"]["log_interval"] == 0 and self.dist.primary:
+                self._log_progress(epoch, step, acc, started, waited, bar)
+            if step % check_every == 0 or step == self.spe:
+                if self.dist.any(self.stop.check_local(), "stop"):
+                    if bar is not None:
+                        bar.close()
+                    return None, step
+        if bar is not None:
+            bar.close()
+        elapsed = time.time() - started
+        totals = self.dist.allreduce_sum(acc.totals(), f"train.{epoch}")
+        loss, top1, top5 = summarize(totals)
+        return {"train_loss": loss, "train_acc": top1, "train_top5": top5,
+                "images_per_sec": totals[3] / max(elapsed, 1e-9),
+                "data_wait": waited / max(elapsed, 1e-9), "seconds": elapsed}, step
+
+    def _progress(self, epoch, first_step):
+        if not (self.dist.primary and sys.stderr.isatty()):
+            return None
+        from tqdm import tqdm
+        return tqdm(total=self.spe, initial=first_step, desc=f"epoch {epoch + 1}/{self.epochs}",
+                    unit="step", leave=False, dynamic_ncols=True)
+
+    def _log_progress(self, epoch, step, acc, started, waited, bar):
+        loss, top1, _ = summarize(acc.totals())
+        elapsed = time.time() - started
+        rate = acc.count * self.dist.size / max(elapsed, 1e-9)
+        lr = self.schedule.lr_at(self.global_step(epoch, step))
+        if bar is not None:
+            bar.set_postfix(loss=f"{loss:.3f}", acc=f"{top1:.3f}", img_s=f"{rate:.0f}")
+        else:
+            self.log.info(f"epoch {epoch + 1} [{step}/{self.spe}] loss {loss:.4f} acc {top1:.4f} "
+                          f"{rate:.0f} img/s lr {lr:.3g} data-wait {waited / max(elapsed, 1e-9):.0%}")
+
+    def evaluate(self, split=None):
+        from mxnet import autograd
+        acc = Accumulator()
+        with autograd.predict_mode():
+            for x, y, rows in self.data.val_batches(split):
+                x, y = self._to_ctx(x, y)
+                out = self.net(x)
+                out = out[0] if isinstance(out, (tuple, list)) else out
+                acc.add(out, y, self._loss(out, y), rows)
+        totals = self.dist.allreduce_sum(acc.totals(), f"val.{split}")
+        loss, top1, top5 = summarize(totals)
+        return {"val_loss": loss, "val_acc": top1, "val_top5": top5}
+
+    # ---- the whole run --------------------------------------------------------------------------
+
+    def fit(self):
+        """Train to the last epoch or a stop request; returns 'finished' or 'stopped'."""
+        ck = self.cfg["checkpoint"]
+        if self.start_epoch >= self.epochs:
+            raise UserError(f"the checkpoint is at epoch {self.start_epoch} and train.epochs is {self.epochs}: "
+                            f"nothing to do (raise train.epochs=... to train longer)")
+        if self.dist.primary:
+            self.log.info(f"{self.cfg['model']['name']} on {len(self.classes)} classes, input "
+                          f"{'x'.join(map(str, self.shape))}, {self.dist.size} worker(s) on {self.ctx}, "
+                          f"batch {self.cfg['data']['batch_size']}/worker")
+            self.log.info(self.schedule.describe())
+        self.stop.install()
+        try:
+            for epoch in range(self.start_epoch, self.epochs):
+                first = self.start_step if epoch == self.start_epoch else 0
+                stats, step = self.train_epoch(epoch, first)
+                if stats is None:
+                    return self._stopped(epoch, step)
+                self.dist.average_aux_states(self.net)
+                if self.cfg["data"]["val_split"]:
+                    stats.update(self.evaluate())
+                entry = {"epoch": epoch + 1, "lr": self.schedule.lr_at(self.global_step(epoch, self.spe - 1)),
+                         **stats}
+                if self.dist.primary:
+                    self.history.append(entry)
+                    self.log.info(self._epoch_line(entry))
+                last = epoch + 1 == self.epochs
+                if (epoch + 1) % ck["every_epochs"] == 0 or last:
+                    self.save_checkpoint(epoch + 1, 0, "final" if last else "periodic", entry)
+        finally:
+            self.stop.uninstall()
+        if self.dist.primary and ck["export"]:
+            self.export()
+        return "finished"
+
+    def _epoch_line(self, e):
+        val = (f" | val loss {e['val_loss']:.4f} acc {e['val_acc']:.4f} top5 {e['val_top5']:.4f}"
+               if "val_acc" in e else "")
+        return (f"epoch {e['epoch']}/{self.epochs} lr {e['lr']:.3g} | train loss {e['train_loss']:.4f} "
+                f"acc {e['train_acc']:.4f}{val} | {e['images_per_sec']:.0f} img/s, "
+                f"data-wait {e['data_wait']:.0%}, {e['seconds']:.1f}s")
+
+    def _stopped(self, epoch, step):
+        if step == self.spe:  # the stop landed on the epoch's last step: save as an epoch end
+            epoch, step = epoch + 1, 0
+        path = self.save_checkpoint(epoch, step, "stop")
+        if self.dist.primary:
+            self.log.info(f"stopped at epoch {epoch} step {step}; checkpoint {path}")
+            self.log.info(f"resume with: {self.resume_hint} --resume")
+            stop_file = os.path.join(self.run_dir, "STOP")
+            if os.path.exists(stop_file):
+                os.remove(stop_file)
+        return "stopped"
+
+    def export(self):
+        """Symbol JSON + params loadable by plain MXNet (``SymbolBlock.imports``)."""
+        import mxnet as mx
+        if not self.cfg["train"]["hybridize"]:
+            self.net.hybridize()
+        self.net(mx.nd.zeros((1,) + tuple(self.shape), ctx=self.ctx,
+                             dtype="float16" if self.cfg["train"]["dtype"] == "float16" else "float32"))
+        prefix = os.path.join(self.run_dir, "model")
+        self.net.export(prefix, epoch=self.epochs)
+        with open(os.path.join(self.run_dir, "classes.txt"), "w") as f:
+            f.write("".join(c + "\n" for c in self.data.manifest["class_names"]))
+        self.log.info(f"exported {prefix}-symbol.json and {prefix}-{self.epochs:04d}.params")

@@ -1,0 +1,79 @@
+"""Read, check, resize and encode one image (runs inside the packer's worker processes)."""
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from mxdl.data.preprocess import aspect_aware_resize, resize_shorter
+
+cv2.setNumThreads(1)  # parallelism comes from the worker processes
+
+
+@dataclass(frozen=True)
+class ImageOptions:
+    resize: int = 0            # shorter side to this many pixels (0: keep)
+    width: int = 0             # with height: aspect-aware resize + center crop to W x H
+    height: int = 0
+    color: bool = True         # False: store one grayscale channel
+    encoding: str = ".jpg"     # ".jpg" or ".png"
+    quality: int = 95          # JPEG quality, or PNG compression level 0-9
+    pass_through: bool = False  # store the original file bytes (no re-encoding)
+    keep_pixels: bool = False  # return decoded pixels (HDF5 writer) instead of encoded bytes
+
+    def transforms(self):
+        return bool(self.resize or self.width)
+
+
+@dataclass
+class Encoded:
+    payload: object      # encoded bytes (rec) or H x W x C uint8 RGB pixels (hdf5)
+    shape: tuple         # stored (H, W, C)
+    channel_sum: np.ndarray    # per-channel (RGB) pixel sums, for the dataset mean
+    channel_sqsum: np.ndarray
+    pixels: int
+
+
+def _truncation(raw):
+    """Reason if a JPEG/PNG stream is cut short (cv2 would decode it partially and silently)."""
+    if raw[:2] == b"\xff\xd8" and b"\xff\xd9" not in raw[-1024:]:
+        return "truncated JPEG (no end-of-image marker)"
+    if raw[:8] == b"\x89PNG\r\n\x1a\n" and b"IEND" not in raw[-64:]:
+        return "truncated PNG (no IEND chunk)"
+    return None
+
+
+def load_and_encode(path, opts):
+    """Return :class:`Encoded`, or a string saying why the file was skipped."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as err:
+        return f"unreadable ({err.strerror or err})"
+    if not raw:
+        return "empty file (0 bytes)"
+    reason = _truncation(raw)
+    if reason:
+        return reason
+    flag = cv2.IMREAD_COLOR if opts.color else cv2.IMREAD_GRAYSCALE
+    image = cv2.imdecode(np.frombuffer(raw, np.uint8), flag)
+    if image is None:
+        return "not a decodable image"
+    if image.ndim == 2:
+        image = image[..., None]
+    if opts.width:
+        image = aspect_aware_resize(image, opts.width, opts.height)
+    elif opts.resize:
+        image = resize_shorter(image, opts.resize)
+    rgb = image[..., ::-1] if image.shape[2] == 3 else image
+    flat = rgb.reshape(-1, rgb.shape[2]).astype(np.float64)
+    stats = dict(channel_sum=flat.sum(0), channel_sqsum=(flat * flat).sum(0), pixels=flat.shape[0])
+    if opts.keep_pixels:
+        return Encoded(np.ascontiguousarray(rgb), rgb.shape, **stats)
+    if opts.pass_through:
+        return Encoded(raw, image.shape, **stats)
+    params = [cv2.IMWRITE_JPEG_QUALITY, opts.quality] if opts.encoding == ".jpg" \
+        else [cv2.IMWRITE_PNG_COMPRESSION, min(opts.quality, 9)]
+    ok, buf = cv2.imencode(opts.encoding, image, params)
+    if not ok:
+        return f"could not encode as {opts.encoding}"
+    return Encoded(buf.tobytes(), image.shape, **stats)

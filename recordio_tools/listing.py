@@ -1,0 +1,215 @@
+"""Turn a dataset on disk into a labelled image list.
+
+Layouts understood (detected, or named with ``--layout``):
+
+- ``folder``: one sub-folder per class (``animals/cat/1.jpg``).
+- ``csv``: a CSV or TSV of ``path,label`` (label a class name or an integer).
+- ``filename``: the class is the file name's prefix (``cat.123.jpg``, Kaggle Dogs vs Cats).
+- ``tiny-imagenet``: ``train/<wnid>/images/*.JPEG`` plus ``val/val_annotations.txt``.
+- ``lst``: an MXNet ``.lst`` (``index<TAB>label<TAB>path``), as ``im2rec.py --list`` writes.
+
+Every layout returns a :class:`Listing`: class names (sorted, written once as
+labels.txt), and items per predefined split (``{"all": [...]}`` when the
+layout has no splits of its own). Files without an image extension are not
+listed but reported in ``skipped``.
+"""
+import csv
+import os
+from dataclasses import dataclass, field
+
+from mxdl.errors import UserError
+
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
+
+
+@dataclass
+class Item:
+    path: str   # absolute path of the image file
+    label: int
+
+
+@dataclass
+class Listing:
+    classes: list
+    splits: dict                       # split name -> [Item]
+    skipped: list = field(default_factory=list)   # [(path, reason)]
+    readable_names: dict = field(default_factory=dict)  # class -> human-readable name
+
+
+def _is_image(name):
+    return name.lower().endswith(IMAGE_EXTS)
+
+
+def _walk_files(root):
+    for d, dirs, files in os.walk(root, followlinks=True):
+        dirs[:] = sorted(x for x in dirs if not x.startswith("."))
+        for name in sorted(files):
+            if not name.startswith("."):
+                yield os.path.join(d, name)
+
+
+def _split_images(paths, skipped):
+    images = []
+    for p in paths:
+        if _is_image(p):
+            images.append(p)
+        else:
+            skipped.append((p, "not an image file extension"))
+    return images
+
+
+def from_folder(root):
+    classes = sorted(d for d in os.listdir(root)
+                     if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
+    if not classes:
+        raise UserError(f"{root} has no class sub-folders (expected ROOT/<class>/<image>)")
+    items, skipped = [], []
+    for label, name in enumerate(classes):
+        images = _split_images(_walk_files(os.path.join(root, name)), skipped)
+        if not images:
+            raise UserError(f"class folder '{name}' in {root} holds no images")
+        items += [Item(p, label) for p in images]
+    return Listing(classes, {"all": items}, skipped)
+
+
+def from_filenames(root):
+    skipped = []
+    images = _split_images(_walk_files(root), skipped)
+    if not images:
+        raise UserError(f"{root} holds no images")
+    names = [os.path.basename(p).split(".")[0] for p in images]
+    classes = sorted(set(names))
+    if len(classes) < 2:
+        raise UserError(f"file names in {root} give only {len(classes)} class(es); "
+                        "expected names like cat.1.jpg, dog.2.jpg")
+    index = {c: i for i, c in enumerate(classes)}
+    return Listing(classes, {"all": [Item(p, index[n]) for p, n in zip(images, names)]}, skipped)
+
+
+def _read_table(path):
+    with open(path, newline="") as f:
+        sample = f.read(4096)
+        f.seek(0)
+        delimiter = "\t" if "\t" in sample else ","
+        rows = [r for r in csv.reader(f, delimiter=delimiter) if r and not r[0].startswith("#")]
+    if rows and rows[0][0].strip().lower() in ("path", "file", "filename", "image"):
+        rows = rows[1:]
+    return rows
+
+
+def from_csv(path, root=None):
+    root = root or os.path.dirname(os.path.abspath(path))
+    rows = _read_table(path)
+    if not rows:
+        raise UserError(f"label file {path} has no rows")
+    for n, row in enumerate(rows, 1):
+        if len(row) < 2:
+            raise UserError(f"label file {path} line {n}: expected 'path,label', got {row!r}")
+    labels = [r[1].strip() for r in rows]
+    numeric = all(l.lstrip("-").isdigit() for l in labels)
+    classes = sorted(set(labels), key=int if numeric else str)
+    index = {c: i for i, c in enumerate(classes)}
+    skipped, items = [], []
+    for row, label in zip(rows, labels):
+        p = os.path.join(root, row[0].strip())
+        if _is_image(p):
+            items.append(Item(p, index[label]))
+        else:
+            skipped.append((p, "not an image file extension"))
+    _check_tree_agrees(root, items, classes, path)
+    return Listing(classes, {"all": items}, skipped)
+
+
+def _check_tree_agrees(root, items, classes, label_file):
+    """When images sit in class folders, the label file must agree with them."""
+    folders = set(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
+    if not folders or not set(classes) <= folders:
+        return
+    for item in items:
+        folder = os.path.relpath(item.path, root).split(os.sep)[0]
+        if folder in folders and folder != classes[item.label]:
+            raise UserError(f"label file {label_file} says {os.path.relpath(item.path, root)} is "
+                            f"'{classes[item.label]}' but it sits in folder '{folder}'")
+
+
+def from_lst(path, root=None):
+    root = root or os.path.dirname(os.path.abspath(path))
+    items, labels = [], set()
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) < 3:
+                raise UserError(f"{path} line {n}: expected 'index<TAB>label<TAB>path'")
+            label = int(float(parts[1]))
+            labels.add(label)
+            items.append(Item(os.path.join(root, parts[-1]), label))
+    if not items:
+        raise UserError(f"{path} lists no images")
+    classes = [str(i) for i in range(max(labels) + 1)]
+    return Listing(classes, {"all": items})
+
+
+def from_tiny_imagenet(root):
+    wnids_file = os.path.join(root, "wnids.txt")
+    with open(wnids_file) as f:
+        classes = sorted(line.strip() for line in f if line.strip())
+    index = {c: i for i, c in enumerate(classes)}
+    skipped, train = [], []
+    for wnid in classes:
+        images = _split_images(_walk_files(os.path.join(root, "train", wnid, "images")), skipped)
+        if not images:
+            raise UserError(f"Tiny ImageNet class {wnid} has no training images")
+        train += [Item(p, index[wnid]) for p in images]
+    splits = {"train": train}
+    ann = os.path.join(root, "val", "val_annotations.txt")
+    if os.path.isfile(ann):
+        with open(ann) as f:
+            rows = [line.split("\t") for line in f if line.strip()]
+        splits["val"] = [Item(os.path.join(root, "val", "images", r[0]), index[r[1]]) for r in rows]
+    names = {}
+    words = os.path.join(root, "words.txt")
+    if os.path.isfile(words):
+        with open(words) as f:
+            for line in f:
+                wnid, _, text = line.rstrip("\n").partition("\t")
+                if wnid in index:
+                    names[wnid] = text.split(",")[0].strip()
+    return Listing(classes, splits, skipped, names)
+
+
+LAYOUTS = {
+    "folder": from_folder,
+    "filename": from_filenames,
+    "csv": from_csv,
+    "lst": from_lst,
+    "tiny-imagenet": from_tiny_imagenet,
+}
+
+
+def detect_layout(src):
+    if os.path.isfile(src):
+        return "lst" if src.endswith(".lst") else "csv"
+    if not os.path.isdir(src):
+        raise UserError(f"input not found: {src}")
+    if os.path.isfile(os.path.join(src, "wnids.txt")) and os.path.isdir(os.path.join(src, "train")):
+        return "tiny-imagenet"
+    entries = [e for e in os.listdir(src) if not e.startswith(".")]
+    if not entries:
+        raise UserError(f"input folder {src} is empty")
+    if any(os.path.isdir(os.path.join(src, e)) for e in entries):
+        return "folder"
+    return "filename"
+
+
+def list_images(src, layout=None):
+    layout = layout or detect_layout(src)
+    if layout not in LAYOUTS:
+        raise UserError(f"unknown layout '{layout}'; choose from {', '.join(LAYOUTS)}")
+    if layout in ("csv", "lst") and not os.path.isfile(src):
+        raise UserError(f"layout '{layout}' needs a file, got {src}")
+    if layout not in ("csv", "lst") and not os.path.isdir(src):
+        raise UserError(f"layout '{layout}' needs a folder, got {src}")
+    listing = LAYOUTS[layout](src)
+    if not any(listing.splits.values()):
+        raise UserError(f"no images found in {src}")
+    return listing

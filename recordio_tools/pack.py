@@ -1,0 +1,365 @@
+"""Pack an image list into RecordIO or HDF5 shards, with stats, manifest and resumable output.
+
+Layout of an output directory::
+
+    OUT/train-00000-of-00002.rec/.idx/.lst   (or train-00000-of-00001.h5)
+    OUT/labels.txt   OUT/stats.json   OUT/manifest.json
+
+Images are decoded and encoded in worker processes (``--workers``); the main
+process writes records in list order, so a given command always yields the
+same bytes. Every file is written under a temporary name and renamed when
+complete; the manifest is written last. A shard whose final files exist from
+an earlier run of the same plan is kept, so re-running an interrupted command
+finishes the job.
+"""
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import random
+import shutil
+import sys
+import time
+
+import numpy as np
+
+from mxdl.errors import UserError
+from mxdl.fileio import atomic_write_json, atomic_write_text
+from . import __version__
+from .images import ImageOptions, load_and_encode
+from .listing import list_images
+from .split import parse_split, stratified_split
+
+MANIFEST = "manifest.json"
+PLAN = ".pack-plan.json"
+
+
+def shard_name(split, i, n):
+    return f"{split}-{i:05d}-of-{n:05d}"
+
+
+def file_digest(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _encode_job(args):
+    path, opts = args
+    return load_and_encode(path, opts)
+
+
+class _Progress:
+    """tqdm bar with images/s on a terminal; silent otherwise."""
+
+    def __init__(self, total, desc):
+        from tqdm import tqdm
+        self.bar = tqdm(total=total, desc=desc, unit="img", disable=not sys.stderr.isatty(),
+                        dynamic_ncols=True, smoothing=0.1)
+
+    def update(self, n=1):
+        self.bar.update(n)
+
+    def close(self):
+        self.bar.close()
+
+
+class ShardStats:
+    """Accumulates per-class counts, skipped files and pixel sums while a shard is written."""
+
+    def __init__(self):
+        self.records = 0
+        self.per_class = {}
+        self.skipped = []
+        self.sum = None
+        self.sqsum = None
+        self.pixels = 0
+        self.shapes = set()
+
+    def add(self, item, enc):
+        self.records += 1
+        self.per_class[item.label] = self.per_class.get(item.label, 0) + 1
+        self.sum = enc.channel_sum if self.sum is None else self.sum + enc.channel_sum
+        self.sqsum = enc.channel_sqsum if self.sqsum is None else self.sqsum + enc.channel_sqsum
+        self.pixels += enc.pixels
+        self.shapes.add(tuple(int(x) for x in enc.shape))
+
+    def to_json(self):
+        return {"records": self.records, "per_class": {str(k): v for k, v in sorted(self.per_class.items())},
+                "skipped": self.skipped,
+                "pixel_sum": None if self.sum is None else self.sum.tolist(),
+                "pixel_sqsum": None if self.sqsum is None else self.sqsum.tolist(),
+                "pixels": self.pixels, "shapes": sorted(self.shapes)}
+
+
+def _encoded_stream(items, opts, pool):
+    jobs = [(it.path, opts) for it in items]
+    if pool is None:
+        return map(_encode_job, jobs)
+    return pool.imap(_encode_job, jobs, chunksize=32)
+
+
+def write_rec_shard(out, name, items, opts, pool, progress):
+    """Write ``name.rec/.idx/.lst`` via MXNet's own MXIndexedRecordIO, then rename into place."""
+    import mxnet as mx
+    tmp = {ext: os.path.join(out, f".{name}.{ext}.tmp") for ext in ("rec", "idx", "lst")}
+    stats = ShardStats()
+    writer = mx.recordio.MXIndexedRecordIO(tmp["idx"], tmp["rec"], "w")
+    with open(tmp["lst"], "w") as lst:
+        for item, enc in zip(items, _encoded_stream(items, opts, pool)):
+            progress.update()
+            if isinstance(enc, str):
+                stats.skipped.append([item.path, enc])
+                continue
+            key = stats.records
+            header = mx.recordio.IRHeader(0, float(item.label), key, 0)
+            writer.write_idx(key, mx.recordio.pack(header, enc.payload))
+            lst.write(f"{key}\t{item.label:f}\t{item.path}\n")
+            stats.add(item, enc)
+    writer.close()
+    for ext in ("lst", "idx", "rec"):  # .rec last: its presence marks the shard complete
+        os.replace(tmp[ext], os.path.join(out, f"{name}.{ext}"))
+    return stats
+
+
+def write_h5_shard(out, name, items, opts, pool, progress, classes, compression=None, buffer_rows=1000):
+    """Write ``name.h5`` (images N x H x W x C uint8 RGB, labels, label_names) in buffered batches."""
+    import h5py
+    final = os.path.join(out, f"{name}.h5")
+    tmp = os.path.join(out, f".{name}.h5.tmp")
+    stats = ShardStats()
+    h, w, c = opts.height, opts.width, 1 if not opts.color else 3
+    with h5py.File(tmp, "w") as f:
+        images = f.create_dataset("images", shape=(len(items), h, w, c), maxshape=(None, h, w, c),
+                                  dtype="uint8", chunks=(min(len(items), 64), h, w, c),
+                                  compression=compression)
+        labels = f.create_dataset("labels", shape=(len(items),), maxshape=(None,), dtype="int64")
+        f.create_dataset("label_names", data=np.array(classes, dtype=object),
+                         dtype=h5py.string_dtype())
+        f.attrs["channel_order"] = "RGB" if c == 3 else "L"
+        buf_x, buf_y = [], []
+
+        def flush():
+            if buf_x:
+                start = stats.records - len(buf_x)
+                images[start: stats.records] = np.stack(buf_x)
+                labels[start: stats.records] = buf_y
+                buf_x.clear()
+                buf_y.clear()
+
+        for item, enc in zip(items, _encoded_stream(items, opts, pool)):
+            progress.update()
+            if isinstance(enc, str):
+                stats.skipped.append([item.path, enc])
+                continue
+            if enc.shape != (h, w, c):
+                stats.skipped.append([item.path, f"size {enc.shape[1]}x{enc.shape[0]} is not {w}x{h}"])
+                continue
+            buf_x.append(enc.payload)
+            buf_y.append(item.label)
+            stats.add(item, enc)
+            if len(buf_x) >= buffer_rows:
+                flush()
+        flush()
+        images.resize(stats.records, axis=0)  # skipped files leave unused rows at the end
+        labels.resize(stats.records, axis=0)
+    os.replace(tmp, final)
+    return stats
+
+
+def plan_splits(listing, split_spec, seed):
+    """Predefined splits from the layout, plus a seeded stratified split of the 'all'/'train' pool."""
+    splits = dict(listing.splits)
+    if split_spec:
+        parts = parse_split(split_spec)
+        pool_name = "all" if "all" in splits else "train"
+        carved = stratified_split(splits.pop(pool_name), parts, seed)
+        for name in carved:
+            if name in splits:
+                raise UserError(f"--split names '{name}', which the dataset layout already defines")
+        splits.update(carved)
+    elif "all" in splits:
+        splits["train"] = splits.pop("all")
+        random.Random(seed).shuffle(splits["train"])
+    for name, items in splits.items():
+        if not items:
+            raise UserError(f"split '{name}' is empty")
+    return splits
+
+
+def _plan_fingerprint(splits, opts, shards, fmt):
+    h = hashlib.sha256()
+    h.update(json.dumps([fmt, shards, opts.__dict__], sort_keys=True).encode())
+    for name in sorted(splits):
+        for item in splits[name]:
+            h.update(f"{name}\t{item.label}\t{item.path}\n".encode())
+    return h.hexdigest()
+
+
+def _prepare_out(out, fingerprint, overwrite):
+    os.makedirs(out, exist_ok=True)
+    plan_path = os.path.join(out, PLAN)
+    previous = None
+    if os.path.isfile(plan_path):
+        with open(plan_path) as f:
+            previous = json.load(f).get("fingerprint")
+    has_output = os.path.isfile(os.path.join(out, MANIFEST)) or previous is not None
+    if has_output and previous != fingerprint:
+        if not overwrite:
+            raise UserError(f"{out} already holds shards from a different input or options; "
+                            "pass --overwrite to replace them, or choose another output folder")
+        for name in os.listdir(out):
+            path = os.path.join(out, name)
+            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+    atomic_write_json(plan_path, {"fingerprint": fingerprint})
+
+
+def _channel_stats(per_shard):
+    total = sum(s["pixels"] for s in per_shard)
+    psum = np.sum([s["pixel_sum"] for s in per_shard if s["pixels"]], axis=0)
+    psq = np.sum([s["pixel_sqsum"] for s in per_shard if s["pixels"]], axis=0)
+    mean = psum / total
+    std = np.sqrt(np.maximum(psq / total - mean * mean, 0))
+    return mean.tolist(), std.tolist()
+
+
+def write_stats(out, train_shards, color):
+    mean, std = _channel_stats(train_shards)
+    stats = {"split": "train", "images": sum(s["records"] for s in train_shards),
+             "channel_order": "RGB" if color else "L", "mean": mean, "std": std}
+    if color:
+        stats.update({"R": mean[0], "G": mean[1], "B": mean[2]})  # the book's key names
+    atomic_write_json(os.path.join(out, "stats.json"), stats)
+    return stats
+
+
+def build(src, out, fmt="rec", shards=1, split=None, resize=0, size=None, quality=95,
+          encoding=".jpg", pass_through=False, color=True, workers=None, seed=0, layout=None,
+          compression=None, overwrite=False, log=print):
+    """Pack ``src`` into ``out``; returns the manifest dict. See module docstring."""
+    if fmt not in ("rec", "hdf5"):
+        raise UserError(f"--format must be rec or hdf5, got {fmt}")
+    if shards < 1:
+        raise UserError("--shards must be at least 1")
+    width = height = 0
+    if size:
+        try:
+            width, height = (int(x) for x in size.lower().split("x"))
+        except ValueError:
+            raise UserError(f"--size '{size}' must look like WIDTHxHEIGHT, e.g. 64x64") from None
+    if pass_through and (resize or size or not color):
+        raise UserError("--pass-through stores the original bytes: it cannot be combined with "
+                        "--resize, --size or --gray")
+    listing = list_images(src, layout)
+    splits = plan_splits(listing, split, seed)
+    if fmt == "hdf5" and not width:
+        width, height = _common_size(splits, color)
+    opts = ImageOptions(resize=resize, width=width, height=height, color=color, encoding=encoding,
+                        quality=quality, pass_through=pass_through, keep_pixels=(fmt == "hdf5"))
+    fingerprint = _plan_fingerprint(splits, opts, shards, fmt)
+    _prepare_out(out, fingerprint, overwrite)
+    atomic_write_text(os.path.join(out, "labels.txt"), "".join(c + "\n" for c in listing.classes))
+    workers = workers or os.cpu_count() or 1
+    started = time.time()
+    total = sum(len(v) for v in splits.values())
+    progress = _Progress(total, f"packing {os.path.basename(os.path.normpath(out))}")
+    ctx = mp.get_context("fork")
+    pool = ctx.Pool(workers) if workers > 1 else None
+    shard_info = {}
+    try:
+        for split_name in sorted(splits, key=lambda s: (s != "train", s)):
+            shard_info[split_name] = _write_split(out, split_name, splits[split_name], shards, fmt, opts,
+                                                  pool, progress, listing.classes, compression)
+    finally:
+        progress.close()
+        if pool is not None:
+            pool.terminate()
+    elapsed = time.time() - started
+    stats = write_stats(out, shard_info["train"] if "train" in shard_info else
+                        next(iter(shard_info.values())), color)
+    manifest = _manifest(src, listing, shard_info, opts, fmt, shards, seed, split, compression, stats)
+    atomic_write_json(os.path.join(out, MANIFEST), manifest)
+    skipped = manifest["skipped"]
+    log(f"packed {manifest['total_records']} images into {out} ({fmt}) in {elapsed:.1f}s "
+        f"({total / max(elapsed, 1e-9):.0f} img/s); skipped {len(skipped)}")
+    for path, reason in skipped[:20]:
+        log(f"  skipped {path}: {reason}")
+    if len(skipped) > 20:
+        log(f"  ... and {len(skipped) - 20} more (listed in {os.path.join(out, MANIFEST)})")
+    return manifest
+
+
+def _common_size(splits, color):
+    """HDF5 needs one image size: take it from the first readable image and say so."""
+    for items in splits.values():
+        for item in items[:50]:
+            enc = load_and_encode(item.path, ImageOptions(color=color, keep_pixels=True))
+            if not isinstance(enc, str):
+                return enc.shape[1], enc.shape[0]
+    raise UserError("no readable image found to take the HDF5 image size from; pass --size WxH")
+
+
+def _shard_done_json(out, name):
+    return os.path.join(out, f".{name}.done.json")
+
+
+def _write_split(out, split_name, items, shards, fmt, opts, pool, progress, classes, compression):
+    n = min(shards, len(items))
+    bounds = [round(i * len(items) / n) for i in range(n + 1)]
+    info = []
+    for i in range(n):
+        name = shard_name(split_name, i, n)
+        chunk = items[bounds[i]: bounds[i + 1]]
+        done = _shard_done_json(out, name)
+        if os.path.isfile(done):  # finished by an earlier run of this same plan
+            with open(done) as f:
+                info.append(json.load(f))
+            progress.update(len(chunk))
+            continue
+        if fmt == "rec":
+            stats = write_rec_shard(out, name, chunk, opts, pool, progress)
+            files = [f"{name}.rec", f"{name}.idx", f"{name}.lst"]
+        else:
+            stats = write_h5_shard(out, name, chunk, opts, pool, progress, classes, compression)
+            files = [f"{name}.h5"]
+        entry = {"name": name, "listed": len(chunk), **stats.to_json(),
+                 "files": {f: {"bytes": os.path.getsize(os.path.join(out, f)),
+                               "sha256": file_digest(os.path.join(out, f))} for f in files}}
+        atomic_write_json(done, entry)
+        info.append(entry)
+    return info
+
+
+def _manifest(src, listing, shard_info, opts, fmt, shards, seed, split, compression, stats):
+    splits = {}
+    for name, entries in shard_info.items():
+        per_class = {}
+        for e in entries:
+            for label, count in e["per_class"].items():
+                per_class[label] = per_class.get(label, 0) + count
+        splits[name] = {
+            "records": sum(e["records"] for e in entries),
+            "per_class": {listing.classes[int(k)]: v for k, v in sorted(per_class.items(), key=lambda kv: int(kv[0]))},
+            "shards": [{k: e[k] for k in ("name", "records", "files", "shapes")} for e in entries],
+        }
+    shapes = {tuple(s) for entries in shard_info.values() for e in entries for s in e["shapes"]}
+    skipped = [s for entries in shard_info.values() for e in entries for s in e["skipped"]]
+    skipped += [[p, r] for p, r in listing.skipped]
+    return {
+        "tool": "mxdl-pack", "version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "source": os.path.abspath(src), "format": fmt,
+        "options": {"shards": shards, "seed": seed, "split": split, "resize": opts.resize,
+                    "size": f"{opts.width}x{opts.height}" if opts.width else None,
+                    "color": opts.color, "encoding": opts.encoding, "quality": opts.quality,
+                    "pass_through": opts.pass_through, "compression": compression},
+        "classes": listing.classes,
+        "class_names": [listing.readable_names.get(c, c) for c in listing.classes],
+        "image_shape": list(next(iter(shapes))) if len(shapes) == 1 else None,
+        "splits": splits,
+        "total_records": sum(s["records"] for s in splits.values()),
+        "skipped": skipped,
+        "stats": {"mean": stats["mean"], "std": stats["std"]},
+    }

@@ -1,0 +1,31 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="mxdl",
+    version="0.1.0",
+    description="Train image classifiers on MXNet 1.9 / Gluon, from one CPU to GPU clusters (Horovod)",
+    packages=find_packages(include=["mxdl", "mxdl.*", "recordio_tools", "recordio_tools.*"]),
+    python_requires=">=3.10,<3.12",
+    install_requires=[
+        "numpy<1.24",          # mxnet 1.9.1 uses np.bool, removed in numpy 1.24
+        "gluoncv==0.10.5.post0",
+        "opencv-python",
+        "h5py",
+        "scikit-learn",
+        "pyyaml",
+        "tqdm",
+        "matplotlib",
+    ],
+    extras_require={
+        "cpu": ["mxnet==1.9.1"],
+        # GPU clusters: build Horovod afterwards with HOROVOD_GPU_OPERATIONS=NCCL (see README).
+        "cu112": ["mxnet-cu112==1.9.1"],
+        "dev": ["pytest"],
+    },
+    entry_points={"console_scripts": [
+        "mxdl-pack=recordio_tools.cli:main",
+        "mxdl-train=mxdl.train.cli:main",
+        "mxdl-eval=mxdl.eval.cli:main",
+        "mxdl-models=mxdl.models.cli:main",
+    ]},
+)

@@ -1,0 +1,93 @@
+import pytest
+import yaml
+
+from mxdl import config
+from mxdl.errors import UserError
+
+
+def write(tmp_path, text):
+    path = tmp_path / "exp.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_layers_defaults_yaml_then_overrides(tmp_path):
+    path = write(tmp_path, "model: {name: lenet}\ndata: {dir: d, batch_size: 16}\noptim: {lr: 0.5}\n")
+    cfg = config.resolve(path, ["optim.lr=0.1", "schedule.milestones=[30, 60]", "data.rand_mirror=true"])
+    assert cfg["data"]["batch_size"] == 16          # from YAML
+    assert cfg["optim"]["lr"] == 0.1                # override beats YAML
+    assert cfg["schedule"]["milestones"] == [30, 60]
+    assert cfg["data"]["rand_mirror"] is True
+    assert cfg["optim"]["momentum"] == 0.9          # documented default
+    assert "optim.lr: 0.01 -> 0.1" in config.diff_from_defaults(cfg)
+
+
+def test_int_is_accepted_for_float_keys(tmp_path):
+    cfg = config.resolve(write(tmp_path, "model: {name: x}\ndata: {dir: d}\n"), ["optim.lr=1"])
+    assert cfg["optim"]["lr"] == 1.0 and isinstance(cfg["optim"]["lr"], float)
+
+
+def test_unknown_key_names_nearest(tmp_path):
+    path = write(tmp_path, "model: {name: x}\ndata: {dir: d}\n")
+    with pytest.raises(UserError, match=r"unknown config key 'optim.lrr' \(did you mean 'optim.lr'\?\)"):
+        config.resolve(path, ["optim.lrr=0.1"])
+
+
+def test_unknown_key_in_yaml(tmp_path):
+    with pytest.raises(UserError, match="'data.batchsize'.*data.batch_size"):
+        config.resolve(write(tmp_path, "model: {name: x}\ndata: {dir: d, batchsize: 3}\n"))
+
+
+def test_unknown_section(tmp_path):
+    with pytest.raises(UserError, match="unknown config key 'optimizer"):
+        config.resolve(write(tmp_path, "model: {name: x}\ndata: {dir: d}\noptimizer: {lr: 1}\n"))
+
+
+def test_wrong_type_names_key(tmp_path):
+    path = write(tmp_path, "model: {name: x}\ndata: {dir: d}\n")
+    with pytest.raises(UserError, match="'data.batch_size' must be int, got 'big'"):
+        config.resolve(path, ["data.batch_size=big"])
+    with pytest.raises(UserError, match="'train.hybridize' must be bool"):
+        config.resolve(path, ["train.hybridize=3"])
+
+
+def test_choices_enforced(tmp_path):
+    path = write(tmp_path, "model: {name: x}\ndata: {dir: d}\n")
+    with pytest.raises(UserError, match="'schedule.name' must be one of"):
+        config.resolve(path, ["schedule.name=cosine-ish"])
+
+
+def test_missing_required(tmp_path):
+    with pytest.raises(UserError, match="config key 'data.dir' is required"):
+        config.resolve(write(tmp_path, "model: {name: x}\n"))
+
+
+def test_override_syntax_error():
+    with pytest.raises(UserError, match="must look like key=value"):
+        config.parse_override("optim.lr")
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(UserError, match="config file not found"):
+        config.resolve(str(tmp_path / "nope.yaml"))
+    with pytest.raises(UserError, match="not valid YAML"):
+        config.resolve(write(tmp_path, "model: [unclosed\n"))
+
+
+def test_dump_round_trips(tmp_path):
+    cfg = config.resolve(write(tmp_path, "model: {name: x}\ndata: {dir: d}\n"), ["optim.lr=0.3"])
+    out = tmp_path / "config.yaml"
+    config.dump(cfg, str(out))
+    assert yaml.safe_load(out.read_text()) == cfg
+    assert config.resolve(str(out)) == cfg
+
+
+def test_every_shipped_config_resolves():
+    import glob
+    import os
+    paths = glob.glob(os.path.join(os.path.dirname(__file__), "..", "configs", "*.yaml"))
+    assert paths
+    for path in paths:
+        cfg = config.resolve(path)
+        from mxdl.models import list_models
+        assert cfg["model"]["name"] in list_models(), path
