@@ -1,0 +1,147 @@
+"""Model zoo: shapes, parameter counts against published figures and gluoncv, hybridize, export."""
+import mxnet as mx
+import numpy as np
+import pytest
+from gluoncv.model_zoo import get_model as gluoncv_model
+
+from conftest import run_cli
+from mxdl.errors import UserError
+from mxdl.models import get_model, list_models, native_input
+from mxdl.models.cli import count_parameters
+
+# (mxdl name, gluoncv name, published trainable count for 1000 classes)
+IMAGENET = [
+    ("vgg16", "vgg16", 138_357_544),
+    ("vgg16_bn", "vgg16_bn", 138_365_992),
+    ("resnet18_v1", "resnet18_v1", 11_689_512),
+    ("resnet50_v1", "resnet50_v1b", 25_557_032),
+    ("squeezenet1_0", "squeezenet1.0", 1_248_424),
+    ("squeezenet1_1", "squeezenet1.1", 1_235_496),
+    ("alexnet", "alexnet", 61_100_840),
+    ("googlenet", "googlenet", 6_624_904),
+]
+
+# the book's figures (book.md, "Parameter counts usable as test fixtures")
+BOOK = [
+    ("shallownet", {"classes": 3}, (3, 32, 32), 99_203, None),
+    ("shallownet", {"classes": 10}, (3, 32, 32), 328_586, None),
+    ("lenet", {"classes": 10}, (1, 28, 28), 1_256_080, None),
+    ("minivggnet", {"classes": 10}, (3, 32, 32), 2_169_770, 2_171_178),
+    ("minivggnet", {"classes": 10, "batch_norm_on": False}, (3, 32, 32), 2_168_362, 2_168_362),
+    ("alexnet_book", {"classes": 2}, (3, 227, 227), 58_308_674, 58_327_810),
+    ("minigooglenet", {"classes": 10}, (3, 32, 32), 1_652_826, 1_656_250),
+    ("deepergooglenet", {"classes": 200}, (3, 64, 64), 3_657_992, 3_667_976),
+    ("deepergooglenet", {"classes": 200, "stage4": False}, (3, 64, 64), None, 773_752),
+    ("resnet_cifar", {"classes": 10}, (3, 32, 32), None, 886_102),
+    ("resnet_book", {"classes": 10, "filters": (16, 16, 32, 64)}, (3, 32, 32), None, 60_790),
+    ("resnet_tiny", {"classes": 200}, (3, 64, 64), None, 2_265_748),
+]
+
+
+@pytest.mark.parametrize("name,gluoncv_name,published", IMAGENET)
+def test_imagenet_counts_match_published_and_gluoncv(name, gluoncv_name, published):
+    ours = count_parameters(get_model(name, classes=1000), (3, 224, 224))
+    theirs = count_parameters(gluoncv_model(gluoncv_name, classes=1000), (3, 224, 224))
+    assert ours[0] == published
+    assert ours == theirs  # trainable and batch-norm statistics alike
+
+
+@pytest.mark.parametrize("depth,version,gluoncv_name", [(34, 1, "resnet34_v1"), (101, 1, "resnet101_v1b"),
+                                                        (152, 2, "resnet152_v2"), (50, 2, "resnet50_v2"),
+                                                        (19, None, "vgg19_bn")])
+def test_other_depths_match_gluoncv(depth, version, gluoncv_name):
+    name = f"resnet{depth}_v{version}" if version else f"vgg{depth}_bn"
+    assert count_parameters(get_model(name), (3, 224, 224)) == \
+        count_parameters(gluoncv_model(gluoncv_name), (3, 224, 224))
+
+
+@pytest.mark.parametrize("name,options,shape,trainable,total", BOOK)
+def test_book_counts(name, options, shape, trainable, total):
+    got_trainable, got_total = count_parameters(get_model(name, **options), shape)
+    if trainable is not None:
+        assert got_trainable == trainable
+    if total is not None:
+        assert got_total == total
+
+
+def test_vgg16_body_matches_book():
+    from mxdl.models.vgg import vgg_body
+    body = vgg_body(16)
+    body.initialize()
+    assert count_parameters(body, (3, 224, 224))[0] == 14_714_688
+
+
+def _output_shape(net, shape):
+    net.initialize()
+    out = net(mx.sym.var("data"))
+    out = out[0] if isinstance(out, (list, tuple)) else out
+    return out.infer_shape(data=(2,) + tuple(shape))[1][0]
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_output_shape_at_native_size(name):
+    assert _output_shape(get_model(name, classes=7), native_input(name)) == (2, 7)
+
+
+SMALLER = {"resnet18_v1": (3, 64, 64), "resnet50_v2": (3, 96, 96), "squeezenet1_1": (3, 96, 96),
+           "googlenet": (3, 96, 96), "resnet_cifar": (3, 16, 16), "minigooglenet": (3, 32, 32),
+           "deepergooglenet": (3, 48, 48), "mlp": (1, 8, 8), "lenet": (1, 8, 8), "minivggnet": (3, 16, 16),
+           "shallownet": (1, 8, 8)}
+
+
+@pytest.mark.parametrize("name,shape", sorted(SMALLER.items()))
+def test_forward_hybridized_equals_imperative_and_export_round_trip(name, shape, tmp_path):
+    mx.random.seed(0)
+    net = get_model(name, classes=5)
+    net.initialize(mx.init.Xavier())
+    x = mx.nd.random.uniform(shape=(2,) + shape)
+    imperative = net(x).asnumpy()
+    assert imperative.shape == (2, 5) and np.isfinite(imperative).all()
+    net.hybridize()
+    hybrid = net(x).asnumpy()
+    np.testing.assert_allclose(hybrid, imperative, rtol=1e-4, atol=1e-5)
+    prefix = str(tmp_path / name)
+    net.export(prefix, epoch=1)
+    loaded = mx.gluon.SymbolBlock.imports(f"{prefix}-symbol.json", ["data"], f"{prefix}-0001.params")
+    np.testing.assert_allclose(loaded(x).asnumpy(), imperative, rtol=1e-4, atol=1e-5)
+
+
+def test_googlenet_aux_heads():
+    net = get_model("googlenet", classes=4, aux_logits=True)
+    net.initialize()
+    outs = net(mx.nd.zeros((1, 3, 224, 224)))
+    assert [o.shape for o in outs] == [(1, 4)] * 3
+    assert count_parameters(get_model("googlenet", aux_logits=False), (3, 224, 224))[0] == 6_624_904
+
+
+def test_grayscale_input_and_float16_cast():
+    net = get_model("resnet18_v1", classes=3)
+    net.initialize()
+    assert net(mx.nd.zeros((1, 1, 64, 64))).shape == (1, 3)
+    net.cast("float16")  # float16 kernels exist on GPUs only; on CPU check the parameters
+    dtypes = {n: p.dtype for n, p in net.collect_params().items()}
+    assert {d for n, d in dtypes.items() if "conv" in n or "dense" in n} == {"float16"}
+    assert {d for n, d in dtypes.items() if "batchnorm" in n} == {"float32"}  # Gluon keeps BN in fp32
+
+
+def test_bn_options_reach_layers():
+    net = get_model("minivggnet", bn_momentum=0.5, bn_epsilon=0.01)
+    bns = [b for b in net.features._children.values() for b in getattr(b, "_children", {}).values()
+           if isinstance(b, mx.gluon.nn.BatchNorm)]
+    assert bns and all(b._kwargs["momentum"] == 0.5 and b._kwargs["eps"] == 0.01 for b in bns)
+
+
+def test_unknown_model_and_option():
+    with pytest.raises(UserError, match="unknown model 'resnet5_v1'; did you mean"):
+        get_model("resnet5_v1")
+    with pytest.raises(UserError, match="does not take these options"):
+        get_model("lenet", widht=3)
+
+
+def test_cli_list_and_summary():
+    listing = run_cli("mxdl-models", "list", "vgg1*").stdout.split()
+    assert "vgg16_bn" in listing and "resnet18_v1" not in listing
+    out = run_cli("mxdl-models", "summary", "squeezenet1_1", "--input", "3x224x224").stdout
+    assert "Output Shape" in out and "squeezenet1_1: 1,235,496 trainable parameters" in out
+    bad = run_cli("mxdl-models", "summary", "vgg16", "--input", "3x224", check=False)
+    assert bad.returncode == 2 and "must look like CxHxW" in bad.stderr

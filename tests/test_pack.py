@@ -1,0 +1,258 @@
+"""recordio_tools: listing, splits, RecordIO/HDF5 shards, stats, manifest, verify, bad input."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+
+import cv2
+import h5py
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from mxdl.errors import UserError
+from recordio_tools import pack
+from recordio_tools.listing import list_images
+from recordio_tools.split import parse_split, stratified_split
+from recordio_tools.verify import verify
+
+QUIET = {"log": lambda *_: None}
+
+
+def read_source(path, gray=True):
+    return cv2.imread(path, cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
+
+
+def test_round_trip_lossless_with_mxnet_readers(digits_images, digits_rec):
+    import mxnet as mx
+    manifest = json.load(open(os.path.join(digits_rec, "manifest.json")))
+    classes = manifest["classes"]
+    seen = 0
+    for split in ("train", "val"):
+        for shard in manifest["splits"][split]["shards"]:
+            base = os.path.join(digits_rec, shard["name"])
+            reader = mx.recordio.MXIndexedRecordIO(base + ".idx", base + ".rec", "r")
+            lst = [line.rstrip("\n").split("\t") for line in open(base + ".lst")]
+            assert len(reader.keys) == len(lst) == shard["records"]
+            for key, (index, label, path) in zip(reader.keys, lst):
+                header, image = mx.recordio.unpack_img(reader.read_idx(key), iscolor=0)
+                assert int(index) == key and float(label) == header.label
+                assert classes[int(header.label)] == os.path.basename(os.path.dirname(path))
+                np.testing.assert_array_equal(image, read_source(path))
+                seen += 1
+    assert seen == 1797
+
+
+def test_image_record_iter_parts_cover_every_record(digits_rec):
+    import mxnet as mx
+    base = os.path.join(digits_rec, "val-00000-of-00002")
+    expected = sum(1 for _ in open(base + ".lst"))
+    for parts in (1, 2, 3):
+        total = 0
+        for part in range(parts):
+            it = mx.io.ImageRecordIter(path_imgrec=base + ".rec", path_imgidx=base + ".idx", data_shape=(1, 8, 8),
+                                       batch_size=16, num_parts=parts, part_index=part, verbose=False)
+            total += sum(16 - b.pad for b in it)
+        assert total == expected
+
+
+def test_split_is_stratified_and_reproducible(digits_images):
+    items = list_images(digits_images).splits["all"]
+    parts = parse_split("train=0.7,val=0.15,test=0.15")
+    a = stratified_split(items, parts, seed=1)
+    b = stratified_split(items, parts, seed=1)
+    c = stratified_split(items, parts, seed=2)
+    assert [i.path for i in a["val"]] == [i.path for i in b["val"]]
+    assert [i.path for i in a["val"]] != [i.path for i in c["val"]]
+    assert sum(len(v) for v in a.values()) == len(items)
+    assert not set(i.path for i in a["train"]) & set(i.path for i in a["test"])
+    total = Counter(i.label for i in items)
+    for name, frac in parts.items():
+        counts = Counter(i.label for i in a[name])
+        for label, n in total.items():
+            assert abs(counts[label] - frac * n) <= 1, (name, label)
+
+
+def test_split_by_counts():
+    from recordio_tools.listing import Item
+    items = [Item(f"{c}/{i}", c) for c in range(4) for i in range(25)]
+    out = stratified_split(items, parse_split("train=0,val=20,test=8"), seed=0)
+    assert len(out["val"]) == 20 and len(out["test"]) == 8 and len(out["train"]) == 72
+    assert set(Counter(i.label for i in out["val"]).values()) == {5}
+
+
+def test_bad_split_specs():
+    with pytest.raises(UserError, match="add up to 0.9"):
+        parse_split("train=0.8,val=0.1")
+    with pytest.raises(UserError, match="not a number"):
+        parse_split("train=most")
+
+
+def test_bad_files_are_skipped_and_reported(photos_tree, tmp_path):
+    flower = os.path.join(photos_tree, "flower")
+    open(os.path.join(flower, "empty.jpg"), "wb").close()
+    good = open(os.path.join(flower, "0.jpg"), "rb").read()
+    open(os.path.join(flower, "truncated.jpg"), "wb").write(good[: len(good) // 2])
+    open(os.path.join(flower, "notes.jpg"), "w").write("this is not an image")
+    open(os.path.join(flower, "readme.txt"), "w").write("wrong extension")
+    out = str(tmp_path / "out")
+    manifest = pack.build(photos_tree, out, workers=2, **QUIET)
+    reasons = {os.path.basename(p): r for p, r in manifest["skipped"]}
+    assert reasons == {"empty.jpg": "empty file (0 bytes)",
+                       "truncated.jpg": "truncated JPEG (no end-of-image marker)",
+                       "notes.jpg": "not a decodable image",
+                       "readme.txt": "not an image file extension"}
+    assert manifest["total_records"] == 12
+    assert verify(out) == []
+
+
+def test_empty_class_input_and_label_mismatch_are_errors(photos_tree, tmp_path):
+    os.makedirs(os.path.join(photos_tree, "empty_class"))
+    with pytest.raises(UserError, match="class folder 'empty_class' .* holds no images"):
+        pack.build(photos_tree, str(tmp_path / "a"), **QUIET)
+    os.rmdir(os.path.join(photos_tree, "empty_class"))
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    with pytest.raises(UserError, match="is empty"):
+        pack.build(str(empty), str(tmp_path / "b"), **QUIET)
+    csv_path = os.path.join(photos_tree, "labels.csv")
+    with open(csv_path, "w") as f:
+        f.write("path,label\nchina/0.jpg,china\nflower/0.jpg,china\n")
+    with pytest.raises(UserError, match="says flower/0.jpg is 'china' but it sits in folder 'flower'"):
+        pack.build(csv_path, str(tmp_path / "c"), **QUIET)
+
+
+def test_layouts_csv_filename_lst_tiny_imagenet(photos_tree, tmp_path):
+    csv_path = os.path.join(photos_tree, "labels.tsv")
+    with open(csv_path, "w") as f:
+        for cls in ("china", "flower"):
+            for i in range(6):
+                f.write(f"{cls}/{i}.jpg\t{cls}\n")
+    assert len(list_images(csv_path).splits["all"]) == 12
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for cls in ("cat", "dog"):
+        for i in range(3):
+            os.link(os.path.join(photos_tree, "china", f"{i}.jpg"), flat / f"{cls}.{i}.jpg")
+    listing = list_images(str(flat))
+    assert listing.classes == ["cat", "dog"] and len(listing.splits["all"]) == 6
+    lst = tmp_path / "x.lst"
+    lst.write_text("".join(f"{i}\t{i % 2}.000000\t{p}\n" for i, p in
+                           enumerate(sorted(os.listdir(flat)))))
+    assert [it.label for it in list_images(str(lst), "lst").splits["all"]] == [0, 1, 0, 1, 0, 1]
+    tiny = tmp_path / "tiny"
+    for wnid in ("n01", "n02"):
+        (tiny / "train" / wnid / "images").mkdir(parents=True)
+        for i in range(2):
+            os.link(os.path.join(photos_tree, "china", f"{i}.jpg"), tiny / "train" / wnid / "images" / f"{wnid}_{i}.JPEG")
+    (tiny / "val" / "images").mkdir(parents=True)
+    os.link(os.path.join(photos_tree, "flower", "0.jpg"), tiny / "val" / "images" / "val_0.JPEG")
+    (tiny / "val" / "val_annotations.txt").write_text("val_0.JPEG\tn02\t0\t0\t10\t10\n")
+    (tiny / "wnids.txt").write_text("n02\nn01\n")
+    (tiny / "words.txt").write_text("n01\tgoldfish, Carassius auratus\nn02\ttabby cat\n")
+    listing = list_images(str(tiny))
+    assert listing.classes == ["n01", "n02"] and listing.readable_names == {"n01": "goldfish", "n02": "tabby cat"}
+    assert len(listing.splits["train"]) == 4 and listing.splits["val"][0].label == 1
+
+
+def test_hdf5_layout_readable_with_plain_h5py(photos_tree, tmp_path):
+    out = str(tmp_path / "h5")
+    pack.build(photos_tree, out, fmt="hdf5", size="32x24", split="train=0.5,val=0.5", compression="gzip",
+               workers=1, **QUIET)
+    with h5py.File(os.path.join(out, "train-00000-of-00001.h5"), "r") as f:
+        assert f["images"].shape == (6, 24, 32, 3) and f["images"].dtype == np.uint8
+        assert sorted(f["labels"][:].tolist()) == [0, 0, 0, 1, 1, 1]
+        assert [n.decode() if isinstance(n, bytes) else n for n in f["label_names"][:]] == ["china", "flower"]
+        assert f["images"].compression == "gzip"
+        assert f.attrs["channel_order"] == "RGB"
+    assert verify(out) == []
+
+
+def test_stats_are_the_training_split_mean(digits_rec, digits_images):
+    stats = json.load(open(os.path.join(digits_rec, "stats.json")))
+    manifest = json.load(open(os.path.join(digits_rec, "manifest.json")))
+    paths = [line.split("\t")[2].strip() for s in manifest["splits"]["train"]["shards"]
+             for line in open(os.path.join(digits_rec, s["name"] + ".lst"))]
+    pixels = np.concatenate([read_source(p).ravel() for p in paths]).astype(np.float64)
+    assert stats["mean"][0] == pytest.approx(pixels.mean(), rel=1e-9)
+    assert stats["std"][0] == pytest.approx(pixels.std(), rel=1e-6)
+
+
+def test_verify_catches_a_corrupted_byte(digits_images, tmp_path):
+    out = str(tmp_path / "shards")
+    pack.build(digits_images, out, shards=2, encoding=".png", color=False, workers=1, **QUIET)
+    rec = os.path.join(out, "train-00001-of-00002.rec")
+    data = bytearray(open(rec, "rb").read())
+    data[len(data) // 2] ^= 0xFF
+    open(rec, "wb").write(bytes(data))
+    proc = run_cli("mxdl-pack", "verify", out, check=False)
+    assert proc.returncode == 1
+    assert "train-00001-of-00002.rec: checksum differs" in proc.stdout
+    assert "train-00000" not in proc.stdout
+
+
+def test_interrupted_build_leaves_nothing_finished_and_rerun_completes(digits_images, tmp_path, monkeypatch):
+    out = str(tmp_path / "shards")
+    real = pack.write_rec_shard
+    calls = []
+
+    def interrupted(out_dir, name, items, *args):
+        calls.append(name)
+        if len(calls) == 2:  # ctrl+c while the second shard is being written
+            it = iter(items)
+            pack_partial = real(out_dir, name, [next(it)], *args)  # noqa: F841 - writes then...
+            raise KeyboardInterrupt
+        return real(out_dir, name, items, *args)
+
+    monkeypatch.setattr(pack, "write_rec_shard", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pack.build(digits_images, out, shards=3, encoding=".png", color=False, workers=1, **QUIET)
+    assert not os.path.exists(os.path.join(out, "manifest.json"))
+    first = os.path.join(out, "train-00000-of-00003.rec")
+    mtime = os.path.getmtime(first)
+    monkeypatch.setattr(pack, "write_rec_shard", real)
+    manifest = pack.build(digits_images, out, shards=3, encoding=".png", color=False, workers=1, **QUIET)
+    assert os.path.getmtime(first) == mtime  # the finished shard was kept, not rewritten
+    assert manifest["total_records"] == 1797 and verify(out) == []
+
+
+def test_sigkill_mid_shard_leaves_no_finished_looking_shard(digits_images, tmp_path):
+    out = str(tmp_path / "shards")
+    cmd = [os.path.join(os.path.dirname(sys.executable), "mxdl-pack"), "build", digits_images, out,
+           "--shards", "1", "--workers", "1", "--quality", "100"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    tmp = os.path.join(out, ".train-00000-of-00001.rec.tmp")
+    deadline = time.time() + 60
+    while not (os.path.exists(tmp) and os.path.getsize(tmp) > 0) and time.time() < deadline:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not os.path.exists(os.path.join(out, "train-00000-of-00001.rec"))
+    assert not os.path.exists(os.path.join(out, "manifest.json"))
+    run_cli(*cmd[0:1], *cmd[1:])
+    assert verify(out) == []
+
+
+def test_rebuild_with_other_options_needs_overwrite(photos_tree, tmp_path):
+    out = str(tmp_path / "o")
+    pack.build(photos_tree, out, **QUIET)
+    with pytest.raises(UserError, match="pass --overwrite"):
+        pack.build(photos_tree, out, resize=32, **QUIET)
+    pack.build(photos_tree, out, resize=32, overwrite=True, **QUIET)
+    assert verify(out) == []
+
+
+def test_cli_build_inspect_and_contact_sheet(photos_tree, tmp_path):
+    out = str(tmp_path / "cli")
+    run_cli("mxdl-pack", "build", photos_tree, out, "--size", "48x48", "--split", "train=0.5,val=0.5",
+            "--shards", "2", "--workers", "2")
+    proc = run_cli("mxdl-pack", "inspect", out, "--grid", str(tmp_path / "sheet.png"), "--per-class", "3")
+    assert "train: 6 images in 2 shard(s)" in proc.stdout and "classes (2): china, flower" in proc.stdout
+    sheet = cv2.imread(str(tmp_path / "sheet.png"))
+    assert sheet.shape == (2 * 64, 120 + 3 * 64, 3)
+    bad = run_cli("mxdl-pack", "build", str(tmp_path / "missing"), out, check=False)
+    assert bad.returncode == 2 and bad.stderr.strip().startswith("error: input not found")
+    assert "Traceback" not in bad.stderr
