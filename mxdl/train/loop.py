@@ -378,7 +378,8 @@ class Run:
             epoch, step = epoch + 1, 0
         path = self.save_checkpoint(epoch, step, "stop")
         if self.dist.primary:
-            self.log.info(f"stopped at epoch {epoch} step {step}; checkpoint {path}")
+            where = f"after step {step} of {self.spe} in epoch {epoch + 1}" if step else f"at the end of epoch {epoch}"
+            self.log.info(f"stopped {where}; checkpoint {path}")
             self.log.info(f"resume with: {self.resume_hint} --resume")
             stop_file = os.path.join(self.run_dir, "STOP")
             if os.path.exists(stop_file):

@@ -1,0 +1,200 @@
+"""The trainer in one process: resume equality, stop, checkpoints, refusals, monitor files."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import REPO, run_cli
+from mxdl.train.checkpoint import CheckpointSaver, load_meta
+
+CONFIG = os.path.join(REPO, "configs", "digits.yaml")
+FAST = ["data.batch_size=8", "train.stop_check_interval=1", "checkpoint.every_epochs=1",
+        "train.log_interval=100000"]
+
+
+def train_cmd(data_dir, out, *extra):
+    return [os.path.join(os.path.dirname(sys.executable), "mxdl-train"), CONFIG, f"data.dir={data_dir}",
+            *FAST, *extra, "--output", str(out)]
+
+
+def params_of(path):
+    import mxnet as mx
+    return {k: v.asnumpy() for k, v in mx.nd.load(os.path.join(path, "model.params")).items()}
+
+
+def assert_bitwise_equal(a, b):
+    pa, pb = params_of(a), params_of(b)
+    assert pa.keys() == pb.keys()
+    for key in pa:  # running_mean/running_var included
+        assert np.array_equal(pa[key], pb[key]), key
+
+
+def interrupt_after_first_epoch(cmd, sig=signal.SIGINT, out=None):
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    history = os.path.join(out, "history.json")
+    deadline = time.time() + 120
+    while not os.path.exists(history) and time.time() < deadline:
+        time.sleep(0.005)
+    time.sleep(0.1)  # land somewhere inside epoch 2
+    proc.send_signal(sig)
+    output, _ = proc.communicate(timeout=120)
+    return proc.returncode, output
+
+
+@pytest.mark.parametrize("sig,model", [(signal.SIGINT, "lenet"), (signal.SIGTERM, "minivggnet")])
+def test_stop_mid_epoch_then_resume_equals_uninterrupted(digits_rec, tmp_path, sig, model):
+    """MiniVGGNet adds BatchNorm statistics and dropout masks to what must come back bitwise."""
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    args = ("train.epochs=3", f"model.name={model}")
+    run_cli(*train_cmd(digits_rec, full, *args))
+    code, output = interrupt_after_first_epoch(train_cmd(digits_rec, cut, *args), sig, str(cut))
+    assert code == 0, output
+    assert "stopped after step" in output and "in epoch 2" in output, output
+    assert "resume with: mxdl-train" in output
+    stop_ckpt = open(cut / "checkpoints" / "latest").read().strip()
+    assert not stop_ckpt.endswith("step-000000")  # a genuine mid-epoch checkpoint
+    resumed = run_cli(*train_cmd(digits_rec, cut, *args), "--resume")
+    assert "resumed from" in resumed.stdout
+    final = "checkpoints/epoch-0003-step-000000"
+    assert_bitwise_equal(full / final, cut / final)
+    history = json.load(open(cut / "history.json"))
+    assert [e["epoch"] for e in history["epochs"]] == [1, 2, 3]
+
+
+def test_resume_from_epoch_with_new_lr_is_recorded(digits_rec, tmp_path):
+    out = tmp_path / "run"
+    run_cli(*train_cmd(digits_rec, out, "train.epochs=2", "optim.lr=0.02"))
+    proc = run_cli(*train_cmd(digits_rec, out, "train.epochs=3", "optim.lr=0.002"), "--resume-from", "1")
+    assert "lr now 0.002" in proc.stdout
+    history = json.load(open(out / "history.json"))
+    assert [e["epoch"] for e in history["epochs"]] == [1, 2, 3]  # epoch 2 replaced, not duplicated
+    assert [round(e["lr"], 6) for e in history["epochs"]] == [0.02, 0.002, 0.002]
+    assert history["events"][0]["event"] == "lr set on resume" and history["events"][0]["lr"] == 0.002
+    meta = load_meta(str(out / "checkpoints" / "epoch-0003-step-000000"))
+    assert meta["lr_segments"] == [{"step": 0, "lr": 0.02}, {"step": meta["steps_per_epoch"], "lr": 0.002}]
+
+
+def test_mismatched_resume_is_refused(digits_rec, tmp_path):
+    out = tmp_path / "run"
+    run_cli(*train_cmd(digits_rec, out, "train.epochs=1"))
+    proc = run_cli(*train_cmd(digits_rec, out, "train.epochs=2", "model.name=mlp"), "--resume", check=False)
+    assert proc.returncode == 2
+    assert "cannot resume from" in proc.stderr and "model.name: checkpoint has 'lenet', config has 'mlp'" in proc.stderr
+    proc = run_cli(*train_cmd(digits_rec, out, "train.epochs=2", "data.shape=[1,6,6]"), "--resume", check=False)
+    assert proc.returncode == 2 and "input_shape: checkpoint has [1, 8, 8], config has [1, 6, 6]" in proc.stderr
+    proc = run_cli(*train_cmd(digits_rec, out, "train.epochs=2"), "--resume-from", "7", check=False)
+    assert proc.returncode == 2 and "no checkpoint for the end of epoch 7" in proc.stderr
+    assert proc.stderr.count("\n") == 1  # one line, no traceback
+
+
+def test_outputs_history_csv_png_config_export(digits_rec, tmp_path):
+    import mxnet as mx
+    out = tmp_path / "run"
+    run_cli(*train_cmd(digits_rec, out, "train.epochs=2"))
+    for name in ("config.yaml", "train.log", "history.json", "history.csv", "curves.png", "env.txt",
+                 "model-symbol.json", "model-0002.params", "classes.txt"):
+        assert (out / name).stat().st_size > 0, name
+    rows = (out / "history.csv").read_text().splitlines()
+    assert rows[0].startswith("epoch,lr,train_loss") and len(rows) == 3
+    assert open(out / "curves.png", "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    net = mx.gluon.SymbolBlock.imports(str(out / "model-symbol.json"), ["data"], str(out / "model-0002.params"))
+    assert net(mx.nd.zeros((3, 1, 8, 8))).shape == (3, 10)
+    last = json.load(open(out / "history.json"))["epochs"][-1]
+    assert 0 <= last["data_wait"] <= 1 and last["images_per_sec"] > 0 and "val_top5" in last
+
+
+def test_rerunning_the_same_command_continues_in_place(digits_rec, tmp_path):
+    out = tmp_path / "run"
+    run_cli(*train_cmd(digits_rec, out, "train.epochs=1"))
+    proc = run_cli(*train_cmd(digits_rec, out, "train.epochs=2"))
+    assert "resumed from" in proc.stdout and "epoch 2/2" in proc.stdout and "epoch 1/2" not in proc.stdout
+    proc = run_cli(*train_cmd(digits_rec, out, "train.epochs=2"), check=False)
+    assert proc.returncode == 2 and "nothing to do" in proc.stderr
+    proc = run_cli(*train_cmd(digits_rec, out, "train.epochs=1"), "--fresh")
+    assert "epoch 1/1" in proc.stdout and "resumed" not in proc.stdout
+
+
+def test_hdf5_pipeline_trains(digits_images, tmp_path):
+    from recordio_tools.pack import build
+    shards = str(tmp_path / "h5")
+    build(digits_images, shards, fmt="hdf5", split="train=0.8,val=0.2", color=False, log=lambda *_: None)
+    out = tmp_path / "run"
+    run_cli(*train_cmd(shards, out, "data.format=hdf5", "train.epochs=3", "data.batch_size=32"))
+    assert json.load(open(out / "history.json"))["epochs"][-1]["val_acc"] > 0.9
+
+
+def test_sigkill_during_checkpoint_write_keeps_previous(tmp_path):
+    """A writer killed mid-save leaves the last complete checkpoint as `latest`, loadable."""
+    script = f"""
+import os, sys, time
+sys.path.insert(0, {REPO!r})
+import mxnet as mx
+from mxdl.train.checkpoint import CheckpointSaver
+saver = CheckpointSaver({str(tmp_path)!r}, keep_last=2)
+def good(d):
+    mx.nd.save(os.path.join(d, "model.params"), {{"w": mx.nd.ones((1000,))}})
+saver.save(1, 0, good, {{"epoch": 1}})
+def slow(d):
+    with open(os.path.join(d, "model.params"), "wb") as f:
+        f.write(b"partial")
+        f.flush()
+        print("writing", flush=True)
+        time.sleep(60)
+saver.save(2, 0, slow, {{"epoch": 2}})
+"""
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    proc.kill()
+    proc.wait()
+    saver = CheckpointSaver(str(tmp_path))
+    latest = saver.latest()
+    assert latest.endswith("epoch-0001-step-000000")
+    assert float(params_of(latest)["w"].sum()) == 1000.0
+    assert load_meta(latest)["epoch"] == 1
+
+
+def test_saver_keeps_last_k_and_best(tmp_path):
+    saver = CheckpointSaver(str(tmp_path), keep_last=2, monitor="val_loss")
+    noop = lambda d: open(os.path.join(d, "model.params"), "w").write("x")  # noqa: E731
+    for epoch, loss in ((1, 0.9), (2, 0.5), (3, 0.7), (4, 0.8)):
+        saver.save(epoch, 0, noop, {"epoch": epoch}, {"val_loss": loss})
+    assert saver.available() == ["epoch-0003-step-000000", "epoch-0004-step-000000"]
+    assert load_meta(str(tmp_path / "best"))["epoch"] == 2
+    again = CheckpointSaver(str(tmp_path), keep_last=2, monitor="val_loss")  # bookkeeping survives a restart
+    again.save(5, 0, noop, {"epoch": 5}, {"val_loss": 0.6})
+    assert again.available() == ["epoch-0004-step-000000", "epoch-0005-step-000000"]
+    assert load_meta(str(tmp_path / "best"))["epoch"] == 2
+
+
+def test_optimizer_states_round_trip_to_a_fresh_trainer(tmp_path):
+    import mxnet as mx
+    from mxnet import autograd, gluon
+    from mxdl.train.checkpoint import load_optimizer, save_optimizer
+
+    def make():
+        net = gluon.nn.Dense(3)
+        net.initialize(mx.init.Constant(0.1))
+        return net, gluon.Trainer(net.collect_params(), "adam", {"learning_rate": 0.1}, kvstore=None)
+    net, trainer = make()
+    for _ in range(3):
+        with autograd.record():
+            loss = net(mx.nd.ones((2, 4))).sum()
+        loss.backward()
+        trainer.step(2)
+    info = save_optimizer(trainer, str(tmp_path / "opt.params"))
+    net2, trainer2 = make()
+    net.save_parameters(str(tmp_path / "w.params"))
+    net2.load_parameters(str(tmp_path / "w.params"))
+    load_optimizer(trainer2, str(tmp_path / "opt.params"), json.loads(json.dumps(info)), mx.cpu())
+    for n, t in ((net, trainer), (net2, trainer2)):
+        with autograd.record():
+            loss = n(mx.nd.ones((2, 4))).sum()
+        loss.backward()
+        t.step(2)
+    np.testing.assert_array_equal(net.weight.data().asnumpy(), net2.weight.data().asnumpy())
+    assert trainer2._optimizer.num_update == 4
