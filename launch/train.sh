@@ -114,7 +114,7 @@ preflight_args=(--np "$NP" --config "$CONFIG" --run-dir "$RUN_DIR" --controller 
 "$PYTHON" -m mxdl.preflight "${preflight_args[@]}" "${OVERRIDES[@]}" || exit 2
 
 # ---- run, with coordinated ctrl+c and restarts -----------------------------------------------
-JOB_PID="" STOPPING=0
+JOB_PID="" STOPPING=0 STOP_DEADLINE=0
 mkdir -p "$RUN_DIR"
 rm -f "$RUN_DIR/STOP"
 
@@ -131,12 +131,10 @@ on_interrupt() {
         exit 130
     fi
     STOPPING=1
+    STOP_DEADLINE=$(( $(date +%s) + STOP_GRACE ))
     touch "$RUN_DIR/STOP"
     echo "launch/train.sh: stopping: workers finish the current step and save a checkpoint" \
          "(up to ${STOP_GRACE}s; press ctrl+c again to end at once)" >&2
-    ( sleep "$STOP_GRACE"; echo "launch/train.sh: stop took longer than ${STOP_GRACE}s; ending workers" >&2;
-      kill -TERM -- "-$JOB_PID" 2>/dev/null; sleep 5; kill -KILL -- "-$JOB_PID" 2>/dev/null ) &
-    GRACE_PID=$!
 }
 trap on_interrupt INT TERM
 
@@ -145,24 +143,37 @@ while :; do
     cmd=("${HVD[@]}" "${TRAIN[@]}" "${RESUME_ARGS[@]}")
     echo "+ ${cmd[*]}"
     [ "$attempt" = 0 ] && print_layout
+    log_start=$( (cat "$RUN_DIR/launch.log" 2>/dev/null || true) | wc -l)
     # Own session: the terminal's ctrl+c reaches this script only, never horovodrun directly.
     # tee ignores INT too, so a ctrl+c cannot break the job's output pipe.
     setsid "${cmd[@]}" > >(trap '' INT TERM; exec tee -a "$RUN_DIR/launch.log") 2>&1 &
     JOB_PID=$!
-    status=0
-    while :; do
-        wait "$JOB_PID"; status=$?
-        # wait returns early (>128) when a trapped signal arrives; keep waiting for the job
-        kill -0 "$JOB_PID" 2>/dev/null || break
+    # Poll rather than block in `wait`, so a ctrl+c is handled at once and the stop deadline holds.
+    while kill -0 "$JOB_PID" 2>/dev/null; do
+        sleep 0.5
+        if [ "$STOPPING" = 1 ] && [ "$(date +%s)" -ge "$STOP_DEADLINE" ]; then
+            echo "launch/train.sh: the stop took longer than ${STOP_GRACE}s; ending workers" >&2
+            kill_job
+        fi
     done
-    [ -n "${GRACE_PID:-}" ] && kill "$GRACE_PID" 2>/dev/null
+    wait "$JOB_PID"; status=$?
     if [ "$STOPPING" = 1 ]; then
-        echo "launch/train.sh: stopped (status $status). Resume with: $0 $CONFIG --resume ${OVERRIDES[*]}"
+        echo "launch/train.sh: stopped (status $status). Resume with:" \
+             "$0 $CONFIG --resume${OUTPUT:+ --output $OUTPUT} ${OVERRIDES[*]}"
         exit 0
     fi
     [ "$status" = 0 ] && exit 0
-    failed=$(grep -ao 'Process [0-9]* exit with status code [0-9]*' "$RUN_DIR/launch.log" 2>/dev/null | tail -n 1)
-    echo "launch/train.sh: job failed with status $status${failed:+ ($failed)}" >&2
+    # horovodrun logs each worker's exit in order; the first one is the rank that failed.
+    first=$(tail -n "+$((log_start + 1))" "$RUN_DIR/launch.log" 2>/dev/null |
+            grep -ao 'Process [0-9]* exit with status code [0-9]*' | head -n 1)
+    why=""
+    if [ -n "$first" ]; then
+        rank=$(awk '{print $2}' <<<"$first"); code=$(awk '{print $NF}' <<<"$first")
+        why=" (rank $rank failed first with exit code $code"
+        [ "$code" = 137 ] && why+=": killed by SIGKILL, e.g. the out-of-memory killer or a lost node"
+        why+=")"
+    fi
+    echo "launch/train.sh: job failed with status $status$why" >&2
     if [ "$attempt" -ge "$MAX_RESTARTS" ]; then
         exit "$status"
     fi

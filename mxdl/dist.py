@@ -54,6 +54,9 @@ class Dist:
         out = self.hvd.allreduce(mx.nd.array(values, dtype="float64"), average=False, name=name)
         return out.asnumpy()
 
+    def barrier(self, name):
+        self.allreduce_sum([0.0], name)
+
     def any(self, flag, name):
         return bool(self.allreduce_sum([1.0 if flag else 0.0], name)[0] > 0)
 

@@ -88,7 +88,7 @@ def main(argv=None):
         os.makedirs(run_dir, exist_ok=True)
         if args.fresh:
             _clear_run(run_dir)
-    dist.allreduce_sum([0], "run_dir_ready")  # others wait until rank 0 has prepared the directory
+    dist.barrier("run_dir_ready")  # others wait until rank 0 has prepared the directory
     os.makedirs(run_dir, exist_ok=True)
     logger = log_mod.setup(run_dir, dist.rank)
     if dist.primary:

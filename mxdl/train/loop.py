@@ -364,6 +364,12 @@ class Run:
             self.stop.uninstall()
         if self.dist.primary and ck["export"]:
             self.export()
+        self.dist.barrier("finished")
+        if self.dist.primary:
+            last = self.history.entries[-1] if self.history.entries else {}
+            if "val_acc" in last:
+                self.log.info(f"finished: validation accuracy {last['val_acc']:.4f} "
+                              f"(top-5 {last['val_top5']:.4f}) after {self.epochs} epochs")
         return "finished"
 
     def _epoch_line(self, e):
@@ -377,6 +383,7 @@ class Run:
         if step == self.spe:  # the stop landed on the epoch's last step: save as an epoch end
             epoch, step = epoch + 1, 0
         path = self.save_checkpoint(epoch, step, "stop")
+        self.dist.barrier("stop.saved")  # no worker exits (shutting Horovod down) before the save ends
         if self.dist.primary:
             where = f"after step {step} of {self.spe} in epoch {epoch + 1}" if step else f"at the end of epoch {epoch}"
             self.log.info(f"stopped {where}; checkpoint {path}")

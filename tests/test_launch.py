@@ -1,0 +1,157 @@
+"""launch/train.sh: dry-run layouts, preflight, and (slow) real 2-worker Horovod jobs on CPU:
+accuracy, ctrl+c through the launcher, a worker killed mid-epoch, restart from checkpoint."""
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import BIN, REPO, run_cli
+
+LAUNCH = os.path.join(REPO, "launch", "train.sh")
+CONFIG = os.path.join(REPO, "configs", "digits.yaml")
+ENV = {"PATH": BIN + os.pathsep + os.environ.get("PATH", "")}
+
+
+def launch(*args, check=True, timeout=600):
+    return run_cli(LAUNCH, CONFIG, *args, check=check, timeout=timeout)
+
+
+def test_dry_run_layouts(tmp_path):
+    out = launch("--np", "4", "--hosts", "node1:2,node2:2", "--dry-run").stdout
+    assert "node1: ranks 0-1" in out and "node2: ranks 2-3" in out
+    assert "command: horovodrun -np 4 --gloo --start-timeout 60 -H node1:2,node2:2" in out
+    assert "-m mxdl.train.cli" in out
+    hostfile = tmp_path / "hosts"
+    hostfile.write_text("# cluster\nnode1 slots=4\nnode2 slots=4\n")
+    out = launch("--hostfile", str(hostfile), "--resume-from", "40", "optim.lr=1e-4", "--dry-run").stdout
+    assert "8 worker(s)" in out and "node2: ranks 4-7" in out
+    assert out.strip().endswith("optim.lr=1e-4 --resume-from 40")
+    out = launch("--np", "2", "--dry-run").stdout
+    assert "localhost: ranks 0-1" in out and "OMP_NUM_THREADS=" in out
+    bad = launch("--np", "5", "--hosts", "a:2,b:2", "--dry-run", check=False)
+    assert bad.returncode == 2 and "more than the 4 slots" in bad.stderr
+    bad = launch("--bogus", check=False)
+    assert bad.returncode == 2 and "unknown option --bogus" in bad.stderr
+
+
+def test_preflight_names_each_problem(tmp_path):
+    proc = launch("--np", "2", "--hosts", "localhost:1,unreachable.invalid:1", f"data.dir={tmp_path}/none",
+                  "--output", str(tmp_path / "run"), check=False)
+    assert proc.returncode == 2
+    lines = [l for l in proc.stderr.splitlines() if l.startswith("preflight:")]
+    assert any("data.dir" in l and "does not exist" not in l or "no manifest.json" in l for l in lines), lines
+    assert any("host unreachable.invalid does not answer passwordless ssh" in l for l in lines), lines
+    assert "Traceback" not in proc.stderr
+
+
+def worker_pid(rank, run_dir):
+    for d in glob.glob("/proc/[0-9]*"):
+        try:
+            env = open(d + "/environ", "rb").read().split(b"\0")
+            cmd = open(d + "/cmdline", "rb").read()
+        except OSError:
+            continue
+        if b"mxdl.train.cli" in cmd and run_dir.encode() in cmd and f"HOROVOD_RANK={rank}".encode() in env:
+            return int(d[len("/proc/"):])
+    return None
+
+
+def start_launcher(run_dir, *args):
+    cmd = [LAUNCH, CONFIG, "--np", "2", "--output", run_dir, "train.log_interval=100000", *args]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
+                            env=dict(os.environ, **ENV), start_new_session=True)
+
+
+def wait_for_first_epoch(run_dir, proc, timeout=120):
+    deadline = time.time() + timeout
+    while not os.path.exists(os.path.join(run_dir, "history.json")):
+        assert proc.poll() is None, proc.stdout.read()
+        assert time.time() < deadline
+        time.sleep(0.01)
+    time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_two_workers_train_digits(digits_rec, tmp_path):
+    run_dir = str(tmp_path / "run")
+    proc = launch("--np", "2", f"data.dir={digits_rec}", "--output", run_dir)
+    assert "2 worker(s)" in proc.stdout
+    history = json.load(open(os.path.join(run_dir, "history.json")))["epochs"]
+    assert history[-1]["val_acc"] >= 0.90
+    assert "finished: validation accuracy" in proc.stdout
+    assert not glob.glob(os.path.join(run_dir, "logs", "rank-1.log")) or \
+        "epoch" not in open(os.path.join(run_dir, "logs", "rank-1.log")).read()
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_launcher_saves_and_all_workers_exit(digits_rec, tmp_path):
+    run_dir = str(tmp_path / "run")
+    proc = start_launcher(run_dir, f"data.dir={digits_rec}", "train.epochs=40", "data.batch_size=16")
+    wait_for_first_epoch(run_dir, proc)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal does on ctrl+c
+    started = time.time()
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    assert time.time() - started < 60
+    assert "stopped after step" in out and "Resume with:" in out
+    assert worker_pid(0, run_dir) is None and worker_pid(1, run_dir) is None
+    latest = open(os.path.join(run_dir, "checkpoints", "latest")).read().strip()
+    resumed = launch("--np", "2", f"data.dir={digits_rec}", "train.epochs=3", "data.batch_size=16",
+                     "train.log_interval=100000", "--output", run_dir, "--resume")
+    assert f"resumed from {os.path.join(run_dir, 'checkpoints', latest)}" in resumed.stdout
+    assert "finished" in resumed.stdout
+
+
+@pytest.mark.slow
+def test_second_ctrl_c_ends_everything_quickly(digits_rec, tmp_path):
+    run_dir = str(tmp_path / "run")
+    # batch 1 and a stop check only at epoch ends: the coordinated stop takes seconds,
+    # so the second press lands while the workers are still on their way to it
+    proc = start_launcher(run_dir, f"data.dir={digits_rec}", "train.epochs=40", "data.batch_size=1",
+                          "train.stop_check_interval=100000", "--stop-grace", "300")
+    wait_for_first_epoch(run_dir, proc)
+    os.killpg(proc.pid, signal.SIGINT)
+    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)
+    started = time.time()
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "second interrupt" in out
+    assert time.time() - started < 15
+    time.sleep(1)
+    assert worker_pid(0, run_dir) is None and worker_pid(1, run_dir) is None
+
+
+@pytest.mark.slow
+def test_killed_worker_ends_job_and_restart_resumes(digits_rec, tmp_path):
+    run_dir = str(tmp_path / "run")
+    args = (f"data.dir={digits_rec}", "train.epochs=4", "checkpoint.every_epochs=1")
+    proc = start_launcher(run_dir, *args)
+    wait_for_first_epoch(run_dir, proc)
+    os.kill(worker_pid(1, run_dir), signal.SIGKILL)
+    started = time.time()
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    assert time.time() - started < 60
+    assert "rank 1 failed first with exit code 137" in out
+    assert worker_pid(0, run_dir) is None
+
+    proc = start_launcher(run_dir, *args, "--max-restarts", "1")
+    time.sleep(0.5)
+    deadline = time.time() + 120
+    while worker_pid(1, run_dir) is None:  # wait for the resumed job's rank 1 to start training
+        assert time.time() < deadline
+        time.sleep(0.05)
+    time.sleep(2)
+    victim = worker_pid(1, run_dir)
+    if victim:
+        os.kill(victim, signal.SIGKILL)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out[-3000:]
+    assert "restart 1 of 1 from the latest checkpoint" in out
+    assert "resumed from" in out and "finished" in out
+    assert [e["epoch"] for e in json.load(open(os.path.join(run_dir, "history.json")))["epochs"]] == [1, 2, 3, 4]
