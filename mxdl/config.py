@@ -49,6 +49,9 @@ SCHEMA = {
         "pad": Key(int, 0, "zero padding added before a random crop (CIFAR-style shift)"),
         "max_rotate_angle": Key(int, 0, "random rotation in degrees (training)"),
         "max_shear_ratio": Key(float, 0.0, "random shear (training)"),
+        "zoom": Key(float, 0.0, "random zoom in [1 - z, 1 + z] (training)"),
+        "shift": Key(float, 0.0, "random width/height shift as a fraction (training; HDF5 only, "
+                                 "RecordIO uses data.pad with data.rand_crop)"),
     },
     "optim": {
         "name": Key(str, "sgd", "optimizer", choices=("sgd", "nag", "adam", "rmsprop")),

@@ -1,0 +1,122 @@
+"""Trainer overhead and Horovod scaling on CPU, in one run.
+
+1. mxdl's trainer (Run.train_epoch: lr from the schedule, RNG reseed, metrics, stop
+   checks) against a bare hybridized Gluon loop: same model, batch and in-memory data.
+   Goal: at least 97% of the bare loop.
+2. 2 Horovod workers with one thread each against 1 worker with one thread, both
+   through mxdl-train on the same RecordIO shards (images/s from history.json).
+
+    python bench/trainer_vs_bare.py [--model minivggnet] [--batch 64] [--steps 60]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench.common import report  # noqa: E402
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MXNET_CPU_WORKER_NTHREADS", "1")
+
+
+class InMemory:
+    """The dataset interface the trainer needs, serving the same batches from memory."""
+
+    def __init__(self, x, y, steps, manifest, shape):
+        self.x, self.y, self.steps_per_epoch, self.manifest, self.shape = x, y, steps, manifest, shape
+
+    def train_epoch(self, epoch, skip=0):
+        for _ in range(skip, self.steps_per_epoch):
+            yield self.x, self.y
+
+    def val_batches(self, split=None):
+        return iter(())
+
+
+def bare_loop(net, x, y, steps, batch):
+    import mxnet as mx
+    from mxnet import autograd, gluon
+    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.01, "momentum": 0.9}, kvstore=None)
+    loss_fn = gluon.loss.SoftmaxCrossEntropyLoss()
+    for _ in range(steps):
+        with autograd.record():
+            loss = loss_fn(net(x), y)
+        loss.backward()
+        trainer.step(batch)
+    mx.nd.waitall()
+
+
+def compare_loops(model, batch, steps, shape=(3, 32, 32)):
+    import mxnet as mx
+    from mxdl import config
+    from mxdl.dist import Dist
+    from mxdl.log import setup
+    from mxdl.models import get_model
+    from mxdl.train.loop import Run
+
+    x = mx.nd.random.uniform(shape=(batch,) + shape)
+    y = mx.nd.array([i % 10 for i in range(batch)])
+    manifest = {"classes": [str(i) for i in range(10)], "class_names": [str(i) for i in range(10)],
+                "splits": {"train": {"per_class": {}}}}
+    net = get_model(model, classes=10)
+    net.initialize(mx.init.Xavier())
+    net.hybridize()
+    bare_loop(net, x, y, 5, batch)  # warm-up: compile and allocate
+    start = time.perf_counter()
+    bare_loop(net, x, y, steps, batch)
+    bare = batch * steps / (time.perf_counter() - start)
+
+    run_dir = tempfile.mkdtemp()
+    setup(run_dir, 0)
+    cfg = config.resolve(None, [f"model.name={model}", "data.dir=unused", f"data.batch_size={batch}",
+                                "data.val_split=", "train.log_interval=1000000", "optim.wd=0.0"])
+    run = Run(cfg, run_dir, Dist(), dataset=InMemory(x, y, 5, manifest, shape))
+    run.train_epoch(0, 0)  # warm-up
+    run.data.steps_per_epoch = run.spe = steps
+    start = time.perf_counter()
+    run.train_epoch(1, 0)
+    mx.nd.waitall()
+    ours = batch * steps / (time.perf_counter() - start)
+    report(f"{model}, batch {batch}, {steps} steps, 1 thread, data in memory",
+           [("bare hybridized Gluon loop", bare), ("mxdl trainer (Run.train_epoch)", ours)],
+           "bare hybridized Gluon loop")
+
+
+def horovod_scaling(data_dir, model, batch, epochs):
+    bin_dir = os.path.dirname(sys.executable)
+    env = dict(os.environ, PATH=bin_dir + os.pathsep + os.environ["PATH"], OMP_NUM_THREADS="1",
+               MXNET_CPU_WORKER_NTHREADS="1")
+    rows = []
+    for np_ in (1, 2):
+        out = tempfile.mkdtemp()
+        cmd = ["horovodrun", "-np", str(np_), "--gloo", sys.executable, "-m", "mxdl.train.cli",
+               os.path.join(os.path.dirname(__file__), "..", "configs", "digits.yaml"),
+               f"data.dir={data_dir}", f"model.name={model}", f"data.batch_size={batch}",
+               f"train.epochs={epochs}", "data.threads=1", "data.val_split=", "train.log_interval=1000000",
+               "data.shape=null", "--output", out]
+        subprocess.run(cmd, check=True, env=env, capture_output=True)
+        history = json.load(open(os.path.join(out, "history.json")))["epochs"]
+        rate = sum(e["images_per_sec"] for e in history[1:]) / max(1, len(history) - 1)  # skip warm-up epoch
+        rows.append((f"{np_} Horovod worker(s) x 1 thread", rate))
+    report(f"mxdl-train {model} on {data_dir}, batch {batch}/worker", rows, "1 Horovod worker(s) x 1 thread")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="minivggnet")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--steps", type=int, default=60)
+    p.add_argument("--shards", help="RecordIO shards for the Horovod comparison (default: skip)")
+    p.add_argument("--epochs", type=int, default=3)
+    args = p.parse_args()
+    compare_loops(args.model, args.batch, args.steps)
+    if args.shards:
+        horovod_scaling(args.shards, args.model, args.batch, args.epochs)
+
+
+if __name__ == "__main__":
+    main()

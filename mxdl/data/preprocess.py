@@ -1,0 +1,83 @@
+"""Small image operations on HxWxC uint8 numpy arrays (the book's preprocessors).
+
+Used by the packer (resizing before storage) and by evaluation/prediction
+(crops, mean subtraction). cv2 does the pixel work; these functions only
+decide geometry.
+"""
+import json
+
+import cv2
+import numpy as np
+
+
+def resize(image, width, height, inter=cv2.INTER_AREA):
+    """Resize to exactly width x height, ignoring the aspect ratio."""
+    return cv2.resize(image, (width, height), interpolation=inter)
+
+
+def resize_shorter(image, size, inter=cv2.INTER_AREA):
+    """Resize so the shorter side is ``size``, keeping the aspect ratio."""
+    h, w = image.shape[:2]
+    scale = size / min(h, w)
+    if scale == 1:
+        return image
+    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+    out = cv2.resize(image, (new_w, new_h), interpolation=inter)
+    return out if out.ndim == image.ndim else out[..., None]
+
+
+def center_crop(image, width, height):
+    h, w = image.shape[:2]
+    if w < width or h < height:
+        raise ValueError(f"cannot crop {width}x{height} from a {w}x{h} image")
+    top, left = (h - height) // 2, (w - width) // 2
+    return image[top: top + height, left: left + width]
+
+
+def aspect_aware_resize(image, width, height, inter=cv2.INTER_AREA):
+    """Resize the shorter side to the target, then center-crop the longer one."""
+    h, w = image.shape[:2]
+    scale = max(width / w, height / h)
+    new_w, new_h = max(width, round(w * scale)), max(height, round(h * scale))
+    out = cv2.resize(image, (new_w, new_h), interpolation=inter)
+    if out.ndim < image.ndim:
+        out = out[..., None]
+    return center_crop(out, width, height)
+
+
+def ten_crop(image, width, height):
+    """Four corners and the center, then their horizontal mirrors: 10 crops (N x H x W x C)."""
+    h, w = image.shape[:2]
+    if w < width or h < height:
+        raise ValueError(f"cannot crop {width}x{height} from a {w}x{h} image")
+    origins = [(0, 0), (0, w - width), (h - height, 0), (h - height, w - width),
+               ((h - height) // 2, (w - width) // 2)]
+    crops = [image[t: t + height, l: l + width] for t, l in origins]
+    crops += [c[:, ::-1] for c in crops]
+    return np.stack(crops)
+
+
+def random_crop(image, width, height, rng):
+    h, w = image.shape[:2]
+    top, left = rng.randint(0, h - height + 1), rng.randint(0, w - width + 1)
+    return image[top: top + height, left: left + width]
+
+
+def gray_to_rgb(image):
+    return np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image
+
+
+def load_mean(stats_path):
+    """Per-channel means in RGB order from the packer's stats.json."""
+    with open(stats_path) as f:
+        return [float(x) for x in json.load(f)["mean"]]
+
+
+def subtract_mean(image, mean):
+    return image.astype(np.float32) - np.asarray(mean, dtype=np.float32)
+
+
+def to_nchw(batch):
+    """N x H x W x C (or H x W x C) to N x C x H x W, the layout MXNet convolutions take."""
+    batch = np.asarray(batch)
+    return batch.transpose(2, 0, 1) if batch.ndim == 3 else batch.transpose(0, 3, 1, 2)
