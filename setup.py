@@ -27,5 +27,8 @@ setup(
         "mxdl-train=mxdl.train.cli:main",
         "mxdl-eval=mxdl.eval.cli:main",
         "mxdl-models=mxdl.models.cli:main",
+        "mxdl-predict=mxdl.eval.cli:predict_main",
+        "mxdl-augment-preview=mxdl.eval.cli:augment_preview_main",
+        "mxdl-features=mxdl.eval.features:main",
     ]},
 )

@@ -32,6 +32,11 @@ SCHEMA = {
         "name": Key(str, REQUIRED, "registered model name (mxdl-models list)"),
         "options": Key(dict, {}, "keyword arguments for the model constructor, e.g. {dropout: 0.3}"),
         "init": Key(str, "xavier", "weight initializer", choices=("xavier", "msra", "book")),
+        "init_from": Key((str, type(None)), None,
+                         "start from these weights (run dir, checkpoint dir or .params; matching names/shapes)"),
+        "head": Key((str, type(None)), None, "replace the classifier head: 'book' = flatten, dense, relu, "
+                    "dropout 0.5, dense", choices=(None, "book")),
+        "head_units": Key(int, 256, "units of the book's head"),
     },
     "data": {
         "dir": Key(str, REQUIRED, "shard directory written by mxdl-pack build"),
@@ -84,6 +89,7 @@ SCHEMA = {
         "class_weights": Key((list, str, type(None)), None,
                              "per-class loss weights, or 'balanced' for max(count)/count_c"),
         "label_smoothing": Key(float, 0.0, "label smoothing epsilon"),
+        "freeze": Key(str, "", "freeze parameters: 'features' (the body) or a regex over parameter names"),
     },
     "checkpoint": {
         "every_epochs": Key(int, 5, "write a checkpoint every N epochs (the book: 5)"),

@@ -97,7 +97,7 @@ def test_outputs_history_csv_png_config_export(digits_rec, tmp_path):
     out = tmp_path / "run"
     run_cli(*train_cmd(digits_rec, out, "train.epochs=2"))
     for name in ("config.yaml", "train.log", "history.json", "history.csv", "curves.png", "env.txt",
-                 "model-symbol.json", "model-0002.params", "classes.txt"):
+                 "model-symbol.json", "model-0002.params", "model-preprocess.json"):
         assert (out / name).stat().st_size > 0, name
     rows = (out / "history.csv").read_text().splitlines()
     assert rows[0].startswith("epoch,lr,train_loss") and len(rows) == 3

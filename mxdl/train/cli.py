@@ -69,7 +69,7 @@ def _clear_run(run_dir):
 
 @cli_entry
 def main(argv=None):
-    args = _parser().parse_args(argv)
+    args = _parser().parse_intermixed_args(argv)  # overrides may come before or after options
     if args.show_defaults:
         print(config_mod.describe_defaults())
         return 0

@@ -32,6 +32,8 @@ import numpy as np
 
 from .. import __version__
 from ..errors import UserError
+from ..fileio import atomic_write_json
+from .finetune import freeze, load_matching, replace_head
 from .checkpoint import OPT_STATES, PARAMS, CheckpointSaver, load_meta, load_optimizer, save_optimizer
 from .monitor import History
 from .schedule import Schedule
@@ -69,6 +71,7 @@ def optimizer_params(cfg, lr):
 def identity(cfg, classes, shape):
     """What a checkpoint must agree on to be resumed by this config."""
     return {"model.name": cfg["model"]["name"], "model.options": cfg["model"]["options"],
+            "model.head": cfg["model"]["head"],
             "classes": classes, "input_shape": list(shape), "data.format": cfg["data"]["format"],
             "train.dtype": cfg["train"]["dtype"]}
 
@@ -140,8 +143,11 @@ class Run:
 
         mx.random.seed(t["seed"])
         np.random.seed(t["seed"])
-        self.net = get_model(cfg["model"]["name"], classes=len(self.classes), **cfg["model"]["options"])
-        self.net.initialize(make_initializer(cfg["model"]["init"]), ctx=self.ctx)
+        m = cfg["model"]
+        self.net = get_model(m["name"], classes=len(self.classes), **m["options"])
+        if m["head"]:
+            replace_head(self.net, len(self.classes), m["head_units"])
+        self.net.initialize(make_initializer(m["init"]), ctx=self.ctx)
         if t["dtype"] == "float16":
             self.net.cast("float16")
         exclude_from_weight_decay(self.net)
@@ -158,6 +164,11 @@ class Run:
         self.history = History(run_dir)
         if ckpt:
             self._restore(ckpt, lr_override)
+        elif m["init_from"]:
+            self._init_from(m["init_from"])
+        frozen = freeze(self.net, t["freeze"])
+        if frozen and dist.primary:
+            self.log.info(f"frozen: {len(frozen)} parameter arrays matching '{t['freeze']}'")
         dist.broadcast_parameters(self.net.collect_params())
         if t["hybridize"]:
             self.net.hybridize()
@@ -168,6 +179,15 @@ class Run:
         self.stop = StopRequest(os.path.join(run_dir, "STOP"))
 
     # ---- resume --------------------------------------------------------------------------
+
+    def _init_from(self, source):
+        import mxnet as mx
+        # Settle deferred shapes by shape inference, not a forward pass: a forward before
+        # Horovod's broadcast would leave MKLDNN-layout arrays that crash it.
+        self.net.infer_shape(mx.nd.zeros((1,) + tuple(self.shape), ctx=self.ctx))
+        loaded, skipped = load_matching(self.net, source, self.ctx)
+        self.log.info(f"initialized {len(loaded)} parameter arrays from {source}; "
+                      f"{len(skipped)} new ({', '.join(skipped[:6])}{' ...' if len(skipped) > 6 else ''})")
 
     def _find_checkpoint(self, resume):
         if resume is None:
@@ -199,6 +219,13 @@ class Run:
         self.log.info(f"resumed from {path} at epoch {self.start_epoch} step {self.start_step} "
                       f"(lr now {self.schedule.lr_at(step):g})")
 
+    def preprocess(self):
+        """How inputs were prepared, so evaluation and prediction can repeat it without the shards."""
+        d = self.cfg["data"]
+        return {"mean": self.data.manifest["stats"]["mean"] if d["mean_subtract"] else None,
+                "scale": d["scale"], "input_shape": list(self.shape),
+                "class_names": self.data.manifest["class_names"]}
+
     def global_step(self, epoch, step_in_epoch):
         return epoch * self.spe + step_in_epoch
 
@@ -219,7 +246,7 @@ class Run:
                 "identity": self.identity, "world_size": self.dist.size,
                 "batch_size": self.cfg["data"]["batch_size"], "steps_per_epoch": self.spe,
                 "lr_segments": self.schedule.segments, "seed": self.cfg["train"]["seed"],
-                "metrics": metrics or {}, "config": self.cfg,
+                "metrics": metrics or {}, "config": self.cfg, "preprocess": self.preprocess(),
                 "param_names": list(self.net.collect_params().keys())}
 
         def write(tmp):
@@ -402,6 +429,6 @@ class Run:
                              dtype="float16" if self.cfg["train"]["dtype"] == "float16" else "float32"))
         prefix = os.path.join(self.run_dir, "model")
         self.net.export(prefix, epoch=self.epochs)
-        with open(os.path.join(self.run_dir, "classes.txt"), "w") as f:
-            f.write("".join(c + "\n" for c in self.data.manifest["class_names"]))
+        atomic_write_json(os.path.join(self.run_dir, "model-preprocess.json"),
+                          {**self.preprocess(), "model": self.cfg["model"]})
         self.log.info(f"exported {prefix}-symbol.json and {prefix}-{self.epochs:04d}.params")

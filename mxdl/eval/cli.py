@@ -1,0 +1,197 @@
+"""Evaluation commands.
+
+``mxdl-eval MODEL DATA [--split test] [--ten-crop | --both] [--ensemble MODEL ...] [--out DIR]``
+    rank-1/rank-5, scikit-learn's classification report, confusion matrix PNG,
+    misclassified.csv and worst.png. MODEL is a run directory, a checkpoint
+    directory or an exported *-symbol.json. Under horovodrun each worker
+    evaluates a share and rank 0 reports the combined figures.
+
+``mxdl-predict MODEL IMAGE_OR_DIR [--top-k 5] [--ten-crop]``
+    top-k labels with probabilities for image files.
+
+``mxdl-augment-preview IMAGE --out grid.png [--rows 4 --cols 6]``
+    the book's augmentation settings applied to one image, as a grid.
+
+Examples::
+
+    mxdl-eval runs/dogs_vs_cats_alexnet shards/dogs_vs_cats --split test --both
+    mxdl-eval runs/cifar10_minivggnet shards/cifar10 --ensemble runs/m2 runs/m3 runs/m4 runs/m5
+    mxdl-predict runs/digits some_digit.png --top-k 3
+"""
+import argparse
+import json
+import os
+import sys
+
+import cv2
+import numpy as np
+
+from ..errors import UserError, cli_entry
+
+
+def _eval_parser():
+    p = argparse.ArgumentParser(prog="mxdl-eval", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help="run dir, checkpoint dir or *-symbol.json")
+    p.add_argument("data", help="shard directory written by mxdl-pack build")
+    p.add_argument("--split", default="test", help="split to evaluate (default: test)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--ten-crop", action="store_true", help="average 10 crops (corners, center, mirrors)")
+    g.add_argument("--both", action="store_true", help="report center crop and 10-crop")
+    p.add_argument("--ensemble", nargs="+", default=[], metavar="MODEL", help="more members; probabilities averaged")
+    p.add_argument("--out", help="directory for the report files (default: MODEL's run dir/eval-SPLIT)")
+    p.add_argument("--batch", type=int, default=64)
+    return p
+
+
+def _out_dir(model, split, out):
+    if out:
+        return out
+    base = model if os.path.isdir(model) else os.path.dirname(model)
+    while os.path.basename(os.path.dirname(base)) == "checkpoints":
+        base = os.path.dirname(os.path.dirname(base))
+    return os.path.join(base, f"eval-{split}")
+
+
+def _check_members(predictors, data_dir):
+    from recordio_tools.read import load_manifest
+    n_classes = len(load_manifest(data_dir)["classes"])
+    for p in predictors:
+        if len(p.class_names) != n_classes:
+            raise UserError(f"{p.source} predicts {len(p.class_names)} classes but {data_dir} has {n_classes}")
+        if p.input_shape != predictors[0].input_shape:
+            raise UserError(f"ensemble members take different inputs: {p.source} {p.input_shape}")
+
+
+def _gather(dist, probs, labels, ids, thumbs):
+    """Concatenate every worker's share on all workers (Horovod), or return as is."""
+    if dist.hvd is None or dist.size == 1:
+        return probs, labels, ids, thumbs
+    parts = dist.hvd.allgather_object((probs, labels, ids, thumbs))
+    probs = [np.concatenate([p[0][m] for p in parts]) for m in range(len(probs))]
+    return (probs, np.concatenate([p[1] for p in parts]), sum((p[2] for p in parts), []),
+            sum((p[3] for p in parts), []))
+
+
+@cli_entry
+def main(argv=None):
+    from ..dist import Dist
+    from .evaluate import full_report, predict_split, summarize, write_errors
+    from .model_io import load_predictor
+    args = _eval_parser().parse_args(argv)
+    members = [load_predictor(m) for m in [args.model] + args.ensemble]
+    _check_members(members, args.data)
+    dist = Dist()
+    modes = [False, True] if args.both else [args.ten_crop]
+    out_dir = _out_dir(args.model, args.split, args.out)
+    results = {}
+    for ten in modes:
+        mode = "10-crop" if ten else "center crop"
+        local = predict_split(members, args.data, args.split, ten, args.batch, dist.rank, dist.size)
+        probs, labels, ids, thumbs = _gather(dist, *local)
+        if not dist.primary:
+            continue
+        rows = [summarize(m.source, p, labels) for m, p in zip(members, probs)]
+        if len(members) > 1:
+            rows.append(summarize("ensemble (mean probability)", np.mean(probs, axis=0), labels))
+        results[mode] = rows
+        for r in rows:
+            print(f"{mode:11s} rank-1 {r['rank1']:.4f}  rank-5 {r['rank5']:.4f}  ({r['images']} images)  {r['model']}")
+        final = np.mean(probs, axis=0)
+    if not dist.primary:
+        return 0
+    os.makedirs(out_dir, exist_ok=True)
+    class_names = members[0].class_names
+    print(full_report(out_dir, final, labels, class_names))
+    errors = write_errors(out_dir, final, labels, ids, thumbs, class_names)
+    with open(os.path.join(out_dir, "results.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    print(f"{errors} misclassified; report, confusion.png, misclassified.csv, worst.png in {out_dir}")
+    return 0
+
+
+# ---- mxdl-predict -------------------------------------------------------------------------------
+
+def _image_files(target):
+    from recordio_tools.listing import IMAGE_EXTS
+    if os.path.isdir(target):
+        return sorted(os.path.join(d, f) for d, _, files in os.walk(target) for f in files
+                      if f.lower().endswith(IMAGE_EXTS))
+    if os.path.isfile(target):
+        return [target]
+    raise UserError(f"image or folder not found: {target}")
+
+
+def _read_for(predictor, path):
+    c, h, w = predictor.input_shape
+    image = cv2.imread(path, cv2.IMREAD_COLOR if c == 3 else cv2.IMREAD_GRAYSCALE)
+    if image is None:
+        return None
+    image = image[..., ::-1] if image.ndim == 3 else image[..., None]
+    from ..data.preprocess import aspect_aware_resize
+    return aspect_aware_resize(np.ascontiguousarray(image), w, h)
+
+
+@cli_entry
+def predict_main(argv=None):
+    from .evaluate import fit_to_input
+    from .model_io import load_predictor
+    p = argparse.ArgumentParser(prog="mxdl-predict", description="Classify image files with a trained model.")
+    p.add_argument("model")
+    p.add_argument("images", help="an image file or a folder of images")
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--ten-crop", action="store_true")
+    args = p.parse_args(argv)
+    predictor = load_predictor(args.model)
+    files = _image_files(args.images)
+    unreadable = 0
+    for path in files:
+        image = _read_for(predictor, path)
+        if image is None:
+            print(f"{path}: cannot read this image", file=sys.stderr)
+            unreadable += 1
+            continue
+        probs = predictor.probabilities(fit_to_input(image, predictor.input_shape, args.ten_crop)).mean(axis=0)
+        top = np.argsort(-probs)[: args.top_k]
+        print(f"{path}: " + ", ".join(f"{predictor.class_names[i]} {probs[i]:.3f}" for i in top))
+    return 1 if unreadable else 0
+
+
+# ---- mxdl-augment-preview ------------------------------------------------------------------------
+
+@cli_entry
+def augment_preview_main(argv=None):
+    from ..data.augment import AugmentSettings, augment
+    p = argparse.ArgumentParser(prog="mxdl-augment-preview",
+                                description="Write a PNG grid of augmented copies of one image "
+                                            "(defaults: the book's rotation 30, shift 0.1, shear 0.2, zoom 0.2, flip).")
+    p.add_argument("image")
+    p.add_argument("--out", required=True)
+    p.add_argument("--rows", type=int, default=4)
+    p.add_argument("--cols", type=int, default=6)
+    p.add_argument("--size", type=int, default=128, help="tile size in pixels")
+    p.add_argument("--rotation", type=float, default=30.0)
+    p.add_argument("--shift", type=float, default=0.1)
+    p.add_argument("--shear", type=float, default=0.2)
+    p.add_argument("--zoom", type=float, default=0.2)
+    p.add_argument("--no-flip", action="store_true")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    image = cv2.imread(args.image, cv2.IMREAD_COLOR)
+    if image is None:
+        raise UserError(f"cannot read image {args.image}")
+    from ..data.preprocess import aspect_aware_resize
+    image = aspect_aware_resize(image, args.size, args.size)
+    settings = AugmentSettings(args.rotation, args.shift, args.shear, args.zoom, not args.no_flip)
+    rng = np.random.RandomState(args.seed)
+    tiles = [image] + [augment(image, settings, rng) for _ in range(args.rows * args.cols - 1)]
+    grid = np.vstack([np.hstack(tiles[r * args.cols:(r + 1) * args.cols]) for r in range(args.rows)])
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    cv2.imwrite(args.out, grid)
+    print(f"wrote {args.out}: the original (top left) and {len(tiles) - 1} augmented copies")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

@@ -1,0 +1,104 @@
+"""Run predictors over a packed split: single center crop or 10-crop, one model or an ensemble."""
+import csv
+import os
+
+import cv2
+import numpy as np
+
+from ..data.preprocess import center_crop, gray_to_rgb, ten_crop
+from ..errors import UserError
+from .metrics import confusion_png, rank_k, report
+
+
+def iter_split(data_dir, split, rank=0, size=1):
+    """Yield ``(record_id, label, image)`` of a split; with several workers each takes every size-th."""
+    from recordio_tools.read import iter_shard, load_manifest, shard_files
+    manifest = load_manifest(data_dir)
+    n = 0
+    for name, path, idx in shard_files(data_dir, manifest, split):
+        for key, label, image in iter_shard(manifest, path, idx):
+            if n % size == rank:
+                yield f"{name}:{key}", int(label), image
+            n += 1
+
+
+def fit_to_input(image, shape, ten):
+    """Crop (or, for smaller images, resize) to the network input; 1 or 10 views."""
+    c, h, w = shape
+    if image.shape[2] != c:
+        image = gray_to_rgb(image) if c == 3 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[..., None]
+    if image.shape[0] < h or image.shape[1] < w:
+        image = cv2.resize(image, (max(w, image.shape[1]), max(h, image.shape[0])), interpolation=cv2.INTER_AREA)
+        image = image[..., None] if image.ndim == 2 else image
+    return ten_crop(image, w, h) if ten else center_crop(image, w, h)[None]
+
+
+def predict_split(predictors, data_dir, split, ten=False, batch=64, rank=0, size=1):
+    """Probabilities per member (list of N x K arrays), labels, record ids, and sample images."""
+    ids, labels, thumbs = [], [], []
+    probs = [[] for _ in predictors]
+    pending = []
+
+    def flush():
+        views = np.concatenate([v for _, v in pending])
+        counts = [len(v) for _, v in pending]
+        for m, p in enumerate(predictors):
+            out = p.probabilities(views)
+            start = 0
+            for n in counts:  # average the views of one image (10-crop)
+                probs[m].append(out[start: start + n].mean(axis=0))
+                start += n
+        pending.clear()
+
+    shape = predictors[0].input_shape
+    for rid, label, image in iter_split(data_dir, split, rank, size):
+        ids.append(rid)
+        labels.append(label)
+        thumbs.append(cv2.resize(image, (48, 48), interpolation=cv2.INTER_AREA).reshape(48, 48, -1))
+        pending.append((rid, fit_to_input(image, shape, ten)))
+        if len(pending) * (10 if ten else 1) >= batch:
+            flush()
+    if pending:
+        flush()
+    if not ids:
+        raise UserError(f"split '{split}' of {data_dir} is empty for this worker")
+    return [np.stack(p) for p in probs], np.array(labels), ids, thumbs
+
+
+def summarize(name, probs, labels):
+    return {"model": name, "rank1": rank_k(probs, labels, 1), "rank5": rank_k(probs, labels, 5),
+            "images": int(len(labels))}
+
+
+def write_errors(out_dir, probs, labels, ids, thumbs, class_names, worst=32):
+    """misclassified.csv (every error) and worst.png (the most confident errors)."""
+    pred = np.argmax(probs, axis=1)
+    wrong = np.flatnonzero(pred != labels)
+    order = wrong[np.argsort(-probs[wrong, pred[wrong]])]
+    with open(os.path.join(out_dir, "misclassified.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["record", "true", "predicted", "confidence"])
+        for i in order:
+            w.writerow([ids[i], class_names[labels[i]], class_names[pred[i]], f"{probs[i, pred[i]]:.4f}"])
+    if len(order):
+        tiles = []
+        for i in order[:worst]:
+            tile = cv2.resize(gray_to_rgb(thumbs[i]), (96, 96), interpolation=cv2.INTER_NEAREST)
+            tile = np.vstack([tile, np.full((28, 96, 3), 255, np.uint8)])
+            cv2.putText(tile, f"T:{class_names[labels[i]][:10]}", (2, 108), cv2.FONT_HERSHEY_SIMPLEX, 0.33, (0, 120, 0), 1)
+            cv2.putText(tile, f"P:{class_names[pred[i]][:10]}", (2, 121), cv2.FONT_HERSHEY_SIMPLEX, 0.33, (200, 0, 0), 1)
+            tiles.append(tile)
+        cols = 8
+        while len(tiles) % cols:
+            tiles.append(np.full_like(tiles[0], 255))
+        grid = np.vstack([np.hstack(tiles[r: r + cols]) for r in range(0, len(tiles), cols)])
+        cv2.imwrite(os.path.join(out_dir, "worst.png"), grid[..., ::-1])
+    return len(wrong)
+
+
+def full_report(out_dir, probs, labels, class_names):
+    text = report(probs, labels, class_names)
+    with open(os.path.join(out_dir, "classification_report.txt"), "w") as f:
+        f.write(text)
+    confusion_png(probs, labels, class_names, os.path.join(out_dir, "confusion.png"))
+    return text

@@ -1,0 +1,101 @@
+"""Load a trained model for evaluation or prediction, from whatever the user points at.
+
+Accepted: a run directory (its ``checkpoints/best``, else the latest checkpoint,
+else the exported model), a checkpoint directory (``meta.json`` + ``model.params``),
+or an exported ``PREFIX-symbol.json`` (with ``model-preprocess.json`` beside it).
+Each comes back as a :class:`Predictor` that applies the preprocessing the
+model was trained with and returns class probabilities.
+"""
+import glob
+import json
+import os
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import UserError
+
+
+@dataclass
+class Predictor:
+    net: object
+    class_names: list
+    input_shape: tuple          # C, H, W
+    mean: list                  # per-channel mean subtracted before scaling, or None
+    scale: float
+    source: str
+    ctx: object = None
+
+    def prepare(self, images):
+        """N x H x W x C uint8 (RGB or gray) -> NCHW float NDArray as in training."""
+        import mxnet as mx
+        x = np.asarray(images, dtype=np.float32)
+        if self.mean is not None:
+            x = x - np.asarray(self.mean, np.float32)
+        x = x * self.scale
+        return mx.nd.array(x.transpose(0, 3, 1, 2), ctx=self.ctx)
+
+    def probabilities(self, images):
+        import mxnet as mx
+        out = self.net(self.prepare(images))
+        out = out[0] if isinstance(out, (tuple, list)) else out
+        return mx.nd.softmax(out.astype("float32"), axis=1).asnumpy()
+
+
+def _ctx():
+    import mxnet as mx
+    return mx.gpu(0) if mx.context.num_gpus() > 0 else mx.cpu()
+
+
+def _from_checkpoint(path):
+    from ..models import get_model
+    from ..train.checkpoint import PARAMS, load_meta
+    meta = load_meta(path)
+    ident, pre = meta["identity"], meta.get("preprocess")
+    if pre is None:
+        raise UserError(f"{path} predates stored preprocessing; evaluate its exported model instead")
+    ctx = _ctx()
+    net = get_model(ident["model.name"], classes=ident["classes"], **ident["model.options"])
+    net.load_parameters(os.path.join(path, PARAMS), ctx=ctx)
+    net.hybridize()
+    return Predictor(net, pre["class_names"], tuple(pre["input_shape"]), pre["mean"], pre["scale"], path, ctx)
+
+
+def _from_export(symbol_file):
+    import mxnet as mx
+    prefix = symbol_file[: -len("-symbol.json")]
+    params = sorted(glob.glob(prefix + "-*.params"))
+    if not params:
+        raise UserError(f"no {prefix}-NNNN.params beside {symbol_file}")
+    info_path = os.path.join(os.path.dirname(symbol_file) or ".", "model-preprocess.json")
+    if not os.path.isfile(info_path):
+        raise UserError(f"{info_path} is missing: it records the preprocessing the model expects")
+    with open(info_path) as f:
+        pre = json.load(f)
+    ctx = _ctx()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # SymbolBlock warns about unnamed inputs; harmless here
+        net = mx.gluon.SymbolBlock.imports(symbol_file, ["data"], params[-1], ctx=ctx)
+    return Predictor(net, pre["class_names"], tuple(pre["input_shape"]), pre["mean"], pre["scale"],
+                     symbol_file, ctx)
+
+
+def load_predictor(path):
+    if not os.path.exists(path):
+        raise UserError(f"model not found: {path}")
+    if path.endswith("-symbol.json"):
+        return _from_export(path)
+    if os.path.isfile(os.path.join(path, "meta.json")):
+        return _from_checkpoint(path)
+    ckpts = os.path.join(path, "checkpoints")
+    if os.path.isdir(ckpts):
+        from ..train.checkpoint import CheckpointSaver
+        best = os.path.join(ckpts, "best")
+        chosen = best if os.path.isfile(os.path.join(best, "meta.json")) else CheckpointSaver(ckpts).latest()
+        if chosen:
+            return _from_checkpoint(chosen)
+    exported = glob.glob(os.path.join(path, "*-symbol.json"))
+    if exported:
+        return _from_export(exported[0])
+    raise UserError(f"{path} holds no checkpoint or exported model")

@@ -1,0 +1,195 @@
+"""Evaluation and the book's workflows: rank-k, 10-crop, ensembles, features, fine-tuning,
+augmentation, prediction, class weights, and clear errors on bad input."""
+import json
+import os
+import pickle
+
+import cv2
+import h5py
+import numpy as np
+import pytest
+
+from conftest import REPO, run_cli
+from mxdl.data.augment import AugmentSettings, augment
+from mxdl.data.preprocess import aspect_aware_resize, center_crop, gray_to_rgb, resize, subtract_mean, \
+    ten_crop, to_nchw
+from mxdl.errors import UserError
+from mxdl.eval.metrics import rank_k
+
+CONFIG = os.path.join(REPO, "configs", "digits.yaml")
+
+
+@pytest.fixture(scope="module")
+def trained(digits_rec, tmp_path_factory):
+    """A LeNet trained for a few epochs on the digits (the networks the tests evaluate)."""
+    out = tmp_path_factory.mktemp("trained") / "run"
+    run_cli("mxdl-train", CONFIG, f"data.dir={digits_rec}", "train.epochs=4", "train.log_interval=100000",
+            "--output", str(out))
+    return str(out)
+
+
+def test_rank_k_hand_computed():
+    probs = np.array([[0.1, 0.6, 0.3], [0.5, 0.2, 0.3], [0.2, 0.3, 0.5], [0.4, 0.35, 0.25]])
+    labels = np.array([1, 2, 0, 2])
+    assert rank_k(probs, labels, 1) == 0.25
+    assert rank_k(probs, labels, 2) == 0.5
+    assert rank_k(probs, labels, 3) == 1.0
+    assert rank_k(probs, labels, 5) == 1.0  # k above the class count means all
+
+
+def test_ten_crop_windows_of_a_known_image():
+    image = np.arange(6 * 8, dtype=np.uint8).reshape(6, 8, 1)
+    crops = ten_crop(image, 4, 2)
+    assert crops.shape == (10, 2, 4, 1)
+    np.testing.assert_array_equal(crops[0], image[0:2, 0:4])
+    np.testing.assert_array_equal(crops[1], image[0:2, 4:8])
+    np.testing.assert_array_equal(crops[2], image[4:6, 0:4])
+    np.testing.assert_array_equal(crops[3], image[4:6, 4:8])
+    np.testing.assert_array_equal(crops[4], image[2:4, 2:6])
+    for i in range(5):
+        np.testing.assert_array_equal(crops[5 + i], crops[i][:, ::-1])
+
+
+def test_preprocessors():
+    image = np.random.RandomState(0).randint(0, 255, (40, 60, 3)).astype(np.uint8)
+    assert resize(image, 20, 10).shape == (10, 20, 3)
+    assert aspect_aware_resize(image, 32, 32).shape == (32, 32, 3)
+    assert center_crop(image, 20, 20).shape == (20, 20, 3)
+    assert subtract_mean(image, [1.0, 2.0, 3.0])[0, 0, 2] == pytest.approx(image[0, 0, 2] - 3.0)
+    assert gray_to_rgb(image[..., :1]).shape == (40, 60, 3)
+    assert to_nchw(np.stack([image, image])).shape == (2, 3, 40, 60)
+    with pytest.raises(ValueError, match="cannot crop"):
+        center_crop(image, 80, 10)
+
+
+@pytest.mark.parametrize("settings", [AugmentSettings(), AugmentSettings(rotation=90, zoom=0.5),
+                                      AugmentSettings.none()])
+def test_augmentation_preserves_shape_dtype_and_label(settings, digits_images):
+    from mxdl.data.hdf5 import H5Dataset  # noqa: F401 - the pipeline that applies it
+    rng = np.random.RandomState(1)
+    for shape in ((8, 8, 1), (32, 48, 3)):
+        image = rng.randint(0, 255, shape).astype(np.uint8)
+        out = augment(image, settings, rng)
+        assert out.shape == image.shape and out.dtype == image.dtype
+    none = augment(image, AugmentSettings.none(), rng)
+    np.testing.assert_array_equal(none, image)
+
+
+def test_eval_center_ten_crop_reports_and_files(trained, digits_rec, tmp_path):
+    out = tmp_path / "eval"
+    proc = run_cli("mxdl-eval", trained, digits_rec, "--split", "val", "--both", "--out", str(out))
+    results = json.load(open(out / "results.json"))
+    assert set(results) == {"center crop", "10-crop"}
+    assert results["center crop"][0]["rank1"] > 0.9 and results["center crop"][0]["images"] == 359
+    best = json.load(open(os.path.join(trained, "checkpoints", "best", "meta.json")))["metrics"]["val_acc"]
+    assert results["center crop"][0]["rank1"] == pytest.approx(best, abs=1e-6)  # same as the trainer's figure
+    assert "precision" in proc.stdout and "macro avg" in proc.stdout
+    assert open(out / "confusion.png", "rb").read(4) == b"\x89PNG"
+    rows = (out / "misclassified.csv").read_text().splitlines()
+    assert rows[0] == "record,true,predicted,confidence"
+    wrong = round((1 - results["10-crop"][0]["rank1"]) * 359)
+    assert len(rows) - 1 == wrong
+    if wrong:
+        assert cv2.imread(str(out / "worst.png")) is not None
+
+
+def test_ensemble_of_identical_members_equals_one_member(trained, digits_rec, tmp_path):
+    proc = run_cli("mxdl-eval", trained, digits_rec, "--split", "val", "--ensemble", trained,
+                   os.path.join(trained, "model-symbol.json"), "--out", str(tmp_path))
+    rows = json.load(open(tmp_path / "results.json"))["center crop"]
+    assert len(rows) == 4 and rows[-1]["model"].startswith("ensemble")
+    assert len({(r["rank1"], r["rank5"]) for r in rows}) == 1
+    assert "ensemble (mean probability)" in proc.stdout
+
+
+def test_eval_bad_inputs_are_clear(trained, digits_rec, photos_tree, tmp_path):
+    missing = run_cli("mxdl-eval", str(tmp_path / "nope"), digits_rec, check=False)
+    assert missing.returncode == 2 and missing.stderr.strip() == f"error: model not found: {tmp_path / 'nope'}"
+    from recordio_tools.pack import build
+    other = str(tmp_path / "photos")
+    build(photos_tree, other, size="8x8", split="test=1.0", color=False, log=lambda *_: None)
+    mismatch = run_cli("mxdl-eval", trained, other, check=False)
+    assert mismatch.returncode == 2 and "predicts 10 classes but" in mismatch.stderr and "has 2" in mismatch.stderr
+    nosplit = run_cli("mxdl-eval", trained, digits_rec, "--split", "test", check=False)
+    assert nosplit.returncode == 2 and "split 'test' is not in" in nosplit.stderr
+
+
+def test_predict_top_k_and_unreadable_image(trained, digits_images, tmp_path):
+    proc = run_cli("mxdl-predict", trained, os.path.join(digits_images, "7"), "--top-k", "3")
+    lines = proc.stdout.splitlines()
+    assert len(lines) == len(os.listdir(os.path.join(digits_images, "7")))
+    first_labels = [line.split(": ")[1].split(",")[0].split()[0] for line in lines]
+    assert first_labels.count("7") / len(first_labels) > 0.9
+    bad = tmp_path / "bad.png"
+    bad.write_text("not an image")
+    proc = run_cli("mxdl-predict", trained, str(bad), check=False)
+    assert proc.returncode == 1 and "cannot read this image" in proc.stderr
+
+
+def test_feature_extraction_hdf5_and_logistic_regression(trained, digits_rec, tmp_path):
+    feats = tmp_path / "feats"
+    run_cli("mxdl-features", "extract", trained, digits_rec, "--out", str(feats))
+    with h5py.File(feats / "train.h5", "r") as f:
+        assert f["features"].shape == (1438, 500) and f["features"].dtype == np.float32
+        assert f["labels"].shape == (1438,)
+        assert [n.decode() for n in f["label_names"][:]] == [str(i) for i in range(10)]
+    proc = run_cli("mxdl-features", "logreg", str(feats), "--test", "val")
+    assert "best C=" in proc.stdout and "rank-5" in proc.stdout
+    rank1 = float(proc.stdout.split("rank-1 ")[1].split(",")[0])
+    assert rank1 > 0.9
+    saved = pickle.load(open(feats / "logreg.pkl", "rb"))
+    assert saved["label_names"][0] == "0" and hasattr(saved["classifier"], "predict_proba")
+    layer = run_cli("mxdl-features", "extract", trained, digits_rec, "--out", str(tmp_path / "f2"),
+                    "--layer", "nope", check=False)
+    assert layer.returncode == 2 and "no layer 'nope'" in layer.stderr
+    nogcv = run_cli("mxdl-features", "extract", digits_rec, "--gluoncv", "vgg16", "--params",
+                    str(tmp_path / "missing.params"), "--out", str(tmp_path / "f3"), check=False)
+    assert nogcv.returncode == 2 and "cannot be downloaded here" in nogcv.stderr
+
+
+def test_finetune_warmup_changes_only_the_unfrozen_head(trained, digits_rec, tmp_path):
+    import mxnet as mx
+    out = tmp_path / "ft"
+    run_cli("mxdl-train", CONFIG, f"data.dir={digits_rec}", f"model.init_from={trained}", "model.head=book",
+            "train.freeze=features", "train.epochs=1", "train.log_interval=100000", "--output", str(out))
+    before = mx.nd.load(os.path.join(trained, "checkpoints", "best", "model.params"))
+    after = mx.nd.load(str(out / "checkpoints" / "epoch-0001-step-000000" / "model.params"))
+    body = [k for k in after if k.startswith("features.")]
+    head = [k for k in after if k.startswith("output.")]
+    assert body and head == ["output.1.weight", "output.1.bias", "output.3.weight", "output.3.bias"]
+    for k in body:
+        np.testing.assert_array_equal(after[k].asnumpy(), before[k].asnumpy())
+    out2 = tmp_path / "ft2"  # phase 2: unfreeze, lower lr, start from the warmed-up run
+    run_cli("mxdl-train", CONFIG, f"data.dir={digits_rec}", f"model.init_from={out}", "model.head=book",
+            "optim.lr=0.005", "train.epochs=1", "train.log_interval=100000", "--output", str(out2))
+    tuned = mx.nd.load(str(out2 / "checkpoints" / "epoch-0001-step-000000" / "model.params"))
+    assert any(not np.array_equal(tuned[k].asnumpy(), after[k].asnumpy()) for k in body)
+    bad = run_cli("mxdl-train", CONFIG, f"data.dir={digits_rec}", "train.freeze=nomatch", "--output",
+                  str(tmp_path / "x"), check=False)
+    assert bad.returncode == 2 and "matches no parameter name" in bad.stderr
+
+
+def test_balanced_class_weights_follow_the_book_rule():
+    from mxdl.data.shards import class_weights
+    manifest = {"classes": ["neg", "pos"], "splits": {"train": {"per_class": {"neg": 9475, "pos": 3690}}}}
+    assert class_weights(manifest, "train", "balanced") == pytest.approx([1.0, 9475 / 3690])
+    assert class_weights(manifest, "train", [1, 3]) == [1.0, 3.0]
+    with pytest.raises(UserError, match="class_weights must be"):
+        class_weights(manifest, "train", [1, 2, 3])
+
+
+def test_class_weights_train(digits_rec, tmp_path):
+    run_cli("mxdl-train", CONFIG, f"data.dir={digits_rec}", "train.class_weights=balanced", "train.epochs=1",
+            "train.log_interval=100000", "--output", str(tmp_path / "cw"))
+    assert json.load(open(tmp_path / "cw" / "history.json"))["epochs"][0]["train_loss"] > 0
+
+
+def test_augment_preview_grid(tmp_path):
+    from sklearn.datasets import load_sample_image
+    src = tmp_path / "china.jpg"
+    cv2.imwrite(str(src), load_sample_image("china.jpg")[..., ::-1])
+    run_cli("mxdl-augment-preview", str(src), "--out", str(tmp_path / "grid.png"), "--rows", "2", "--cols", "3",
+            "--size", "64")
+    assert cv2.imread(str(tmp_path / "grid.png")).shape == (128, 192, 3)
+    bad = run_cli("mxdl-augment-preview", str(tmp_path / "none.jpg"), "--out", str(tmp_path / "g.png"), check=False)
+    assert bad.returncode == 2 and "cannot read image" in bad.stderr
