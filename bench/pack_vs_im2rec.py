@@ -1,0 +1,94 @@
+"""mxdl-pack against MXNet's own tools/im2rec.py, same input and settings, in one run.
+
+Both re-encode JPEGs at quality 95 into one .rec/.idx with the same number of
+processes; the times include listing the folder tree (im2rec --list, then
+im2rec pack) and exclude nothing else. Datasets:
+
+(a) CIFAR-10's 50,000 training JPEGs (extracted from --cifar-tar outside the repo);
+(b) real photographs resized to 256 px: scikit-learn's two sample photos, cut
+    into --photos random crops, written as JPEG.
+
+    python bench/pack_vs_im2rec.py --cifar-tar ../shared/data/cifar10-train.tar --workers 2
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench.common import report  # noqa: E402
+
+IM2REC = os.path.join(os.path.dirname(__import__("mxnet").__file__), "tools", "im2rec.py")
+
+
+def make_photos(root, count, seed=0):
+    from sklearn.datasets import load_sample_images
+    rng = np.random.RandomState(seed)
+    photos = load_sample_images().images
+    for i in range(count):
+        src = photos[i % len(photos)]
+        h, w = src.shape[:2]
+        ch, cw = rng.randint(h // 2, h), rng.randint(w // 2, w)
+        top, left = rng.randint(0, h - ch), rng.randint(0, w - cw)
+        crop = src[top: top + ch, left: left + cw, ::-1]
+        scale = 256 / min(ch, cw)
+        crop = cv2.resize(crop, (round(cw * scale), round(ch * scale)), interpolation=cv2.INTER_AREA)
+        folder = os.path.join(root, f"class{i % 2}")
+        os.makedirs(folder, exist_ok=True)
+        cv2.imwrite(os.path.join(folder, f"{i:05d}.jpg"), crop, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    return root
+
+
+def run_im2rec(src, work, workers, resize):
+    prefix = os.path.join(work, "im2rec")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    start = time.perf_counter()
+    subprocess.run([sys.executable, IM2REC, "--list", "--recursive", prefix, src], check=True,
+                   capture_output=True, env=env)
+    subprocess.run([sys.executable, IM2REC, "--num-thread", str(workers), "--quality", "95",
+                    "--resize", str(resize), prefix, src], check=True, capture_output=True, env=env)
+    return time.perf_counter() - start
+
+
+def run_mxdl(src, work, workers, resize):
+    start = time.perf_counter()
+    subprocess.run([os.path.join(os.path.dirname(sys.executable), "mxdl-pack"), "build", src,
+                    os.path.join(work, "mxdl"), "--workers", str(workers), "--quality", "95",
+                    "--resize", str(resize)], check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def compare(name, src, count, workers, resize):
+    with tempfile.TemporaryDirectory() as work:
+        t_mxdl = run_mxdl(src, work, workers, resize)
+        t_im2rec = run_im2rec(src, work, workers, resize)
+    report(f"{name}: {count} images, {workers} processes, JPEG quality 95",
+           [("MXNet tools/im2rec.py (--list, then pack)", count / t_im2rec), ("mxdl-pack build", count / t_mxdl)],
+           "MXNet tools/im2rec.py (--list, then pack)")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--cifar-tar", help="the CIFAR-10 JPEG tar (skipped when absent)")
+    p.add_argument("--photos", type=int, default=2000)
+    p.add_argument("--workers", type=int, default=2)
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.cifar_tar and os.path.isfile(args.cifar_tar):
+            with tarfile.open(args.cifar_tar) as tar:
+                tar.extractall(tmp)
+            root = os.path.join(tmp, "train")
+            count = sum(len(f) for _, _, f in os.walk(root))
+            compare("CIFAR-10 train JPEGs", root, count, args.workers, 0)
+        photos = make_photos(os.path.join(tmp, "photos"), args.photos)
+        compare("photographs at 256 px", photos, args.photos, args.workers, 256)
+
+
+if __name__ == "__main__":
+    main()
