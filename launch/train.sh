@@ -3,7 +3,7 @@
 #
 #   launch/train.sh CONFIG [key=value ...] [--np N] [--hosts h1:4,h2:4 | --hostfile FILE]
 #                   [--resume | --resume-from EPOCH | --fresh] [--output DIR]
-#                   [--max-restarts K] [--mpi] [--stop-grace SECONDS] [--dry-run]
+#                   [--max-restarts K] [--mpi] [--nic NAME] [--stop-grace SECONDS] [--dry-run]
 #
 #   launch/train.sh configs/digits.yaml --np 2                   # 2 CPU workers here
 #   launch/train.sh configs/imagenet_resnet50.yaml               # one worker per local GPU
@@ -25,7 +25,7 @@ set -uo pipefail
 usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "launch/train.sh: $*" >&2; exit 2; }
 
-CONFIG="" NP="" HOSTS="" HOSTFILE="" OUTPUT="" DRY_RUN=0 MAX_RESTARTS=0 CONTROLLER=gloo
+CONFIG="" NIC="" NP="" HOSTS="" HOSTFILE="" OUTPUT="" DRY_RUN=0 MAX_RESTARTS=0 CONTROLLER=gloo
 STOP_GRACE=${MXDL_STOP_GRACE:-900}
 RESUME_ARGS=() OVERRIDES=()
 while [ $# -gt 0 ]; do
@@ -40,6 +40,7 @@ while [ $# -gt 0 ]; do
         --max-restarts) MAX_RESTARTS=${2:?--max-restarts needs a number}; shift ;;
         --stop-grace) STOP_GRACE=${2:?--stop-grace needs seconds}; shift ;;
         --mpi) CONTROLLER=mpi ;;
+        --nic) NIC=${2:?--nic needs an interface name, e.g. eth0}; shift ;;
         --dry-run) DRY_RUN=1 ;;
         --*) die "unknown option $1 (see --help)" ;;
         *=*) OVERRIDES+=("$1") ;;
@@ -89,6 +90,9 @@ export MXNET_CPU_WORKER_NTHREADS=${MXNET_CPU_WORKER_NTHREADS:-$THREADS}
 HVD=(horovodrun -np "$NP" "--$CONTROLLER" --start-timeout 60)
 [ -n "$HOSTS" ] && HVD+=(-H "$HOSTS")
 [ -n "$HOSTFILE" ] && HVD+=(-hostfile "$HOSTFILE")
+# Name the interface the nodes share when they also share others (e.g. docker0, or lo in
+# network namespaces): Horovod may otherwise pick one that does not reach the other nodes.
+[ -n "$NIC" ] && HVD+=(--network-interfaces "$NIC")
 TRAIN=("$PYTHON" -m mxdl.train.cli "$CONFIG" "${OVERRIDES[@]}")
 [ -n "$OUTPUT" ] && TRAIN+=(--output "$OUTPUT")
 

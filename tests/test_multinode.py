@@ -1,0 +1,93 @@
+"""Two "nodes" on this machine (network namespaces with their own addresses, host names and
+sshd), driven through launch/train.sh from a third, head namespace, as on a real cluster.
+Needs root, iproute2 and openssh-server; skipped with the reason otherwise."""
+import glob
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import BIN, REPO
+
+CLUSTER = os.path.join(REPO, "scripts", "netns_cluster.sh")
+LAUNCH = os.path.join(REPO, "launch", "train.sh")
+CONFIG = os.path.join(REPO, "configs", "digits.yaml")
+HOSTS = "10.233.0.1:1,10.233.0.2:1"
+
+pytestmark = pytest.mark.slow
+
+
+def _why_not():
+    if os.geteuid() != 0:
+        return "needs root to create network namespaces"
+    if not shutil.which("ip") or not os.path.exists("/usr/sbin/sshd") or not shutil.which("unshare"):
+        return "needs iproute2, util-linux unshare and openssh-server (sshd)"
+    probe = subprocess.run(["ip", "netns", "add", "mxdl-probe"], capture_output=True)
+    subprocess.run(["ip", "netns", "del", "mxdl-probe"], capture_output=True)
+    return None if probe.returncode == 0 else f"cannot create network namespaces: {probe.stderr.decode().strip()}"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    reason = _why_not()
+    if reason:
+        pytest.skip(f"multi-node test not run on this machine: {reason}")
+    state = str(tmp_path_factory.mktemp("cluster"))
+    subprocess.run([CLUSTER, "up", state], check=True, capture_output=True)
+    shim = os.path.join(state, "bin")
+    os.makedirs(shim)
+    with open(os.path.join(shim, "ssh"), "w") as f:  # horovodrun and the preflight call plain `ssh`
+        f.write(f'#!/bin/sh\nexec /usr/bin/ssh -F {state}/ssh_config "$@"\n')
+    os.chmod(os.path.join(shim, "ssh"), 0o755)
+    yield {"state": state, "path": os.pathsep.join([shim, BIN, os.environ["PATH"]])}
+    subprocess.run([CLUSTER, "down", state], capture_output=True)
+
+
+def on_head(cluster, run_dir, *args):
+    cmd = ["ip", "netns", "exec", "mxdl-n0", "env", f"PATH={cluster['path']}", LAUNCH, CONFIG, "--hosts", HOSTS,
+           "--nic", "mxdl0", "--output", run_dir, "train.log_interval=100000", *args]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
+                            start_new_session=True)
+
+
+def workers_alive(run_dir):
+    alive = []
+    for d in glob.glob("/proc/[0-9]*"):
+        try:
+            if b"mxdl.train.cli" in open(d + "/cmdline", "rb").read() and run_dir.encode() in open(d + "/cmdline", "rb").read():
+                alive.append(d)
+        except OSError:
+            pass
+    return alive
+
+
+def test_two_nodes_train_through_the_launcher(cluster, digits_rec, tmp_path):
+    run_dir = str(tmp_path / "run")
+    proc = on_head(cluster, run_dir, f"data.dir={digits_rec}", "train.epochs=3")
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out[-3000:]
+    assert "10.233.0.1: ranks 0-0" in out and "10.233.0.2: ranks 1-1" in out
+    assert "2 worker(s)" in out and "finished: validation accuracy" in out
+    assert json.load(open(os.path.join(run_dir, "history.json")))["epochs"][-1]["val_acc"] > 0.9
+    env = dict(l.split(" ", 1) for l in open(os.path.join(run_dir, "env.txt")).read().splitlines())
+    assert env["workers"] == "2"
+
+
+def test_ctrl_c_on_launcher_stops_both_nodes_with_a_checkpoint(cluster, digits_rec, tmp_path):
+    run_dir = str(tmp_path / "run")
+    proc = on_head(cluster, run_dir, f"data.dir={digits_rec}", "train.epochs=50", "data.batch_size=16")
+    deadline = time.time() + 120
+    while not os.path.exists(os.path.join(run_dir, "history.json")):
+        assert proc.poll() is None and time.time() < deadline, proc.stdout.read()[-3000:]
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out[-3000:]
+    assert "stopped after step" in out and "Resume with:" in out
+    assert os.path.isfile(os.path.join(run_dir, "checkpoints", "latest"))
+    time.sleep(1)
+    assert workers_alive(run_dir) == []
