@@ -8,6 +8,7 @@ Examples::
     mxdl-pack verify shards/animals
     mxdl-pack inspect shards/animals --grid sheet.png
     mxdl-pack digits data/digits-images      # scikit-learn's digits as a folder tree
+    mxdl-pack adopt shards/im2rec --split train=data_train --split val=data_val   # im2rec output
 """
 import argparse
 import sys
@@ -46,6 +47,11 @@ def _parser():
     i.add_argument("--grid", help="PNG path for a contact sheet")
     i.add_argument("--per-class", type=int, default=8)
     i.add_argument("--split", default="train")
+    a = sub.add_parser("adopt", help="write a manifest for shards made by MXNet's tools/im2rec.py")
+    a.add_argument("out", help="directory holding the im2rec .rec/.idx files")
+    a.add_argument("--split", action="append", required=True, metavar="NAME=PREFIX",
+                   help="e.g. train=mydata_train (repeat per split)")
+    a.add_argument("--classes", help="text file with one class name per line, in label order")
     d = sub.add_parser("digits", help="export scikit-learn's digits as a class-per-folder tree")
     d.add_argument("out")
     return p
@@ -73,6 +79,16 @@ def main(argv=None):
         print(summary(args.out))
         if args.grid:
             print(f"contact sheet: {contact_sheet(args.out, args.grid, args.per_class, args.split)}")
+    elif args.command == "adopt":
+        from .adopt import adopt
+        splits = dict(s.split("=", 1) for s in args.split if "=" in s)
+        if len(splits) != len(args.split):
+            raise UserError("--split takes NAME=PREFIX, e.g. train=mydata_train")
+        classes = None
+        if args.classes:
+            with open(args.classes) as f:
+                classes = [line.strip() for line in f if line.strip()]
+        adopt(args.out, splits, classes)
     elif args.command == "digits":
         from .digits import export_digits
         print(f"wrote {export_digits(args.out)} digit images to {args.out}")

@@ -256,3 +256,28 @@ def test_cli_build_inspect_and_contact_sheet(photos_tree, tmp_path):
     bad = run_cli("mxdl-pack", "build", str(tmp_path / "missing"), out, check=False)
     assert bad.returncode == 2 and bad.stderr.strip().startswith("error: input not found")
     assert "Traceback" not in bad.stderr
+
+
+def test_im2rec_shards_are_adopted_and_trainable(digits_images, tmp_path):
+    """Shards written by MXNet's own tools/im2rec.py work with mxdl's loaders after `adopt`."""
+    import mxnet
+    im2rec = os.path.join(os.path.dirname(mxnet.__file__), "tools", "im2rec.py")
+    out = tmp_path / "im2rec"
+    out.mkdir()
+    prefix = str(out / "digits")
+    subprocess.run([sys.executable, im2rec, "--list", "--recursive", "--train-ratio", "0.8", prefix, digits_images],
+                   check=True, capture_output=True)
+    subprocess.run([sys.executable, im2rec, "--encoding", ".png", "--color", "0", "--num-thread", "2", prefix,
+                    digits_images], check=True, capture_output=True)
+    names = tmp_path / "names.txt"
+    names.write_text("".join(f"{i}\n" for i in range(10)))
+    run_cli("mxdl-pack", "adopt", str(out), "--split", "train=digits_train", "--split", "val=digits_val",
+            "--classes", str(names))
+    manifest = json.load(open(out / "manifest.json"))
+    assert manifest["splits"]["train"]["records"] + manifest["splits"]["val"]["records"] == 1797
+    assert manifest["image_shape"] == [8, 8, 1]
+    assert verify(str(out)) == []
+    run_dir = tmp_path / "run"
+    run_cli("mxdl-train", os.path.join(os.path.dirname(__file__), "..", "configs", "digits.yaml"),
+            f"data.dir={out}", "train.epochs=2", "train.log_interval=100000", "--output", str(run_dir))
+    assert json.load(open(run_dir / "history.json"))["epochs"][-1]["val_acc"] > 0.8

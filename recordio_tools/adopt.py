@@ -1,0 +1,84 @@
+"""``mxdl-pack adopt``: make shards written by MXNet's own ``tools/im2rec.py`` usable by mxdl.
+
+im2rec writes ``PREFIX.rec/.idx/.lst`` but no class names, counts or statistics.
+``adopt`` reads every record once and writes ``manifest.json``, ``stats.json``
+and ``labels.txt`` beside them, leaving the shards untouched, so ``mxdl-train``,
+``mxdl-eval`` and ``mxdl-pack verify`` take the directory like one mxdl packed.
+"""
+import os
+import time
+
+import cv2
+import numpy as np
+
+from mxdl.errors import UserError
+from mxdl.fileio import atomic_write_json, atomic_write_text
+from . import __version__
+from .pack import MANIFEST, file_digest, write_stats
+
+
+def _scan(rec, idx):
+    import mxnet as mx
+    per_class, shapes, records = {}, set(), 0
+    psum, psq, pixels = None, None, 0
+    reader = mx.recordio.MXIndexedRecordIO(idx, rec, "r")
+    try:
+        for key in reader.keys:
+            header, payload = mx.recordio.unpack(reader.read_idx(key))
+            image = cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_UNCHANGED)
+            if image is None:
+                raise UserError(f"{rec} record {key} does not decode")
+            image = image[..., None] if image.ndim == 2 else image
+            label = int(header.label if np.isscalar(header.label) else header.label[0])
+            per_class[label] = per_class.get(label, 0) + 1
+            shapes.add(image.shape)
+            mean, std = cv2.meanStdDev(image)
+            mean, std = mean.ravel()[::-1], std.ravel()[::-1]
+            n = image.shape[0] * image.shape[1]
+            psum = mean * n if psum is None else psum + mean * n
+            psq = (std * std + mean * mean) * n if psq is None else psq + (std * std + mean * mean) * n
+            pixels += n
+            records += 1
+    finally:
+        reader.close()
+    return {"records": records, "per_class": per_class, "shapes": shapes,
+            "pixel_sum": psum.tolist(), "pixel_sqsum": psq.tolist(), "pixels": pixels}
+
+
+def adopt(out, splits, classes=None, log=print):
+    """``splits``: {split: prefix} of im2rec shards inside ``out`` (``PREFIX.rec`` + ``.idx``)."""
+    scans = {}
+    for split, prefix in splits.items():
+        rec, idx = os.path.join(out, prefix + ".rec"), os.path.join(out, prefix + ".idx")
+        for path in (rec, idx):
+            if not os.path.isfile(path):
+                raise UserError(f"{path} not found (adopt needs the .rec and its .idx in {out})")
+        scans[split] = (prefix, _scan(rec, idx))
+    n_classes = 1 + max(max(s["per_class"]) for _, s in scans.values())
+    if classes is None:
+        classes = [str(i) for i in range(n_classes)]
+    elif len(classes) < n_classes:
+        raise UserError(f"{len(classes)} class names given but labels go up to {n_classes - 1}")
+    shapes = {sh for _, s in scans.values() for sh in s["shapes"]}
+    split_info = {}
+    for split, (prefix, s) in scans.items():
+        files = [f for f in (prefix + ".rec", prefix + ".idx", prefix + ".lst") if os.path.isfile(os.path.join(out, f))]
+        split_info[split] = {
+            "records": s["records"],
+            "per_class": {classes[k]: v for k, v in sorted(s["per_class"].items())},
+            "shards": [{"name": prefix, "records": s["records"], "shapes": sorted(s["shapes"]),
+                        "files": {f: {"bytes": os.path.getsize(os.path.join(out, f)),
+                                      "sha256": file_digest(os.path.join(out, f))} for f in files}}],
+        }
+    channels = next(iter(shapes))[2]
+    stats = write_stats(out, [scans.get("train", next(iter(scans.values())))[1]], channels == 3)
+    atomic_write_text(os.path.join(out, "labels.txt"), "".join(c + "\n" for c in classes))
+    manifest = {"tool": "mxdl-pack adopt", "version": __version__,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "source": "im2rec.py",
+                "format": "rec", "options": {"adopted": splits}, "classes": classes, "class_names": classes,
+                "image_shape": list(next(iter(shapes))) if len(shapes) == 1 else None,
+                "splits": split_info, "total_records": sum(s["records"] for _, s in scans.values()),
+                "skipped": [], "stats": {"mean": stats["mean"], "std": stats["std"]}}
+    atomic_write_json(os.path.join(out, MANIFEST), manifest)
+    log(f"adopted {manifest['total_records']} records in {len(splits)} split(s) of {out}")
+    return manifest
