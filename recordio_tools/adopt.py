@@ -14,13 +14,14 @@ import numpy as np
 from mxdl.errors import UserError
 from mxdl.fileio import atomic_write_json, atomic_write_text
 from . import __version__
-from .pack import MANIFEST, file_digest, write_stats
+from .images import Encoded, channel_stats
+from .pack import MANIFEST, ShardStats, file_digest, write_stats
 
 
 def _scan(rec, idx):
+    """Counts, shapes and pixel sums of every record, accumulated as the packer does."""
     import mxnet as mx
-    per_class, shapes, records = {}, set(), 0
-    psum, psq, pixels = None, None, 0
+    stats = ShardStats()
     reader = mx.recordio.MXIndexedRecordIO(idx, rec, "r")
     try:
         for key in reader.keys:
@@ -30,19 +31,10 @@ def _scan(rec, idx):
                 raise UserError(f"{rec} record {key} does not decode")
             image = image[..., None] if image.ndim == 2 else image
             label = int(header.label if np.isscalar(header.label) else header.label[0])
-            per_class[label] = per_class.get(label, 0) + 1
-            shapes.add(image.shape)
-            mean, std = cv2.meanStdDev(image)
-            mean, std = mean.ravel()[::-1], std.ravel()[::-1]
-            n = image.shape[0] * image.shape[1]
-            psum = mean * n if psum is None else psum + mean * n
-            psq = (std * std + mean * mean) * n if psq is None else psq + (std * std + mean * mean) * n
-            pixels += n
-            records += 1
+            stats.add(label, Encoded(None, image.shape, **channel_stats(image)))
     finally:
         reader.close()
-    return {"records": records, "per_class": per_class, "shapes": shapes,
-            "pixel_sum": psum.tolist(), "pixel_sqsum": psq.tolist(), "pixels": pixels}
+    return stats.to_json()
 
 
 def adopt(out, splits, classes=None, log=print):
@@ -54,18 +46,18 @@ def adopt(out, splits, classes=None, log=print):
             if not os.path.isfile(path):
                 raise UserError(f"{path} not found (adopt needs the .rec and its .idx in {out})")
         scans[split] = (prefix, _scan(rec, idx))
-    n_classes = 1 + max(max(s["per_class"]) for _, s in scans.values())
+    n_classes = 1 + max(int(k) for _, s in scans.values() for k in s["per_class"])
     if classes is None:
         classes = [str(i) for i in range(n_classes)]
     elif len(classes) < n_classes:
         raise UserError(f"{len(classes)} class names given but labels go up to {n_classes - 1}")
-    shapes = {sh for _, s in scans.values() for sh in s["shapes"]}
+    shapes = {tuple(sh) for _, s in scans.values() for sh in s["shapes"]}
     split_info = {}
     for split, (prefix, s) in scans.items():
         files = [f for f in (prefix + ".rec", prefix + ".idx", prefix + ".lst") if os.path.isfile(os.path.join(out, f))]
         split_info[split] = {
             "records": s["records"],
-            "per_class": {classes[k]: v for k, v in sorted(s["per_class"].items())},
+            "per_class": {classes[int(k)]: v for k, v in sorted(s["per_class"].items(), key=lambda kv: int(kv[0]))},
             "shards": [{"name": prefix, "records": s["records"], "shapes": sorted(s["shapes"]),
                         "files": {f: {"bytes": os.path.getsize(os.path.join(out, f)),
                                       "sha256": file_digest(os.path.join(out, f))} for f in files}}],

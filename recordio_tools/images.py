@@ -42,7 +42,7 @@ def _truncation(raw):
     return None
 
 
-def _channel_stats(image):
+def channel_stats(image):
     """Per-channel (RGB order) pixel sum and sum of squares; cv2.meanStdDev is ~40x faster
     than summing a float64 copy in numpy, which made the packer slower than im2rec."""
     mean, std = cv2.meanStdDev(image)
@@ -73,7 +73,7 @@ def load_and_encode(path, opts):
         image = aspect_aware_resize(image, opts.width, opts.height)
     elif opts.resize:
         image = resize_shorter(image, opts.resize)
-    stats = _channel_stats(image)
+    stats = channel_stats(image)
     if opts.keep_pixels:
         rgb = image[..., ::-1] if image.shape[2] == 3 else image
         return Encoded(np.ascontiguousarray(rgb), rgb.shape, **stats)

@@ -78,9 +78,9 @@ class ShardStats:
         self.pixels = 0
         self.shapes = set()
 
-    def add(self, item, enc):
+    def add(self, label, enc):
         self.records += 1
-        self.per_class[item.label] = self.per_class.get(item.label, 0) + 1
+        self.per_class[label] = self.per_class.get(label, 0) + 1
         self.sum = enc.channel_sum if self.sum is None else self.sum + enc.channel_sum
         self.sqsum = enc.channel_sqsum if self.sqsum is None else self.sqsum + enc.channel_sqsum
         self.pixels += enc.pixels
@@ -117,7 +117,7 @@ def write_rec_shard(out, name, items, opts, pool, progress):
             header = mx.recordio.IRHeader(0, float(item.label), key, 0)
             writer.write_idx(key, mx.recordio.pack(header, enc.payload))
             lst.write(f"{key}\t{item.label:f}\t{item.path}\n")
-            stats.add(item, enc)
+            stats.add(item.label, enc)
     writer.close()
     for ext in ("lst", "idx", "rec"):  # .rec last: its presence marks the shard complete
         os.replace(tmp[ext], os.path.join(out, f"{name}.{ext}"))
@@ -159,7 +159,7 @@ def write_h5_shard(out, name, items, opts, pool, progress, classes, compression=
                 continue
             buf_x.append(enc.payload)
             buf_y.append(item.label)
-            stats.add(item, enc)
+            stats.add(item.label, enc)
             if len(buf_x) >= buffer_rows:
                 flush()
         flush()
