@@ -193,3 +193,31 @@ def test_augment_preview_grid(tmp_path):
     assert cv2.imread(str(tmp_path / "grid.png")).shape == (128, 192, 3)
     bad = run_cli("mxdl-augment-preview", str(tmp_path / "none.jpg"), "--out", str(tmp_path / "g.png"), check=False)
     assert bad.returncode == 2 and "cannot read image" in bad.stderr
+
+
+@pytest.mark.slow
+def test_two_worker_evaluation_matches_one_worker(trained, digits_rec, tmp_path):
+    run_cli("mxdl-eval", trained, digits_rec, "--split", "val", "--out", str(tmp_path / "one"))
+    run_cli("horovodrun", "-np", "2", "--gloo", "mxdl-eval", trained, digits_rec, "--split", "val",
+            "--out", str(tmp_path / "two"))
+    one = json.load(open(tmp_path / "one" / "results.json"))["center crop"][0]
+    two = json.load(open(tmp_path / "two" / "results.json"))["center crop"][0]
+    assert two["images"] == one["images"] == 359  # every record once, split across the workers
+    assert two["rank1"] == one["rank1"] and two["rank5"] == one["rank5"]
+
+
+def test_features_from_a_local_gluoncv_params_file(digits_rec, tmp_path):
+    """Pretrained weights cannot be downloaded here: a gluoncv model-zoo network is built and
+    its parameters loaded from a local file (saved here from a randomly initialized net)."""
+    import mxnet as mx
+    from gluoncv.model_zoo import get_model
+    net = get_model("resnet18_v1", pretrained=False)
+    net.initialize(mx.init.Xavier())
+    net(mx.nd.zeros((1, 3, 32, 32)))
+    params = str(tmp_path / "resnet18_v1-local.params")
+    net.save_parameters(params)
+    out = tmp_path / "feats"
+    run_cli("mxdl-features", "extract", digits_rec, "--gluoncv", "resnet18_v1", "--params", params,
+            "--input", "3x32x32", "--splits", "val", "--out", str(out))
+    with h5py.File(out / "val.h5", "r") as f:
+        assert f["features"].shape == (359, 512) and np.isfinite(f["features"][:]).all()
