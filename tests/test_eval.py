@@ -65,7 +65,6 @@ def test_preprocessors():
 @pytest.mark.parametrize("settings", [AugmentSettings(), AugmentSettings(rotation=90, zoom=0.5),
                                       AugmentSettings.none()])
 def test_augmentation_preserves_shape_dtype_and_label(settings, digits_images):
-    from mxdl.data.hdf5 import H5Dataset  # noqa: F401 - the pipeline that applies it
     rng = np.random.RandomState(1)
     for shape in ((8, 8, 1), (32, 48, 3)):
         image = rng.randint(0, 255, shape).astype(np.uint8)

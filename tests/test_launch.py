@@ -5,7 +5,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -44,7 +43,7 @@ def test_preflight_names_each_problem(tmp_path):
                   "--output", str(tmp_path / "run"), check=False)
     assert proc.returncode == 2
     lines = [l for l in proc.stderr.splitlines() if l.startswith("preflight:")]
-    assert any("data.dir" in l and "does not exist" not in l or "no manifest.json" in l for l in lines), lines
+    assert any(l.startswith("preflight: data.dir:") and "has no manifest.json" in l for l in lines), lines
     assert any("host unreachable.invalid does not answer passwordless ssh" in l for l in lines), lines
     assert "Traceback" not in proc.stderr
 
