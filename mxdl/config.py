@@ -39,7 +39,8 @@ SCHEMA = {
         "head_units": Key(int, 256, "units of the book's head"),
     },
     "data": {
-        "dir": Key(str, REQUIRED, "shard directory written by mxdl-pack build"),
+        "dir": Key((str, type(None)), None, "shard directory written by mxdl-pack build (required unless "
+                   "data.synthetic)"),
         "format": Key(str, "rec", "shard format to read", choices=("rec", "hdf5")),
         "train_split": Key(str, "train", "split used for training"),
         "val_split": Key(str, "val", "split used for validation ('' for none)"),
@@ -48,7 +49,11 @@ SCHEMA = {
         "threads": Key(int, 2, "decoding threads per worker (ImageRecordIter preprocess_threads)"),
         "mean_subtract": Key(bool, True, "subtract the per-channel mean from stats.json"),
         "scale": Key(float, 1.0, "multiply pixels by this after mean subtraction (1/255 for [0,1])"),
-        "resize": Key(int, 0, "resize the shorter side to this before cropping (0: keep)"),
+        "resize": Key(int, 0, "resize the shorter side to this before cropping (0: keep; training skips it "
+                             "under random_resized_crop)"),
+        "val_resize": Key(int, 0, "evaluation: resize the shorter side to this, then center-crop data.shape "
+                                  "(0: data.resize), e.g. 256 for 224 crops"),
+        "std_normalize": Key(bool, False, "divide by the per-channel std from stats.json (after the mean)"),
         "rand_crop": Key(bool, False, "random crop of data.shape from larger images (training)"),
         "rand_mirror": Key(bool, False, "random horizontal flip (training)"),
         "pad": Key(int, 0, "zero padding added before a random crop (CIFAR-style shift)"),
@@ -57,6 +62,20 @@ SCHEMA = {
         "zoom": Key(float, 0.0, "random zoom in [1 - z, 1 + z] (training)"),
         "shift": Key(float, 0.0, "random width/height shift as a fraction (training; HDF5 only, "
                                  "RecordIO uses data.pad with data.rand_crop)"),
+        "random_resized_crop": Key(bool, False, "RecordIO training: crop a random area and aspect ratio, "
+                                                "resized to data.shape (the ImageNet recipe)"),
+        "min_random_area": Key(float, 0.08, "random_resized_crop: smallest area fraction"),
+        "max_random_area": Key(float, 1.0, "random_resized_crop: largest area fraction"),
+        "min_aspect_ratio": Key(float, 0.75, "random_resized_crop: smallest width/height ratio"),
+        "max_aspect_ratio": Key(float, 4 / 3, "random_resized_crop: largest width/height ratio"),
+        "brightness": Key(float, 0.0, "RecordIO training: random brightness jitter (0.4 in the ImageNet recipe)"),
+        "contrast": Key(float, 0.0, "RecordIO training: random contrast jitter"),
+        "saturation": Key(float, 0.0, "RecordIO training: random saturation jitter"),
+        "pca_noise": Key(float, 0.0, "RecordIO training: AlexNet-style PCA lighting noise (0.1 in the recipe)"),
+        "synthetic": Key(bool, False, "train on random tensors (no I/O) to measure compute and allreduce; "
+                                      "no validation"),
+        "synthetic_classes": Key(int, 1000, "data.synthetic: number of classes"),
+        "synthetic_records": Key(int, 1281167, "data.synthetic: records per epoch (ImageNet's train size)"),
     },
     "optim": {
         "name": Key(str, "sgd", "optimizer", choices=("sgd", "nag", "adam", "rmsprop")),

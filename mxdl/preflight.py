@@ -46,7 +46,11 @@ def check_gpus(np_local):
 
 def check_data(cfg):
     from recordio_tools.read import load_manifest
+    if cfg["data"]["synthetic"]:
+        return []
     data_dir = cfg["data"]["dir"]
+    if not data_dir:
+        return ["data.dir is not set (or set data.synthetic=true)"]
     try:
         manifest = load_manifest(data_dir)
     except UserError as err:

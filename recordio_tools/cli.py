@@ -5,6 +5,8 @@ Examples::
     mxdl-pack build ~/data/animals shards/animals --split train=0.75,val=0.125,test=0.125 --size 32x32
     mxdl-pack build ~/data/cifar10 shards/cifar10 --shards 8 --workers 8 --split train=0.9,val=0.1
     mxdl-pack build ~/data/tiny-imagenet-200 shards/tiny --split train=0,test=10000
+    mxdl-pack build ~/data/imagenet shards/imagenet --pass-through --shards 1024   # train/ val/ folders
+    mxdl-pack build ~/data/flowers shards/flowers --split train=0.9,val=0.1         # val carved from train/
     mxdl-pack verify shards/animals
     mxdl-pack inspect shards/animals --grid sheet.png
     mxdl-pack digits data/digits-images      # scikit-learn's digits as a folder tree
@@ -28,7 +30,10 @@ def _parser():
     b.add_argument("--layout", choices=sorted(LAYOUTS), help="input layout (default: detected)")
     b.add_argument("--shards", type=int, default=1, help="shards per split")
     b.add_argument("--split", help="e.g. train=0.8,val=0.1,test=0.1 or val=500,test=500,train=0 "
-                                   "(stratified by class; default: everything is train)")
+                                   "(stratified by class; default: everything is train). With train/ val/ "
+                                   "test/ folders, it carves from train/: train=0.9,val=0.1")
+    b.add_argument("--merge-splits", action="store_true",
+                   help="pool the train/ val/ test/ folders before --split, to re-split them")
     g = b.add_mutually_exclusive_group()
     g.add_argument("--resize", type=int, default=0, help="resize the shorter side to S pixels")
     g.add_argument("--size", help="WxH: resize the shorter side, then center-crop (aspect-aware)")
@@ -66,7 +71,8 @@ def main(argv=None):
               resize=args.resize, size=args.size, quality=args.quality,
               encoding=".png" if args.png else ".jpg", pass_through=args.pass_through,
               color=not args.gray, workers=args.workers or None, seed=args.seed,
-              layout=args.layout, compression=args.compression, overwrite=args.overwrite)
+              layout=args.layout, compression=args.compression, overwrite=args.overwrite,
+              merge_splits=args.merge_splits)
     elif args.command == "verify":
         from .verify import verify
         problems = verify(args.out)

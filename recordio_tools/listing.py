@@ -7,6 +7,13 @@ Layouts understood (detected, or named with ``--layout``):
 - ``filename``: the class is the file name's prefix (``cat.123.jpg``, Kaggle Dogs vs Cats).
 - ``tiny-imagenet``: ``train/<wnid>/images/*.JPEG`` plus ``val/val_annotations.txt``.
 - ``lst``: an MXNet ``.lst`` (``index<TAB>label<TAB>path``), as ``im2rec.py --list`` writes.
+- ``splits``: top-level ``train/``, ``val/`` (or ``valid/``, ``validation/``) and ``test/``
+  folders, each holding the same class folders (ImageNet after the usual val
+  preparation, CIFAR-10 dumps, most public datasets). A split folder may instead hold
+  its images flat, with a label file beside it (``val.txt``, ``val.csv`` or
+  ``val.tsv``) or inside it (``labels.txt``/``.csv``/``.tsv``): one ``file label`` per
+  line, the label a class name or an index into the sorted class list, as in
+  ImageNet's ``val.txt``.
 
 Every layout returns a :class:`Listing`: class names (sorted, written once as
 labels.txt), and items per predefined split (``{"all": [...]}`` when the
@@ -22,7 +29,7 @@ from mxdl.errors import UserError
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 
 
-@dataclass
+@dataclass(slots=True)  # one per image: slots keep a million-image listing small
 class Item:
     path: str   # absolute path of the image file
     label: int
@@ -90,8 +97,8 @@ def _read_table(path):
     with open(path, newline="") as f:
         sample = f.read(4096)
         f.seek(0)
-        delimiter = "\t" if "\t" in sample else ","
-        rows = [r for r in csv.reader(f, delimiter=delimiter) if r and not r[0].startswith("#")]
+        delimiter = "\t" if "\t" in sample else "," if "," in sample else " "
+        rows = [[c for c in r if c] for r in csv.reader(f, delimiter=delimiter) if r and not r[0].startswith("#")]
     if rows and rows[0][0].strip().lower() in ("path", "file", "filename", "image"):
         rows = rows[1:]
     return rows
@@ -177,12 +184,85 @@ def from_tiny_imagenet(root):
     return Listing(classes, splits, skipped, names)
 
 
+SPLIT_FOLDERS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
+
+
+def _subdirs(root):
+    return sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
+
+
+def _split_label_file(root, folder):
+    candidates = [os.path.join(root, folder + ext) for ext in (".txt", ".csv", ".tsv")]
+    candidates += [os.path.join(root, folder, "labels" + ext) for ext in (".txt", ".csv", ".tsv")]
+    found = [c for c in candidates if os.path.isfile(c)]
+    if not found:
+        raise UserError(f"split folder '{folder}' in {root} has no class folders and no label file "
+                        f"(looked for {folder}.txt/.csv/.tsv beside it and labels.txt/.csv/.tsv inside)")
+    return found[0]
+
+
+def _flat_split(root, folder, classes):
+    """Images directly in a split folder, labelled by a file: class names or sorted-class indices."""
+    label_file = _split_label_file(root, folder)
+    index = {c: i for i, c in enumerate(classes)}
+    items, skipped = [], []
+    for n, row in enumerate(_read_table(label_file), 1):
+        if len(row) < 2:
+            raise UserError(f"label file {label_file} line {n}: expected 'file label', got {row!r}")
+        name, label = row[0].strip(), row[1].strip()
+        if label in index:
+            target = index[label]
+        elif label.isdigit() and int(label) < len(classes):
+            target = int(label)
+        else:
+            raise UserError(f"label file {label_file} line {n}: '{label}' is neither a class of the train "
+                            f"split nor an index below {len(classes)}")
+        path = os.path.join(root, folder, name)
+        if not os.path.isfile(path):
+            skipped.append((path, f"listed in {os.path.basename(label_file)} but missing"))
+        elif _is_image(path):
+            items.append(Item(path, target))
+        else:
+            skipped.append((path, "not an image file extension"))
+    return items, skipped
+
+
+def from_split_folders(root):
+    folders = [d for d in _subdirs(root) if d in SPLIT_FOLDERS]
+    names = [SPLIT_FOLDERS[d] for d in folders]
+    if len(set(names)) != len(names):
+        raise UserError(f"{root} has two folders for one split ({', '.join(folders)}); keep one")
+    if "train" not in names:
+        raise UserError(f"{root} has split folders ({', '.join(folders)}) but no train/")
+    by_name = dict(zip(names, folders))
+    train = from_folder(os.path.join(root, by_name["train"]))
+    classes, splits, skipped = train.classes, {"train": train.splits["all"]}, list(train.skipped)
+    for name, folder in by_name.items():
+        if name == "train":
+            continue
+        path = os.path.join(root, folder)
+        if not _subdirs(path):
+            splits[name], flat_skipped = _flat_split(root, folder, classes)
+            skipped += flat_skipped
+            continue
+        listing = from_folder(path)
+        if listing.classes != classes:
+            only_train = sorted(set(classes) - set(listing.classes))
+            only_here = sorted(set(listing.classes) - set(classes))
+            raise UserError(f"class folders of {folder}/ differ from train/: only in train: "
+                            f"{', '.join(only_train[:5]) or '-'}; only in {folder}: {', '.join(only_here[:5]) or '-'}")
+        splits[name] = [Item(it.path, it.label) for it in listing.splits["all"]]
+        skipped += listing.skipped
+    return Listing(classes, splits, skipped)
+
+
 LAYOUTS = {
     "folder": from_folder,
     "filename": from_filenames,
     "csv": from_csv,
     "lst": from_lst,
     "tiny-imagenet": from_tiny_imagenet,
+    "splits": from_split_folders,
 }
 
 
@@ -196,7 +276,10 @@ def detect_layout(src):
     entries = [e for e in os.listdir(src) if not e.startswith(".")]
     if not entries:
         raise UserError(f"input folder {src} is empty")
-    if any(os.path.isdir(os.path.join(src, e)) for e in entries):
+    dirs = [e for e in entries if os.path.isdir(os.path.join(src, e))]
+    if dirs and set(dirs) <= set(SPLIT_FOLDERS):
+        return "splits"
+    if dirs:
         return "folder"
     return "filename"
 

@@ -169,23 +169,31 @@ def write_h5_shard(out, name, items, opts, pool, progress, classes, compression=
     return stats
 
 
-def plan_splits(listing, split_spec, seed):
-    """Predefined splits from the layout, plus a seeded stratified split of the 'all'/'train' pool."""
+def plan_splits(listing, split_spec, seed, merge=False):
+    """The layout's own splits, with ``split_spec`` carved out of its train (or unsplit) pool.
+
+    ``merge`` pools every split the layout defines before carving, to re-split a
+    dataset that comes split. Every split is shuffled with the seed, so no shard
+    holds a run of one class (the reader shuffles within record ranges).
+    """
     splits = dict(listing.splits)
+    if merge:
+        splits = {"all": [item for name in sorted(splits) for item in splits[name]]}
     if split_spec:
         parts = parse_split(split_spec)
         pool_name = "all" if "all" in splits else "train"
         carved = stratified_split(splits.pop(pool_name), parts, seed)
         for name in carved:
             if name in splits:
-                raise UserError(f"--split names '{name}', which the dataset layout already defines")
+                raise UserError(f"--split names '{name}', which the dataset layout already defines "
+                                f"(add --merge-splits to re-split everything)")
         splits.update(carved)
     elif "all" in splits:
         splits["train"] = splits.pop("all")
-        random.Random(seed).shuffle(splits["train"])
     for name, items in splits.items():
         if not items:
             raise UserError(f"split '{name}' is empty")
+        random.Random(f"{seed}:{name}").shuffle(items)
     return splits
 
 
@@ -237,7 +245,7 @@ def write_stats(out, train_shards, color):
 
 def build(src, out, fmt="rec", shards=1, split=None, resize=0, size=None, quality=95,
           encoding=".jpg", pass_through=False, color=True, workers=None, seed=0, layout=None,
-          compression=None, overwrite=False, log=print):
+          compression=None, overwrite=False, merge_splits=False, log=print):
     """Pack ``src`` into ``out``; returns the manifest dict. See module docstring."""
     if fmt not in ("rec", "hdf5"):
         raise UserError(f"--format must be rec or hdf5, got {fmt}")
@@ -253,7 +261,7 @@ def build(src, out, fmt="rec", shards=1, split=None, resize=0, size=None, qualit
         raise UserError("--pass-through stores the original bytes: it cannot be combined with "
                         "--resize, --size or --gray")
     listing = list_images(src, layout)
-    splits = plan_splits(listing, split, seed)
+    splits = plan_splits(listing, split, seed, merge_splits)
     if fmt == "hdf5" and not width:
         width, height = _common_size(splits, color)
     opts = ImageOptions(resize=resize, width=width, height=height, color=color, encoding=encoding,

@@ -58,8 +58,12 @@ def test_choices_enforced(tmp_path):
 
 
 def test_missing_required(tmp_path):
-    with pytest.raises(UserError, match="config key 'data.dir' is required"):
-        config.resolve(write(tmp_path, "model: {name: x}\n"))
+    with pytest.raises(UserError, match="config key 'model.name' is required"):
+        config.resolve(write(tmp_path, "data: {dir: x}\n"))
+    from mxdl.data import open_dataset
+    cfg = config.resolve(write(tmp_path, "model: {name: x}\n"))
+    with pytest.raises(UserError, match="config key 'data.dir' is required.*or data.synthetic=true"):
+        open_dataset(cfg)
 
 
 def test_override_syntax_error():

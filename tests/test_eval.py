@@ -220,3 +220,18 @@ def test_features_from_a_local_gluoncv_params_file(digits_rec, tmp_path):
             "--input", "3x32x32", "--splits", "val", "--out", str(out))
     with h5py.File(out / "val.h5", "r") as f:
         assert f["features"].shape == (359, 512) and np.isfinite(f["features"][:]).all()
+
+
+def test_augment_preview_shows_the_recordio_reader(digits_rec, tmp_path):
+    """Without augmentation, every tile undone from the reader's batch is a stored training image."""
+    from recordio_tools.read import iter_shard, load_manifest, shard_files
+    manifest = load_manifest(digits_rec)
+    stored = {image.tobytes() for _, path, idx in shard_files(digits_rec, manifest, "train")
+              for _, _, image in iter_shard(manifest, path, idx)}
+    out = tmp_path / "reader.png"
+    proc = run_cli("mxdl-augment-preview", "--config", CONFIG, f"data.dir={digits_rec}", "--out", str(out),
+                   "--rows", "2", "--cols", "3", "--size", "8")
+    assert "the first 6 training images" in proc.stdout
+    grid = cv2.imread(str(out), cv2.IMREAD_GRAYSCALE)
+    tiles = [grid[r * 8:(r + 1) * 8, c * 8:(c + 1) * 8] for r in range(2) for c in range(3)]
+    assert all(np.ascontiguousarray(t)[..., None].tobytes() in stored for t in tiles)

@@ -279,3 +279,67 @@ def test_im2rec_shards_are_adopted_and_trainable(digits_images, tmp_path):
     run_cli("mxdl-train", os.path.join(os.path.dirname(__file__), "..", "configs", "digits.yaml"),
             f"data.dir={out}", "train.epochs=2", "train.log_interval=100000", "--output", str(run_dir))
     assert json.load(open(run_dir / "history.json"))["epochs"][-1]["val_acc"] > 0.8
+
+
+def _split_tree(root, photos_tree, splits=("train", "val", "test")):
+    """train/ val/ test/ folders, each a copy of the photos' class folders."""
+    import shutil
+    for split in splits:
+        shutil.copytree(photos_tree, os.path.join(root, split))
+    return str(root)
+
+
+def test_split_folders_become_splits(photos_tree, tmp_path):
+    src = _split_tree(tmp_path / "data", photos_tree, ("train", "validation", "test"))
+    out = str(tmp_path / "out")
+    manifest = pack.build(src, out, **QUIET)
+    assert manifest["classes"] == ["china", "flower"]
+    assert {k: v["records"] for k, v in manifest["splits"].items()} == {"train": 12, "val": 12, "test": 12}
+    # every record's label matches the class folder it came from
+    for split in ("train", "val", "test"):
+        shard = manifest["splits"][split]["shards"][0]["name"]
+        for line in open(os.path.join(out, shard + ".lst")):
+            _, label, path = line.rstrip("\n").split("\t")
+            assert manifest["classes"][int(float(label))] == os.path.basename(os.path.dirname(path))
+
+
+def test_split_folders_carve_val_from_train_or_merge(photos_tree, tmp_path):
+    src = _split_tree(tmp_path / "data", photos_tree, ("train", "test"))
+    carved = pack.build(src, str(tmp_path / "a"), split="train=0.5,val=0.5", **QUIET)
+    assert {k: v["records"] for k, v in carved["splits"].items()} == {"train": 6, "val": 6, "test": 12}
+    merged = pack.build(src, str(tmp_path / "b"), split="train=0.5,val=0.25,test=0.25", merge_splits=True, **QUIET)
+    assert {k: v["records"] for k, v in merged["splits"].items()} == {"train": 12, "val": 6, "test": 6}
+    with pytest.raises(UserError, match="'test', which the dataset layout already defines"):
+        pack.build(src, str(tmp_path / "c"), split="train=0.5,test=0.5", **QUIET)
+
+
+def test_flat_val_folder_with_a_label_file(photos_tree, tmp_path):
+    import shutil
+    src = _split_tree(tmp_path / "data", photos_tree, ("train",))
+    os.makedirs(os.path.join(src, "val"))
+    rows = []
+    for label, name in enumerate(("china", "flower")):
+        for i in range(3):
+            flat = f"ILSVRC_val_{label}{i}.jpg"
+            shutil.copy(os.path.join(photos_tree, name, f"{i}.jpg"), os.path.join(src, "val", flat))
+            rows.append(f"{flat} {label if i else name}")  # indices and class names both work
+    open(os.path.join(src, "val.txt"), "w").write("\n".join(rows) + "\n")
+    listing = list_images(src)
+    assert Counter(it.label for it in listing.splits["val"]) == {0: 3, 1: 3}
+    for item in listing.splits["val"]:
+        assert os.path.basename(item.path).startswith(f"ILSVRC_val_{item.label}")
+
+
+def test_split_folder_errors(photos_tree, tmp_path):
+    import shutil
+    src = _split_tree(tmp_path / "d1", photos_tree, ("train", "val"))
+    shutil.rmtree(os.path.join(src, "val", "flower"))
+    os.makedirs(os.path.join(src, "val", "tulip"))
+    shutil.copy(os.path.join(photos_tree, "china", "0.jpg"), os.path.join(src, "val", "tulip", "0.jpg"))
+    with pytest.raises(UserError, match="only in train: flower; only in val: tulip"):
+        list_images(src)
+    src = _split_tree(tmp_path / "d2", photos_tree, ("train",))
+    os.makedirs(os.path.join(src, "val"))
+    with pytest.raises(UserError, match="split folder 'val' .* has no class folders and no label file"):
+        pack.build(src, str(tmp_path / "out"), **QUIET)
+    assert not os.path.exists(tmp_path / "out")

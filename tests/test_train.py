@@ -95,7 +95,9 @@ def test_mismatched_resume_is_refused(digits_rec, tmp_path):
 def test_outputs_history_csv_png_config_export(digits_rec, tmp_path):
     import mxnet as mx
     out = tmp_path / "run"
-    run_cli(*train_cmd(digits_rec, out, "train.epochs=2"))
+    proc = run_cli(*train_cmd(digits_rec, out, "train.epochs=2"))
+    # 1,438 training digits, batch 8: 179 steps draw 1,432, and 6 sit out each epoch
+    assert "each epoch draws 1432 of the 1438 'train' records once; 6 (fewer than one global batch)" in proc.stdout
     for name in ("config.yaml", "train.log", "history.json", "history.csv", "curves.png", "env.txt",
                  "model-symbol.json", "model-0002.params", "model-preprocess.json"):
         assert (out / name).stat().st_size > 0, name
@@ -198,3 +200,14 @@ def test_optimizer_states_round_trip_to_a_fresh_trainer(tmp_path):
         t.step(2)
     np.testing.assert_array_equal(net.weight.data().asnumpy(), net2.weight.data().asnumpy())
     assert trainer2._optimizer.num_update == 4
+
+
+def test_synthetic_data_trains_without_reading_files(tmp_path):
+    out = tmp_path / "run"
+    proc = run_cli(os.path.join(os.path.dirname(sys.executable), "mxdl-train"), CONFIG, "data.synthetic=true",
+                   "data.dir=/nonexistent", "data.shape=[1,8,8]", "data.synthetic_classes=10",
+                   "data.synthetic_records=640", "data.batch_size=32", "train.epochs=2", "--output", str(out))
+    assert "synthetic data: 20 steps/epoch of random 1x8x8 tensors, no I/O; validation skipped" in proc.stdout
+    epochs = json.load(open(out / "history.json"))["epochs"]
+    assert [e["epoch"] for e in epochs] == [1, 2] and all("val_acc" not in e for e in epochs)
+    assert epochs[-1]["images_per_sec"] > 0 and epochs[-1]["train_loss"] < epochs[0]["train_loss"]

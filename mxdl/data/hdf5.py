@@ -7,7 +7,9 @@ skips batches by index, without reading them.
 """
 import numpy as np
 
+from ..seeding import Stream, derive_seed
 from .augment import AugmentSettings, augment
+from .epoch_plan import dropped_per_epoch, steps_per_epoch
 from .shards import input_shape
 
 
@@ -24,7 +26,8 @@ class H5Dataset:
         self._files = {split: [path for _, path, _ in shard_files(data_dir, manifest, split)]
                        for split in manifest["splits"]}
         self.train_count = manifest["splits"][self.train_split]["records"]
-        self.steps_per_epoch = max(1, self.train_count // (self.batch_size * size))
+        self.steps_per_epoch = steps_per_epoch(self.train_count, size, self.batch_size, self.train_split)
+        self.dropped_per_epoch = dropped_per_epoch(self.train_count, size, self.batch_size)
         self.augment = augment_settings or (
             AugmentSettings(rotation=cfg_data["max_rotate_angle"], shift=cfg_data["shift"],
                             shear=cfg_data["max_shear_ratio"], zoom=cfg_data["zoom"],
@@ -75,12 +78,12 @@ class H5Dataset:
         return mx.nd.array(x.transpose(0, 3, 1, 2)), mx.nd.array(labels, dtype=np.float32)
 
     def train_epoch(self, epoch, skip=0):
-        rng = np.random.RandomState((self.seed * 100003 + epoch) % (2 ** 32))
+        rng = np.random.RandomState(derive_seed(self.seed, Stream.H5_ORDER, epoch))
         order = rng.permutation(self.train_count)
         mine = order[self.rank::self.size][: self.steps_per_epoch * self.batch_size]
         for step in range(skip, self.steps_per_epoch):
             rows = mine[step * self.batch_size: (step + 1) * self.batch_size]
-            aug_rng = np.random.RandomState((self.seed * 7919 + epoch * 104729 + step * self.size + self.rank) % (2 ** 32))
+            aug_rng = np.random.RandomState(derive_seed(self.seed, Stream.H5_AUGMENT, epoch, step, self.rank))
             yield self._to_batch(*self._rows(self.train_split, rows), rng=aug_rng)
 
     def val_batches(self, split=None):

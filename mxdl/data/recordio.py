@@ -3,92 +3,219 @@
 Why not a Gluon DataLoader: on 50,000 CIFAR-10 JPEGs with 2 threads the C++
 iterator decodes about 6 times faster (see bench/).
 
-Distributed reading: each worker opens every shard with ``num_parts=size`` and
-its own ``part_index``. ImageRecordIter cuts a shard into parts by bytes, so
-parts hold slightly different record counts; a worker that ran out first would
-then wait forever in the next allreduce. So the number of steps per epoch is
-fixed from the manifest, the same on every worker, and a worker whose part is
-short wraps around. Every epoch re-creates the iterators with seed
-(seed, epoch): the order inside each part is reshuffled, the shard order is
-permuted, and the part a worker reads rotates with the epoch, so each worker
-sees different images each epoch. A given (seed, epoch) always gives the same
-batches, which is what makes a mid-epoch resume continue the same data order.
-"""
-import random
+Exact epochs. ``epoch_plan`` decides which record ranges each worker reads; this
+module reads exactly those. ImageRecordIter has no "read records a..b" option,
+but its indexed reader (dmlc's IndexedRecordIOSplitter) knows a shard only
+through the ``.idx`` file it is given. It sorts the listed offsets, takes each
+record's length as the distance to the next listed offset, and with
+``num_parts=2`` part 0 is the first half of the listed entries. So for records
+[a, b) of a shard we write a small index that lists their offsets, followed by
+``b - a`` copies of record b's offset (the shard's size when b is the end): part 0
+is then exactly records a..b-1, each with its true length, and the sentinel
+copies are never read. The file is read when the iterator is created, then
+removed. tests/test_reader.py checks the result record by record.
 
+Each range gets its own iterator, shuffled with a seed drawn from
+(seed, epoch, shard, start), so a given epoch always yields the same batches:
+a mid-epoch resume skips whole ranges without opening them and replays only
+the part of one range that was already consumed. Batches are re-formed across
+range ends, so every batch holds ``batch_size`` distinct records: the wrapped
+rows of an iterator's last batch (counted in ``pad``) are dropped, never trained
+on. The next range's iterator is opened while the current one is consumed, so
+its decode threads start before they are needed.
+"""
+import os
+import shutil
+import tempfile
+import weakref
+
+import numpy as np
+
+from ..errors import UserError
+from ..seeding import Stream, derive_seed
+from .epoch_plan import dropped_per_epoch, eval_slice, locate, steps_per_epoch, train_slice
 from .shards import input_shape
 
 
+class ShardIndex:
+    """A shard's record offsets, read from its ``.idx`` and checked against the manifest."""
+
+    def __init__(self, rec, idx, expected):
+        self.rec, self.idx = rec, idx
+        for path in (rec, idx):
+            if not os.path.isfile(path):
+                raise UserError(f"shard file {path} is missing (re-run mxdl-pack build, or mxdl-pack verify)")
+        with open(idx, "rb") as f:
+            text = f.read()
+        try:
+            table = np.array(text.split(), dtype=np.int64).reshape(-1, 2)
+        except ValueError:
+            raise UserError(f"{idx} is not a RecordIO index (lines of 'key<TAB>offset')") from None
+        self.offsets = np.sort(table[:, 1])
+        self.size = os.path.getsize(rec)
+        if len(self.offsets) != expected:
+            raise UserError(f"shard {os.path.basename(rec)}: its .idx lists {len(self.offsets)} records "
+                            f"but the manifest says {expected}; re-pack it, or run mxdl-pack verify")
+        if len(self.offsets) and self.offsets[-1] >= self.size:
+            raise UserError(f"shard {os.path.basename(rec)} is shorter than its .idx says (truncated?)")
+
+    def write_range_index(self, path, start, stop):
+        """An index file whose part 0 of 2 is exactly records [start, stop) (see module docstring)."""
+        count = stop - start
+        end = self.offsets[stop] if stop < len(self.offsets) else self.size
+        offsets = np.concatenate([self.offsets[start:stop], np.full(count, end, np.int64)])
+        keys = np.arange(2 * count, dtype=np.int64)
+        np.savetxt(path, np.stack([keys, offsets], axis=1), fmt="%d", delimiter="\t")
+
+
+def _copy_rows(x, y, a, b):
+    """Rows a..b of a batch as new arrays: the iterator reuses its buffers after ``next()``."""
+    return x[a:b].asnumpy(), y[a:b].asnumpy()
+
+
+def rebatch(chunks, batch, keep_last=False):
+    """Batches of exactly ``batch`` rows from ``(data, label)`` chunks of any size.
+
+    A chunk that is already a full batch passes through untouched; rows carried
+    over a chunk's end are copied. The rows left at the end form one shorter
+    batch with ``keep_last``, and are dropped without it.
+    """
+    import mxnet as mx
+    held_x, held_y, held = [], [], 0
+    for x, y in chunks:
+        n = x.shape[0]
+        if held == 0 and n == batch:
+            yield x, y
+            continue
+        start = 0
+        while start < n:
+            take = min(batch - held, n - start)
+            hx, hy = _copy_rows(x, y, start, start + take)
+            held_x.append(hx)
+            held_y.append(hy)
+            held += take
+            start += take
+            if held == batch:
+                yield mx.nd.array(np.concatenate(held_x)), mx.nd.array(np.concatenate(held_y))
+                held_x, held_y, held = [], [], 0
+    if held and keep_last:
+        yield mx.nd.array(np.concatenate(held_x)), mx.nd.array(np.concatenate(held_y))
+
+
 class RecordDataset:
-    def __init__(self, data_dir, manifest, cfg_data, rank, size, seed, mean):
+    def __init__(self, data_dir, manifest, cfg_data, rank, size, seed, mean, std=None):
+        from recordio_tools.read import shard_files
         self.dir = data_dir
         self.manifest = manifest
         self.cfg = cfg_data
         self.rank, self.size, self.seed = rank, size, seed
         self.shape = input_shape(manifest, cfg_data["shape"])
-        self.mean = mean
+        self.mean, self.std = mean, std
         self.batch_size = cfg_data["batch_size"]
         self.train_split = cfg_data["train_split"]
+        self._files = {split: shard_files(data_dir, manifest, split) for split in manifest["splits"]}
+        self._index = {}
         self.train_count = manifest["splits"][self.train_split]["records"]
-        self.steps_per_epoch = max(1, self.train_count // (self.batch_size * size))
+        self.steps_per_epoch = steps_per_epoch(self.train_count, size, self.batch_size, self.train_split)
+        self.dropped_per_epoch = dropped_per_epoch(self.train_count, size, self.batch_size)
+        self._counts(self.train_split)  # read and check every .idx now, not at the first step
+        self._tmp = tempfile.mkdtemp(prefix="mxdl-ranges-")
+        weakref.finalize(self, shutil.rmtree, self._tmp, True)
 
     def _shards(self, split):
-        from recordio_tools.read import shard_files
-        return [(rec, idx) for _, rec, idx in shard_files(self.dir, self.manifest, split)]
+        if split not in self._index:
+            entries = self.manifest["splits"][split]["shards"]
+            self._index[split] = [ShardIndex(rec, idx, entry["records"])
+                                  for (_, rec, idx), entry in zip(self._files[split], entries)]
+        return self._index[split]
+
+    def _counts(self, split):
+        return [len(s.offsets) for s in self._shards(split)]
 
     def _iter_args(self, train):
+        """ImageRecordIter options from the data config (its own names, so its docs apply)."""
         c = self.cfg
-        args = dict(data_shape=self.shape, batch_size=self.batch_size,
-                    preprocess_threads=c["threads"], verbose=False, scale=c["scale"])
+        args = dict(data_shape=self.shape, preprocess_threads=c["threads"], verbose=False, scale=c["scale"])
+        channels = ("r", "g", "b")[: self.shape[0]]
         if c["mean_subtract"]:
-            for name, m in zip(("r", "g", "b"), self.mean):  # one channel: mean_r only
-                args[f"mean_{name}"] = m
-        if c["resize"]:
-            args["resize"] = c["resize"]
-        if train:
-            args.update(rand_crop=c["rand_crop"], rand_mirror=c["rand_mirror"], pad=c["pad"],
-                        max_rotate_angle=c["max_rotate_angle"], max_shear_ratio=c["max_shear_ratio"])
-            if c["zoom"]:
-                args.update(min_random_scale=1 - c["zoom"], max_random_scale=1 + c["zoom"])
+            args.update({f"mean_{ch}": m for ch, m in zip(channels, self.mean)})
+        if c["std_normalize"]:
+            if not self.std:
+                raise UserError(f"data.std_normalize: {self.dir}/manifest.json has no per-channel std")
+            args.update({f"std_{ch}": s for ch, s in zip(channels, self.std)})
+        resize = c["resize"] if train else (c["val_resize"] or c["resize"])
+        if resize and not (train and c["random_resized_crop"]):
+            args["resize"] = resize
+        if not train:
+            return args
+        args.update(rand_crop=c["rand_crop"], rand_mirror=c["rand_mirror"], pad=c["pad"],
+                    max_rotate_angle=c["max_rotate_angle"], max_shear_ratio=c["max_shear_ratio"])
+        if c["zoom"]:
+            args.update(min_random_scale=1 - c["zoom"], max_random_scale=1 + c["zoom"])
+        if c["random_resized_crop"]:
+            args.update(random_resized_crop=True, min_random_area=c["min_random_area"],
+                        max_random_area=c["max_random_area"], min_aspect_ratio=c["min_aspect_ratio"],
+                        max_aspect_ratio=c["max_aspect_ratio"])
+        args.update({k: c[k] for k in ("brightness", "contrast", "saturation", "pca_noise") if c[k]})
         return args
 
-    def _part_iter(self, rec, idx, part, seed, train):
+    def _open_range(self, split, seg, seed, train):
+        """One ImageRecordIter over records [seg.start, seg.stop) of a shard, or None if empty."""
         import mxnet as mx
-        # round_batch stays on for validation too: with it off, MXNet 1.9 reports pad=0 for a
-        # short last batch and fills the rest with uninitialized memory (measured: NaNs).
-        # With it on, the wrapped rows are counted in `pad` and dropped by val_batches.
-        return mx.io.ImageRecordIter(path_imgrec=rec, path_imgidx=idx, num_parts=self.size,
-                                     part_index=part, shuffle=train, seed=seed, seed_aug=seed,
-                                     round_batch=True, **self._iter_args(train))
+        shard = self._shards(split)[seg.shard]
+        idx = os.path.join(self._tmp, f"{split}-{seg.shard}-{seg.start}-{seg.stop}.idx")
+        shard.write_range_index(idx, seg.start, seg.stop)
+        try:
+            # round_batch stays on: with it off, MXNet 1.9 reports pad=0 for a short last batch and
+            # fills the rest with uninitialized memory. The wrapped rows it adds are dropped below.
+            return mx.io.ImageRecordIter(path_imgrec=shard.rec, path_imgidx=idx, num_parts=2, part_index=0,
+                                         batch_size=min(self.batch_size, seg.count), shuffle=train,
+                                         seed=seed, seed_aug=seed, round_batch=True, **self._iter_args(train))
+        finally:
+            os.remove(idx)
 
-    def _epoch_stream(self, epoch):
-        """Endless batches for one epoch: shards in a seeded order, wrapping when exhausted."""
-        shards = self._shards(self.train_split)
-        rng = random.Random(self.seed * 100003 + epoch)
-        part = (self.rank + epoch) % self.size
-        lap = 0
-        while True:
-            order = list(range(len(shards)))
-            rng.shuffle(order)
-            for i in order:
-                seed = (self.seed * 1000 + epoch * 97 + lap * 13 + i) % (2 ** 31)
-                for batch in self._part_iter(*shards[i], part, seed, train=True):
-                    yield batch.data[0], batch.label[0]
-            lap += 1
+    def _rows(self, split, segments, seeds, train, skip_first=0):
+        """``(data, label)`` chunks of the given ranges, in order, without wrapped rows."""
+        ahead = self._open_range(split, segments[0], seeds[0], train) if segments else None
+        for i in range(len(segments)):
+            current = ahead
+            ahead = self._open_range(split, segments[i + 1], seeds[i + 1], train) if i + 1 < len(segments) else None
+            skip = skip_first if i == 0 else 0
+            for batch in current:
+                x, y = batch.data[0], batch.label[0]
+                n = x.shape[0] - batch.pad
+                if skip >= n:
+                    skip -= n
+                    continue
+                yield (x, y) if (skip == 0 and n == x.shape[0]) else (x[skip:n], y[skip:n])
+                skip = 0
 
     def train_epoch(self, epoch, skip=0):
-        """Exactly ``steps_per_epoch - skip`` batches ``(data, label)`` of this worker's data."""
-        stream = self._epoch_stream(epoch)
-        for _ in range(skip):  # the iterator cannot seek: replaying keeps the order identical
-            next(stream)
-        for _ in range(self.steps_per_epoch - skip):
-            yield next(stream)
+        """Exactly ``steps_per_epoch - skip`` batches ``(data, label)`` of this worker's slice."""
+        segments = train_slice(self._counts(self.train_split), self.rank, self.size, self.batch_size,
+                               self.seed, epoch, self.train_split)
+        first, within = locate(segments, skip * self.batch_size)
+        segments = segments[first:]
+        seeds = [derive_seed(self.seed, Stream.RECORD_RANGE, epoch, s.shard, s.start) for s in segments]
+        yield from rebatch(self._rows(self.train_split, segments, seeds, True, within), self.batch_size)
 
     def val_batches(self, split=None):
-        """This worker's share of a split, each record once: ``(data, label, valid_rows)``."""
-        for rec, idx in self._shards(split or self.cfg["val_split"]):
-            for batch in self._part_iter(rec, idx, self.rank, 0, train=False):
-                yield batch.data[0], batch.label[0], self.batch_size - batch.pad
+        """This worker's share of a split, each record once: ``(data, label, valid_rows)``.
+
+        The last batch is padded with zeros to the full batch size, so the network
+        sees one input shape; ``valid_rows`` tells the metrics where real rows end.
+        """
+        import mxnet as mx
+        split = split or self.cfg["val_split"]
+        segments = eval_slice(self._counts(split), self.rank, self.size)
+        chunks = self._rows(split, segments, [0] * len(segments), False)
+        for x, y in rebatch(chunks, self.batch_size, keep_last=True):
+            rows = x.shape[0]
+            if rows < self.batch_size:
+                fill = self.batch_size - rows
+                x = mx.nd.concat(x, mx.nd.zeros((fill,) + x.shape[1:], dtype=x.dtype), dim=0)
+                y = mx.nd.concat(y, mx.nd.zeros((fill,) + y.shape[1:], dtype=y.dtype), dim=0)
+            yield x, y, rows
 
     def split_count(self, split):
         return self.manifest["splits"][split]["records"]

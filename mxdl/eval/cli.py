@@ -11,6 +11,9 @@
 
 ``mxdl-augment-preview IMAGE --out grid.png [--rows 4 --cols 6]``
     the book's augmentation settings applied to one image, as a grid.
+``mxdl-augment-preview --config CONFIG [key=value ...] --out grid.png``
+    the first training batch exactly as the trainer's RecordIO reader makes it
+    (ImageRecordIter's crops, jitter and normalisation), undone to pixels.
 
 Examples::
 
@@ -134,7 +137,6 @@ def _read_for(predictor, path):
 
 @cli_entry
 def predict_main(argv=None):
-    from .evaluate import fit_to_input
     from .model_io import load_predictor
     p = argparse.ArgumentParser(prog="mxdl-predict", description="Classify image files with a trained model.")
     p.add_argument("model")
@@ -151,7 +153,7 @@ def predict_main(argv=None):
             print(f"{path}: cannot read this image", file=sys.stderr)
             unreadable += 1
             continue
-        probs = predictor.probabilities(fit_to_input(image, predictor.input_shape, args.ten_crop)).mean(axis=0)
+        probs = predictor.probabilities(predictor.views(image, args.ten_crop)).mean(axis=0)
         top = np.argsort(-probs)[: args.top_k]
         print(f"{path}: " + ", ".join(f"{predictor.class_names[i]} {probs[i]:.3f}" for i in top))
     return 1 if unreadable else 0
@@ -161,11 +163,13 @@ def predict_main(argv=None):
 
 @cli_entry
 def augment_preview_main(argv=None):
-    from ..data.augment import AugmentSettings, augment
     p = argparse.ArgumentParser(prog="mxdl-augment-preview",
                                 description="Write a PNG grid of augmented copies of one image "
-                                            "(defaults: the book's rotation 30, shift 0.1, shear 0.2, zoom 0.2, flip).")
-    p.add_argument("image")
+                                            "(defaults: the book's rotation 30, shift 0.1, shear 0.2, zoom 0.2, flip), "
+                                            "or of the first training batch of a config (--config).")
+    p.add_argument("image", nargs="?", help="an image file (not with --config)")
+    p.add_argument("overrides", nargs="*", help="key=value config overrides (with --config)")
+    p.add_argument("--config", help="a YAML experiment: show its training reader's first batch")
     p.add_argument("--out", required=True)
     p.add_argument("--rows", type=int, default=4)
     p.add_argument("--cols", type=int, default=6)
@@ -177,21 +181,49 @@ def augment_preview_main(argv=None):
     p.add_argument("--no-flip", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
-    image = cv2.imread(args.image, cv2.IMREAD_COLOR)
-    if image is None:
-        raise UserError(f"cannot read image {args.image}")
-    from ..data.preprocess import aspect_aware_resize
-    image = aspect_aware_resize(image, args.size, args.size)
-    settings = AugmentSettings(args.rotation, args.shift, args.shear, args.zoom, not args.no_flip)
-    rng = np.random.RandomState(args.seed)
-    tiles = [image] + [augment(image, settings, rng) for _ in range(args.rows * args.cols - 1)]
+    if args.config:
+        overrides = ([args.image] if args.image else []) + args.overrides
+        tiles, what = _reader_tiles(args.config, overrides, args.rows * args.cols, args.size)
+    elif args.image:
+        tiles, what = _book_tiles(args), "the original (top left) and augmented copies"
+    else:
+        raise UserError("give an IMAGE, or --config CONFIG to preview a training reader")
+    tiles += [np.zeros_like(tiles[0])] * (args.rows * args.cols - len(tiles))
     grid = np.vstack([np.hstack(tiles[r * args.cols:(r + 1) * args.cols]) for r in range(args.rows)])
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     cv2.imwrite(args.out, grid)
-    print(f"wrote {args.out}: the original (top left) and {len(tiles) - 1} augmented copies")
+    print(f"wrote {args.out}: {what}")
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def _book_tiles(args):
+    from ..data.augment import AugmentSettings, augment
+    from ..data.preprocess import aspect_aware_resize
+    image = cv2.imread(args.image, cv2.IMREAD_COLOR)
+    if image is None:
+        raise UserError(f"cannot read image {args.image}")
+    image = aspect_aware_resize(image, args.size, args.size)
+    settings = AugmentSettings(args.rotation, args.shift, args.shear, args.zoom, not args.no_flip)
+    rng = np.random.RandomState(args.seed)
+    return [image] + [augment(image, settings, rng) for _ in range(args.rows * args.cols - 1)]
 
+
+def _reader_tiles(config_path, overrides, count, size):
+    """The first training batch of a config, with normalisation undone, as BGR tiles."""
+    from .. import config as config_mod
+    from ..data import open_dataset
+    cfg = config_mod.resolve(config_path, overrides)
+    cfg["data"]["batch_size"] = count
+    data = open_dataset(cfg)
+    x, _ = next(iter(data.train_epoch(0)))
+    d, stats = cfg["data"], data.manifest["stats"]
+    pixels = x.asnumpy().transpose(0, 2, 3, 1) / d["scale"]
+    if d["std_normalize"]:
+        pixels *= np.asarray(stats["std"], np.float32)
+    if d["mean_subtract"]:
+        pixels += np.asarray(stats["mean"], np.float32)
+    tiles = []
+    for image in np.clip(pixels, 0, 255).astype(np.uint8):
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.shape[2] == 1 else image[..., ::-1]
+        tiles.append(cv2.resize(np.ascontiguousarray(image), (size, size), interpolation=cv2.INTER_NEAREST))
+    return tiles, f"the first {len(tiles)} training images of {config_path} as the reader makes them"

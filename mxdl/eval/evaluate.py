@@ -50,12 +50,11 @@ def predict_split(predictors, data_dir, split, ten=False, batch=64, rank=0, size
                 start += n
         pending.clear()
 
-    shape = predictors[0].input_shape
     for rid, label, image in iter_split(data_dir, split, rank, size):
         ids.append(rid)
         labels.append(label)
         thumbs.append(cv2.resize(image, (48, 48), interpolation=cv2.INTER_AREA).reshape(48, 48, -1))
-        pending.append((rid, fit_to_input(image, shape, ten)))
+        pending.append((rid, predictors[0].views(image, ten)))
         if len(pending) * (10 if ten else 1) >= batch:
             flush()
     if pending:

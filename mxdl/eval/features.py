@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import UserError, cli_entry
 from ..fileio import atomic_write_bytes
-from .evaluate import fit_to_input, iter_split
+from .evaluate import iter_split
 from .metrics import rank_k, report
 
 IMAGENET_MEAN = [123.675, 116.28, 103.53]
@@ -106,7 +106,7 @@ def extract(predictor, body, data_dir, split, out_path, class_names, batch=64):
         labels.clear()
 
     for _, label, image in iter_split(data_dir, split):
-        images.append(fit_to_input(image, predictor.input_shape, False))
+        images.append(predictor.views(image))
         labels.append(label)
         if len(images) >= batch:
             run()

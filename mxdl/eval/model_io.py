@@ -26,6 +26,13 @@ class Predictor:
     scale: float
     source: str
     ctx: object = None
+    resize: int = 0             # shorter side resized to this before the center crop (0: no resize)
+
+    def views(self, image, ten=False):
+        """One HxWxC image -> the crops the network takes (1, or 10 with ``ten``), as in validation."""
+        from ..data.preprocess import resize_shorter
+        from .evaluate import fit_to_input
+        return fit_to_input(resize_shorter(image, self.resize) if self.resize else image, self.input_shape, ten)
 
     def prepare(self, images):
         """N x H x W x C uint8 (RGB or gray) -> NCHW float NDArray as in training."""
@@ -59,7 +66,8 @@ def _from_checkpoint(path):
     net = get_model(ident["model.name"], classes=ident["classes"], **ident["model.options"])
     net.load_parameters(os.path.join(path, PARAMS), ctx=ctx)
     net.hybridize()
-    return Predictor(net, pre["class_names"], tuple(pre["input_shape"]), pre["mean"], pre["scale"], path, ctx)
+    return Predictor(net, pre["class_names"], tuple(pre["input_shape"]), pre["mean"], pre["scale"], path, ctx,
+                     pre.get("resize", 0))
 
 
 def _from_export(symbol_file):
@@ -78,7 +86,7 @@ def _from_export(symbol_file):
         warnings.simplefilter("ignore")  # SymbolBlock warns about unnamed inputs; harmless here
         net = mx.gluon.SymbolBlock.imports(symbol_file, ["data"], params[-1], ctx=ctx)
     return Predictor(net, pre["class_names"], tuple(pre["input_shape"]), pre["mean"], pre["scale"],
-                     symbol_file, ctx)
+                     symbol_file, ctx, pre.get("resize", 0))
 
 
 def load_predictor(path):

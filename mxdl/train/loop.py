@@ -35,6 +35,7 @@ import numpy as np
 from .. import __version__
 from ..errors import UserError
 from ..fileio import atomic_write_json
+from ..seeding import Stream, derive_seed
 from .finetune import freeze, load_matching, replace_head
 from .checkpoint import OPT_STATES, PARAMS, CheckpointSaver, load_meta, load_optimizer, save_optimizer
 from .monitor import History
@@ -224,8 +225,10 @@ class Run:
     def preprocess(self):
         """How inputs were prepared, so evaluation and prediction can repeat it without the shards."""
         d = self.cfg["data"]
-        return {"mean": self.data.manifest["stats"]["mean"] if d["mean_subtract"] else None,
-                "scale": d["scale"], "input_shape": list(self.shape),
+        stats = self.data.manifest["stats"]
+        scale = [d["scale"] / s for s in stats["std"]] if d["std_normalize"] else d["scale"]
+        return {"mean": stats["mean"] if d["mean_subtract"] else None,
+                "scale": scale, "resize": d["val_resize"] or d["resize"], "input_shape": list(self.shape),
                 "class_names": self.data.manifest["class_names"]}
 
     def global_step(self, epoch, step_in_epoch):
@@ -303,7 +306,7 @@ class Run:
             gstep = self.global_step(epoch, step)
             self.trainer.set_learning_rate(self.schedule.lr_at(gstep))
             if step % check_every == 0:  # every step a stop (so a resume) can start from
-                mx.random.seed((seed * 1000003 + gstep * 7919 + self.dist.rank) % (2 ** 31))
+                mx.random.seed(derive_seed(seed, Stream.TRAIN_STEP, gstep, self.dist.rank))
             with autograd.record():
                 out, loss = self._forward_loss(x, y)
             loss.backward()
@@ -372,6 +375,7 @@ class Run:
                           f"{'x'.join(map(str, self.shape))}, {self.dist.size} worker(s) on {self.ctx}, "
                           f"batch {self.cfg['data']['batch_size']}/worker")
             self.log.info(self.schedule.describe())
+            self.log.info(self._epoch_coverage())
         self.stop.install()
         try:
             for epoch in range(self.start_epoch, self.epochs):
@@ -380,7 +384,7 @@ class Run:
                 if stats is None:
                     return self._stopped(epoch, step)
                 self.dist.average_aux_states(self.net)
-                if self.cfg["data"]["val_split"]:
+                if self.validates:
                     stats.update(self.evaluate())
                 entry = {"epoch": epoch + 1, "lr": self.schedule.lr_at(self.global_step(epoch, self.spe - 1)),
                          **stats}
@@ -401,6 +405,19 @@ class Run:
                 self.log.info(f"finished: validation accuracy {last['val_acc']:.4f} "
                               f"(top-5 {last['val_top5']:.4f}) after {self.epochs} epochs")
         return "finished"
+
+    @property
+    def validates(self):
+        return bool(self.cfg["data"]["val_split"]) and not self.cfg["data"]["synthetic"]
+
+    def _epoch_coverage(self):
+        d = self.cfg["data"]
+        if d["synthetic"]:
+            return (f"synthetic data: {self.spe} steps/epoch of random {'x'.join(map(str, self.shape))} tensors, "
+                    f"no I/O; validation skipped")
+        drawn = self.spe * d["batch_size"] * self.dist.size
+        return (f"each epoch draws {drawn} of the {self.data.train_count} '{d['train_split']}' records once; "
+                f"{self.data.dropped_per_epoch} (fewer than one global batch) sit out, a different set each epoch")
 
     def _epoch_line(self, e):
         val = (f" | val loss {e['val_loss']:.4f} acc {e['val_acc']:.4f} top5 {e['val_top5']:.4f}"
