@@ -3,44 +3,57 @@
 #
 #   launch/train.sh CONFIG [key=value ...] [--np N] [--hosts h1:4,h2:4 | --hostfile FILE]
 #                   [--resume | --resume-from EPOCH | --fresh] [--output DIR]
-#                   [--max-restarts K] [--mpi] [--nic NAME] [--stop-grace SECONDS] [--dry-run]
+#                   [--max-restarts K [--min-np N]] [--mpi] [--nic NAME] [--stop-grace SECONDS]
+#                   [--dry-run]
 #
 #   launch/train.sh configs/digits.yaml --np 2                   # 2 CPU workers here
 #   launch/train.sh configs/imagenet_resnet50.yaml               # one worker per local GPU
 #   launch/train.sh configs/imagenet_resnet50.yaml --hosts node1:8,node2:8
 #   launch/train.sh configs/cifar10_resnet.yaml --resume-from 40 optim.lr=1e-4
+#   sbatch launch/slurm.sbatch configs/imagenet_resnet50.yaml    # hosts from the allocation
 #
-# ctrl+c: the first press asks every worker to stop at the same step and save a
-# checkpoint (the launcher creates RUN/STOP; rank 0 sees it and all workers agree
-# through an allreduce). The launcher then waits up to --stop-grace seconds
-# (default 900) for the save; horovodrun's own ctrl+c handling would SIGKILL the
-# workers after 5 seconds, so the job runs in its own session where the terminal's
-# ctrl+c cannot reach it. A second press ends everything at once.
+# Exit status: 0 finished; 75 stopped on request with a checkpoint (resume later);
+# 1 failed; 2 usage error; 130 ended at once by a second interrupt.
+#
+# ctrl+c, TERM, HUP (a closed terminal) or USR1 (Slurm's warning before preemption):
+# the first asks every worker to stop at the same step and save a checkpoint (the
+# launcher creates RUN/STOP; rank 0 sees it and all workers agree through an
+# allreduce). The launcher then waits up to --stop-grace seconds (default 900) for
+# the save; horovodrun's own ctrl+c handling would SIGKILL the workers after 5
+# seconds, so the job runs in its own session where the terminal's ctrl+c cannot
+# reach it. A second signal ends everything at once.
+#
+# Inside a Slurm allocation (sbatch or salloc) with no --hosts/--hostfile, the hosts
+# and slots come from SLURM_JOB_NODELIST and the tasks (or GPUs) per node.
 #
 # When a worker dies (crash, out of memory, lost node) horovodrun ends the others
 # and exits non-zero; with --max-restarts K the job restarts from the latest
 # checkpoint up to K times. A requested stop is never restarted.
 set -uo pipefail
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "launch/train.sh: $*" >&2; exit 2; }
+# value OPTION NEXT WHAT: the option's value, or a usage error (exit 2) naming what it needs
+value() { [ -n "${2-}" ] && [[ "$2" != --* ]] || die "$1 needs $3"; VALUE=$2; }
+resume_mode() { [ ${#RESUME_ARGS[@]} = 0 ] || die "give one of --resume, --resume-from and --fresh"; }
 
-CONFIG="" NIC="" NP="" HOSTS="" HOSTFILE="" OUTPUT="" DRY_RUN=0 MAX_RESTARTS=0 CONTROLLER=gloo
+CONFIG="" NIC="" NP="" HOSTS="" HOSTFILE="" OUTPUT="" DRY_RUN=0 MAX_RESTARTS=0 MIN_NP=1 CONTROLLER=gloo
 STOP_GRACE=${MXDL_STOP_GRACE:-900}
 RESUME_ARGS=() OVERRIDES=()
 while [ $# -gt 0 ]; do
     case "$1" in
         -h|--help) usage; exit 0 ;;
-        --np) NP=${2:?--np needs a number}; shift ;;
-        --hosts) HOSTS=${2:?--hosts needs h1:4,h2:4}; shift ;;
-        --hostfile) HOSTFILE=${2:?--hostfile needs a file}; shift ;;
-        --resume|--fresh) RESUME_ARGS=("$1") ;;
-        --resume-from) RESUME_ARGS=(--resume-from "${2:?--resume-from needs an epoch}"); shift ;;
-        --output) OUTPUT=${2:?--output needs a directory}; shift ;;
-        --max-restarts) MAX_RESTARTS=${2:?--max-restarts needs a number}; shift ;;
-        --stop-grace) STOP_GRACE=${2:?--stop-grace needs seconds}; shift ;;
+        --np) value "$1" "${2-}" "a number"; NP=$VALUE; shift ;;
+        --hosts) value "$1" "${2-}" "h1:4,h2:4"; HOSTS=$VALUE; shift ;;
+        --hostfile) value "$1" "${2-}" "a file"; HOSTFILE=$VALUE; shift ;;
+        --resume|--fresh) resume_mode; RESUME_ARGS=("$1") ;;
+        --resume-from) resume_mode; value "$1" "${2-}" "an epoch"; RESUME_ARGS=(--resume-from "$VALUE"); shift ;;
+        --output) value "$1" "${2-}" "a directory"; OUTPUT=$VALUE; shift ;;
+        --max-restarts) value "$1" "${2-}" "a number"; MAX_RESTARTS=$VALUE; shift ;;
+        --min-np) value "$1" "${2-}" "a number"; MIN_NP=$VALUE; shift ;;
+        --stop-grace) value "$1" "${2-}" "seconds"; STOP_GRACE=$VALUE; shift ;;
         --mpi) CONTROLLER=mpi ;;
-        --nic) NIC=${2:?--nic needs an interface name, e.g. eth0}; shift ;;
+        --nic) value "$1" "${2-}" "an interface name, e.g. eth0"; NIC=$VALUE; shift ;;
         --dry-run) DRY_RUN=1 ;;
         --*) die "unknown option $1 (see --help)" ;;
         *=*) OVERRIDES+=("$1") ;;
@@ -52,9 +65,18 @@ done
 [ -f "$CONFIG" ] || die "config file not found: $CONFIG"
 [ -z "$HOSTS" ] || [ -z "$HOSTFILE" ] || die "give --hosts or --hostfile, not both"
 [[ "$MAX_RESTARTS" =~ ^[0-9]+$ ]] || die "--max-restarts must be a whole number"
+[[ "$MIN_NP" =~ ^[1-9][0-9]*$ ]] || die "--min-np must be a positive number, got '$MIN_NP'"
+[[ "$STOP_GRACE" =~ ^[0-9]+$ ]] || die "--stop-grace must be a whole number of seconds, got '$STOP_GRACE'"
+[ -z "$NP" ] || [[ "$NP" =~ ^[1-9][0-9]*$ ]] || die "--np must be a positive number, got '$NP'"
 
 PYTHON=$(command -v python3 || command -v python) || die "python not found on PATH"
-RUN_DIR=${OUTPUT:-runs/$(basename "${CONFIG%.*}")}
+if [ -z "$HOSTS$HOSTFILE" ] && [ -n "${SLURM_JOB_NODELIST:-}" ]; then
+    HOSTS=$("$PYTHON" -m mxdl.cluster slurm-hosts) || exit 2
+    echo "Slurm allocation ${SLURM_JOB_ID:-}: hosts $HOSTS"
+fi
+# The run directory, its STOP file and its outcome file are named by mxdl itself.
+{ read -r RUN_DIR; read -r STOP_FILE; read -r OUTCOME_FILE; } \
+    < <("$PYTHON" -m mxdl.runinfo "$CONFIG" ${OUTPUT:+--output "$OUTPUT"}) || die "cannot import mxdl"
 
 # ---- host layout --------------------------------------------------------------------------
 host_list() {  # one "host slots" line per host
@@ -65,9 +87,17 @@ host_list() {  # one "host slots" line per host
         awk '!/^#/ && NF {s=1; for(i=2;i<=NF;i++) if ($i ~ /^slots=/) {split($i,a,"="); s=a[2]}; print $1, s}' "$HOSTFILE"
     fi
 }
-LOCAL_GPUS=$(command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -c '^GPU' || echo 0)
+LOCAL_GPUS=0
+if command -v nvidia-smi >/dev/null 2>&1; then
+    LOCAL_GPUS=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)   # grep -c prints 0 itself
+fi
 CORES=$(nproc 2>/dev/null || echo 1)
-if [ -n "$HOSTS$HOSTFILE" ]; then
+if [ -n "$HOSTFILE" ]; then  # one list of host:slots from here on, so a restart can drop hosts from it
+    [ -f "$HOSTFILE" ] || die "hostfile not found: $HOSTFILE"
+    HOSTS=$(host_list | awk '{printf "%s%s:%s", sep, $1, $2; sep=","}')
+    HOSTFILE=""
+fi
+if [ -n "$HOSTS" ]; then
     SLOTS=$(host_list | awk '{s+=$2} END{print s+0}')
     NP=${NP:-$SLOTS}
     [ "$NP" -le "$SLOTS" ] || die "--np $NP is more than the $SLOTS slots the hosts offer"
@@ -76,7 +106,7 @@ else
     NP=${NP:-$([ "$LOCAL_GPUS" -gt 0 ] && echo "$LOCAL_GPUS" || echo 1)}
     PER_HOST=$NP
 fi
-[[ "$NP" =~ ^[1-9][0-9]*$ ]] || die "--np must be a positive number"
+[[ "$NP" =~ ^[1-9][0-9]*$ ]] || die "the hosts give no worker slots: check --hosts/--hostfile"
 if [ "$LOCAL_GPUS" -gt 0 ]; then
     DEVICE="one GPU per worker (mx.gpu(local_rank)), NCCL allreduce"
     THREADS=$(( CORES / PER_HOST > 0 ? CORES / PER_HOST : 1 ))
@@ -87,12 +117,14 @@ fi
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$THREADS}
 export MXNET_CPU_WORKER_NTHREADS=${MXNET_CPU_WORKER_NTHREADS:-$THREADS}
 
-HVD=(horovodrun -np "$NP" "--$CONTROLLER" --start-timeout 60)
-[ -n "$HOSTS" ] && HVD+=(-H "$HOSTS")
-[ -n "$HOSTFILE" ] && HVD+=(-hostfile "$HOSTFILE")
-# Name the interface the nodes share when they also share others (e.g. docker0, or lo in
-# network namespaces): Horovod may otherwise pick one that does not reach the other nodes.
-[ -n "$NIC" ] && HVD+=(--network-interfaces "$NIC")
+build_hvd() {
+    HVD=(horovodrun -np "$NP" "--$CONTROLLER" --start-timeout 60)
+    [ -n "$HOSTS" ] && HVD+=(-H "$HOSTS")
+    # Name the interface the nodes share when they also share others (e.g. docker0, or lo in
+    # network namespaces): Horovod may otherwise pick one that does not reach the other nodes.
+    [ -n "$NIC" ] && HVD+=(--network-interfaces "$NIC")
+}
+build_hvd
 TRAIN=("$PYTHON" -m mxdl.train.cli "$CONFIG" "${OVERRIDES[@]}")
 [ -n "$OUTPUT" ] && TRAIN+=(--output "$OUTPUT")
 
@@ -120,7 +152,7 @@ preflight_args=(--np "$NP" --config "$CONFIG" --run-dir "$RUN_DIR" --controller 
 # ---- run, with coordinated ctrl+c and restarts -----------------------------------------------
 JOB_PID="" STOPPING=0 STOP_DEADLINE=0
 mkdir -p "$RUN_DIR"
-rm -f "$RUN_DIR/STOP"
+rm -f "$STOP_FILE" "$OUTCOME_FILE"
 
 kill_job() {
     [ -n "$JOB_PID" ] || return 0
@@ -136,11 +168,49 @@ on_interrupt() {
     fi
     STOPPING=1
     STOP_DEADLINE=$(( $(date +%s) + STOP_GRACE ))
-    touch "$RUN_DIR/STOP"
+    touch "$STOP_FILE"
     echo "launch/train.sh: stopping: workers finish the current step and save a checkpoint" \
          "(up to ${STOP_GRACE}s; press ctrl+c again to end at once)" >&2
 }
-trap on_interrupt INT TERM
+trap on_interrupt INT TERM HUP USR1
+OVERRAN=0
+resume_command() {
+    local where="--np $NP"
+    [ -n "$HOSTS" ] && where+=" --hosts $HOSTS"
+    echo "$0 $CONFIG $where --resume${OUTPUT:+ --output $OUTPUT} ${OVERRIDES[*]}"
+}
+
+# ---- restarts on the hosts that survive --------------------------------------------------------
+declare -A STRIKES=()  # host -> consecutive failures that began with one of its ranks
+host_of_rank() { host_list | awk -v r="$1" '{if (r < $2) {print $1; exit}; r -= $2}'; }
+is_local() { case "$1" in localhost|127.0.0.1|::1|"$(hostname)"|"$(hostname -f 2>/dev/null)") return 0 ;; esac; return 1; }
+answers_ssh() { is_local "$1" || ssh -o BatchMode=yes -o ConnectTimeout=5 "$1" true </dev/null >/dev/null 2>&1; }
+drop_lost_hosts() {  # RANK: drop hosts that no longer answer ssh, or whose ranks failed first twice running
+    local failed_host="" keep="" lost=()
+    [ -n "$1" ] && failed_host=$(host_of_rank "$1")
+    for h in "${!STRIKES[@]}"; do [ "$h" = "$failed_host" ] || STRIKES[$h]=0; done
+    [ -n "$failed_host" ] && STRIKES[$failed_host]=$(( ${STRIKES[$failed_host]:-0} + 1 ))
+    while read -r host slots; do
+        if ! answers_ssh "$host"; then
+            lost+=("$host (no ssh)")
+        elif [ "${STRIKES[$host]:-0}" -ge 2 ]; then
+            lost+=("$host (its rank failed first twice)")
+        else
+            keep+="${keep:+,}$host:$slots"
+        fi
+    done < <(host_list)
+    [ ${#lost[@]} = 0 ] && return 0
+    local slots_left=0
+    [ -n "$keep" ] && slots_left=$(tr ',' '\n' <<<"$keep" | awk -F: '{s+=$2} END{print s+0}')
+    if [ "$slots_left" -lt "$MIN_NP" ]; then
+        echo "launch/train.sh: lost ${lost[*]}; $slots_left worker slot(s) left, below --min-np $MIN_NP: giving up" >&2
+        exit 1
+    fi
+    echo "launch/train.sh: lost ${lost[*]}; continuing on $keep" >&2
+    HOSTS=$keep
+    NP=$(( NP < slots_left ? NP : slots_left ))
+    build_hvd
+}
 
 attempt=0
 while :; do
@@ -150,24 +220,32 @@ while :; do
     log_start=$( (cat "$RUN_DIR/launch.log" 2>/dev/null || true) | wc -l)
     # Own session: the terminal's ctrl+c reaches this script only, never horovodrun directly.
     # tee ignores INT too, so a ctrl+c cannot break the job's output pipe.
-    setsid "${cmd[@]}" > >(trap '' INT TERM; exec tee -a "$RUN_DIR/launch.log") 2>&1 &
+    setsid "${cmd[@]}" > >(trap '' INT TERM HUP USR1; exec tee -a "$RUN_DIR/launch.log") 2>&1 &
     JOB_PID=$!
     # Poll rather than block in `wait`, so a ctrl+c is handled at once and the stop deadline holds.
     while kill -0 "$JOB_PID" 2>/dev/null; do
         sleep 0.5
         if [ "$STOPPING" = 1 ] && [ "$(date +%s)" -ge "$STOP_DEADLINE" ]; then
             echo "launch/train.sh: the stop took longer than ${STOP_GRACE}s; ending workers" >&2
+            OVERRAN=1
             kill_job
         fi
     done
     wait "$JOB_PID"; status=$?
-    if [ "$STOPPING" = 1 ]; then
-        echo "launch/train.sh: stopped (status $status). Resume with:" \
-             "$0 $CONFIG --resume${OUTPUT:+ --output $OUTPUT} ${OVERRIDES[*]}"
-        exit 0
+    outcome=$(cat "$OUTCOME_FILE" 2>/dev/null || true)
+    if [ "$STOPPING" = 1 ] && [ "$OVERRAN" = 1 ]; then
+        echo "launch/train.sh: the stop overran --stop-grace (${STOP_GRACE}s) and the workers were killed;" \
+             "the checkpoint of this stop may be missing (the previous ones are intact)." \
+             "Resume with: $(resume_command)" >&2
+        exit 1
+    fi
+    if [ "$status" = 0 ] && [ "$outcome" = stopped ]; then
+        echo "launch/train.sh: stopped with a checkpoint (exit 75). Resume with: $(resume_command)"
+        exit 75
     fi
     [ "$status" = 0 ] && exit 0
     # horovodrun logs each worker's exit in order; the first one is the rank that failed.
+    rank=""
     first=$(tail -n "+$((log_start + 1))" "$RUN_DIR/launch.log" 2>/dev/null |
             grep -ao 'Process [0-9]* exit with status code [0-9]*' | head -n 1)
     why=""
@@ -182,6 +260,8 @@ while :; do
         exit "$status"
     fi
     attempt=$((attempt + 1))
-    echo "launch/train.sh: restart $attempt of $MAX_RESTARTS from the latest checkpoint" >&2
+    [ -n "$HOSTS" ] && drop_lost_hosts "${rank:-}"
+    echo "launch/train.sh: restart $attempt of $MAX_RESTARTS from the latest checkpoint" \
+         "($NP worker(s)${HOSTS:+ on $HOSTS})" >&2
     RESUME_ARGS=()   # mxdl-train resumes from the latest checkpoint in the run directory by default
 done

@@ -7,11 +7,17 @@ import os
 
 import numpy as np
 
-_LAUNCHER_VARS = ("HOROVOD_RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK")
+_LAUNCHER_VARS = ("HOROVOD_RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK")
 
 
 def launched_by_horovod():
-    return any(v in os.environ for v in _LAUNCHER_VARS)
+    """horovodrun, mpirun, or ``srun`` starting several MPI tasks (Horovod then reads MPI's rank).
+
+    A lone SLURM_PROCID is not enough: an sbatch script's own shell has SLURM_PROCID=0.
+    """
+    if any(v in os.environ for v in _LAUNCHER_VARS):
+        return True
+    return "SLURM_PROCID" in os.environ and int(os.environ.get("SLURM_STEP_NUM_TASKS", "1")) > 1
 
 
 class Dist:

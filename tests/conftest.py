@@ -12,7 +12,7 @@ BIN = os.path.dirname(sys.executable)
 
 def run_cli(*args, check=True, env=None, timeout=600, cwd=None):
     """Run a console script from this environment; return the CompletedProcess."""
-    full_env = dict(os.environ, PATH=BIN + os.pathsep + os.environ.get("PATH", ""), **(env or {}))
+    full_env = {**os.environ, "PATH": BIN + os.pathsep + os.environ.get("PATH", ""), **(env or {})}
     proc = subprocess.run(list(args), capture_output=True, text=True, env=full_env, timeout=timeout,
                           cwd=cwd or REPO)
     if check and proc.returncode != 0:

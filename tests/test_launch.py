@@ -9,6 +9,8 @@ import time
 
 import pytest
 
+from mxdl.runinfo import EXIT_STOPPED
+
 from conftest import BIN, REPO, run_cli
 
 LAUNCH = os.path.join(REPO, "launch", "train.sh")
@@ -36,6 +38,39 @@ def test_dry_run_layouts(tmp_path):
     assert bad.returncode == 2 and "more than the 4 slots" in bad.stderr
     bad = launch("--bogus", check=False)
     assert bad.returncode == 2 and "unknown option --bogus" in bad.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--np"], "--np needs a number"),
+    (["--output", "--dry-run"], "--output needs a directory"),
+    (["--resume", "--fresh"], "give one of --resume, --resume-from and --fresh"),
+    (["--stop-grace", "abc"], "--stop-grace must be a whole number of seconds, got 'abc'"),
+    (["--np", "0"], "--np must be a positive number, got '0'"),
+])
+def test_usage_errors_exit_2_in_one_line(args, message):
+    proc = launch(*args, check=False)
+    assert proc.returncode == 2 and message in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+
+
+def test_layout_inside_a_slurm_allocation(tmp_path):
+    slurm = {"SLURM_JOB_ID": "77", "SLURM_JOB_NODELIST": "gpu[07-08]", "SLURM_JOB_NUM_NODES": "2",
+             "SLURM_TASKS_PER_NODE": "4(x2)", "SLURM_NTASKS": "8"}
+    out = run_cli(LAUNCH, CONFIG, "--dry-run", env=slurm).stdout
+    assert "Slurm allocation 77: hosts gpu07:4,gpu08:4" in out
+    assert "horovodrun -np 8 --gloo --start-timeout 60 -H gpu07:4,gpu08:4" in out and "gpu08: ranks 4-7" in out
+    bad = run_cli(LAUNCH, CONFIG, "--dry-run", env={**slurm, "SLURM_NTASKS": "6"}, check=False)
+    assert bad.returncode == 2 and "SLURM_NTASKS is 6 but the tasks per node add up to 8" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_an_nvidia_smi_that_lists_no_gpu_means_cpu(tmp_path):
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "nvidia-smi").write_text("#!/bin/sh\nexit 0\n")
+    (fake / "nvidia-smi").chmod(0o755)
+    proc = run_cli(LAUNCH, CONFIG, "--dry-run", env={"PATH": f"{fake}{os.pathsep}{ENV['PATH']}"})
+    assert "CPU, " in proc.stdout and "localhost: ranks 0-0" in proc.stdout
+    assert "integer" not in proc.stderr
 
 
 def test_preflight_names_each_problem(tmp_path):
@@ -95,7 +130,7 @@ def test_ctrl_c_on_launcher_saves_and_all_workers_exit(digits_rec, tmp_path):
     os.killpg(proc.pid, signal.SIGINT)  # what a terminal does on ctrl+c
     started = time.time()
     out, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 0, out
+    assert proc.returncode == EXIT_STOPPED, out
     assert time.time() - started < 60
     # a stop lands mid-epoch, or on an epoch's last step (then it is saved as that epoch's end)
     assert ("stopped after step" in out or "stopped at the end of epoch" in out) and "Resume with:" in out
@@ -156,3 +191,29 @@ def test_killed_worker_ends_job_and_restart_resumes(digits_rec, tmp_path):
     assert "restart 1 of 1 from the latest checkpoint" in out
     assert "resumed from" in out and "finished" in out
     assert [e["epoch"] for e in json.load(open(os.path.join(run_dir, "history.json")))["epochs"]] == list(range(1, 9))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGUSR1])
+def test_hup_and_usr1_stop_with_a_checkpoint_like_ctrl_c(digits_rec, tmp_path, sig):
+    run_dir = str(tmp_path / "run")
+    proc = start_launcher(run_dir, f"data.dir={digits_rec}", "train.epochs=30", "data.batch_size=16")
+    wait_for_first_epoch(run_dir, proc)
+    os.kill(proc.pid, sig)  # the launcher alone, as a closed terminal or Slurm's batch signal reaches it
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == EXIT_STOPPED, out[-3000:]
+    assert f"Resume with: {LAUNCH} {CONFIG} --np 2 --resume --output {run_dir}" in out
+    assert open(os.path.join(run_dir, "outcome")).read().strip() == "stopped"
+
+
+@pytest.mark.slow
+def test_a_stop_that_overruns_its_grace_fails_and_says_so(digits_rec, tmp_path):
+    run_dir = str(tmp_path / "run")
+    proc = start_launcher(run_dir, f"data.dir={digits_rec}", "train.epochs=30", "data.batch_size=16",
+                          "train.stop_check_interval=100000", "--stop-grace", "1")
+    wait_for_first_epoch(run_dir, proc)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 1, out[-3000:]
+    assert "the stop overran --stop-grace (1s) and the workers were killed" in out
+    assert worker_pid(0, run_dir) is None and worker_pid(1, run_dir) is None

@@ -11,6 +11,8 @@ import time
 
 import pytest
 
+from mxdl.runinfo import EXIT_STOPPED
+
 from conftest import BIN, REPO
 
 CLUSTER = os.path.join(REPO, "scripts", "netns_cluster.sh")
@@ -86,9 +88,41 @@ def test_ctrl_c_on_launcher_stops_both_nodes_with_a_checkpoint(cluster, digits_r
         time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGINT)
     out, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 0, out[-3000:]
+    assert proc.returncode == EXIT_STOPPED, out[-3000:]
     # a stop lands mid-epoch, or on an epoch's last step (then it is saved as that epoch's end)
     assert ("stopped after step" in out or "stopped at the end of epoch" in out) and "Resume with:" in out
     assert os.path.isfile(os.path.join(run_dir, "checkpoints", "latest"))
     time.sleep(1)
     assert workers_alive(run_dir) == []
+
+
+def rank_pid(run_dir, rank):
+    for d in workers_alive(run_dir):
+        try:
+            if f"HOROVOD_RANK={rank}".encode() in open(d + "/environ", "rb").read().split(b"\0"):
+                return int(d[len("/proc/"):])
+        except OSError:
+            pass
+    return None
+
+
+def test_a_lost_node_is_left_behind_and_the_job_finishes_on_the_survivor(cluster, digits_rec, tmp_path):
+    run_dir = str(tmp_path / "run")
+    proc = on_head(cluster, run_dir, f"data.dir={digits_rec}", "train.epochs=10", "data.batch_size=32",
+                   "optim.lr=0.02", "checkpoint.every_epochs=1", "--max-restarts", "2", "--min-np", "1")
+    history = os.path.join(run_dir, "history.json")
+    deadline = time.time() + 180
+    while not (os.path.exists(history) and len(json.load(open(history))["epochs"]) >= 2):
+        assert proc.poll() is None and time.time() < deadline, proc.stdout.read()[-3000:]
+        time.sleep(0.1)
+    # node 2 goes down: its sshd stops answering and its worker dies
+    os.kill(int(open(os.path.join(cluster["state"], "sshd-2.pid")).read()), signal.SIGTERM)
+    os.kill(rank_pid(run_dir, 1), signal.SIGKILL)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out[-3000:]
+    assert "lost 10.233.0.2 (no ssh); continuing on 10.233.0.1:1" in out
+    assert "resuming a 2-worker checkpoint with 1 workers" in out
+    epochs = json.load(open(history))["epochs"]
+    assert [e["epoch"] for e in epochs] == list(range(1, 11))
+    sizes = [e["world_size"] for e in epochs]
+    assert sizes[0] == 2 and sizes[-1] == 1

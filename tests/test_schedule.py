@@ -12,7 +12,7 @@ def sched(**kw):
     cfg.update(kw)
     warmup = cfg.pop("warmup", 0.0)
     epochs = cfg.pop("epochs", 40)
-    return Schedule(cfg, epochs, SPE, warmup, [{"step": 0, "lr": cfg.pop("lr", 0.01)}])
+    return Schedule(cfg, epochs, SPE, warmup, [{"epoch": 0, "lr": cfg.pop("lr", 0.01)}])
 
 
 def at_epoch(s, epoch, step=0):
@@ -70,11 +70,26 @@ def test_linear_warmup_then_schedule():
 
 def test_lr_given_on_resume_starts_a_segment():
     s = sched(lr=0.1)  # the book's ctrl+c method: constant lr, stop, resume lower
-    s.add_segment(40 * SPE, 0.01)
-    s.add_segment(60 * SPE, 0.001)
+    s.add_segment(40, 0.01)
+    s.add_segment(60, 0.001)
     assert [at_epoch(s, e) for e in (0, 39, 40, 59, 60, 99)] == [0.1, 0.1, 0.01, 0.01, 0.001, 0.001]
     s = sched(name="poly", epochs=100, lr=1.0)
-    s.add_segment(50 * SPE, 0.1)  # poly keeps decaying from the new value to zero at the end
+    s.add_segment(50, 0.1)  # poly keeps decaying from the new value to zero at the end
     assert at_epoch(s, 50) == pytest.approx(0.1) and at_epoch(s, 75) == pytest.approx(0.05)
-    s.add_segment(30 * SPE, 0.2)  # resuming from an earlier epoch drops later segments
-    assert s.segments[-1] == {"step": 300, "lr": 0.2}
+    s.add_segment(30, 0.2)  # resuming from an earlier epoch drops later segments
+    assert s.segments[-1] == {"epoch": 30, "lr": 0.2}
+
+
+@pytest.mark.parametrize("name", ["constant", "step", "multistep", "poly"])
+def test_the_rate_at_an_epoch_does_not_depend_on_the_worker_count(name):
+    """Resumed by another worker count (other steps per epoch, other scale), each drop stays at its epoch.
+
+    (Keras's time decay counts iterations, whose number per epoch depends on the worker count.)"""
+    cfg = {"name": name, "factor": 0.1, "every": 10, "milestones": [30, 40], "power": 1.0, "decay": 0.001,
+           "per": "epoch"}
+    segments = [{"epoch": 0, "lr": 0.05}, {"epoch": 40, "lr": 0.01}]
+    by_size = {w: Schedule(cfg, 90, 1000 // w, 0.0, segments, scale=w) for w in (1, 2, 4)}
+    for epoch in (0, 12, 35, 40, 41, 77):
+        one = by_size[1].lr_at(epoch * by_size[1].spe)
+        for w, s in by_size.items():
+            assert s.lr_at(epoch * s.spe) == pytest.approx(one * w, rel=1e-12), (w, epoch)

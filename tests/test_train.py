@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, run_cli
+from mxdl.runinfo import EXIT_STOPPED
 from mxdl.train.checkpoint import CheckpointSaver, load_meta
 
 CONFIG = os.path.join(REPO, "configs", "digits.yaml")
@@ -53,7 +54,7 @@ def test_stop_mid_epoch_then_resume_equals_uninterrupted(digits_rec, tmp_path, s
     args = ("train.epochs=3", f"model.name={model}", f"train.stop_check_interval={check}")
     run_cli(*train_cmd(digits_rec, full, *args))
     code, output = interrupt_after_first_epoch(train_cmd(digits_rec, cut, *args), sig, str(cut))
-    assert code == 0, output
+    assert code == EXIT_STOPPED, output
     assert "stopped after step" in output and "in epoch 2" in output, output
     assert "resume with: mxdl-train" in output
     stop_ckpt = open(cut / "checkpoints" / "latest").read().strip()
@@ -76,7 +77,7 @@ def test_resume_from_epoch_with_new_lr_is_recorded(digits_rec, tmp_path):
     assert [round(e["lr"], 6) for e in history["epochs"]] == [0.02, 0.002, 0.002]
     assert history["events"][0]["event"] == "lr set on resume" and history["events"][0]["lr"] == 0.002
     meta = load_meta(str(out / "checkpoints" / "epoch-0003-step-000000"))
-    assert meta["lr_segments"] == [{"step": 0, "lr": 0.02}, {"step": meta["steps_per_epoch"], "lr": 0.002}]
+    assert meta["lr_segments"] == [{"epoch": 0, "lr": 0.02}, {"epoch": 1.0, "lr": 0.002}]
 
 
 def test_mismatched_resume_is_refused(digits_rec, tmp_path):
@@ -87,6 +88,8 @@ def test_mismatched_resume_is_refused(digits_rec, tmp_path):
     assert "cannot resume from" in proc.stderr and "model.name: checkpoint has 'lenet', config has 'mlp'" in proc.stderr
     proc = run_cli(*train_cmd(digits_rec, out, "train.epochs=2", "data.shape=[1,6,6]"), "--resume", check=False)
     assert proc.returncode == 2 and "input_shape: checkpoint has [1, 8, 8], config has [1, 6, 6]" in proc.stderr
+    proc = run_cli(*train_cmd(digits_rec, out, "train.epochs=2", "data.batch_size=16"), "--resume", check=False)
+    assert proc.returncode == 2 and "was trained with data.batch_size=8; resume with data.batch_size=8" in proc.stderr
     proc = run_cli(*train_cmd(digits_rec, out, "train.epochs=2"), "--resume-from", "7", check=False)
     assert proc.returncode == 2 and "no checkpoint for the end of epoch 7" in proc.stderr
     assert proc.stderr.count("\n") == 1  # one line, no traceback

@@ -41,10 +41,6 @@ def _parser():
     return p
 
 
-def run_dir_for(config_path, output):
-    return output or os.path.join("runs", os.path.splitext(os.path.basename(config_path))[0])
-
-
 def _environment(dist):
     import mxnet as mx
     lines = [f"python {platform.python_version()}", f"mxnet {mx.__version__}",
@@ -81,6 +77,7 @@ def main(argv=None):
     from ..dist import Dist
     from .. import log as log_mod
     from ..fileio import atomic_write_text
+    from ..runinfo import EXIT_STOPPED, STOPPED, run_dir_for
     from .loop import Run
     dist = Dist()
     run_dir = run_dir_for(args.config, args.output)
@@ -109,8 +106,10 @@ def main(argv=None):
                     + ([f"--output {args.output}"] if args.output else []))
     run = Run(cfg, run_dir, dist, resume=resume, lr_override=lr_override if resume is not None else None,
               resume_hint=hint)
-    run.fit()
-    return 0
+    outcome = run.fit()
+    # Under Horovod every worker exits 0 (horovodrun reports any other code as a crash);
+    # launch/train.sh reads RUN/outcome and gives the stopped code itself.
+    return EXIT_STOPPED if outcome == STOPPED and dist.size == 1 else 0
 
 
 if __name__ == "__main__":

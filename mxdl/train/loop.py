@@ -34,7 +34,8 @@ import numpy as np
 
 from .. import __version__
 from ..errors import UserError
-from ..fileio import atomic_write_json
+from ..fileio import atomic_write_json, atomic_write_text
+from ..runinfo import FINISHED, STOPPED, outcome_file, stop_file
 from ..seeding import Stream, derive_seed
 from .finetune import freeze, load_matching, replace_head
 from .checkpoint import OPT_STATES, PARAMS, CheckpointSaver, load_meta, load_optimizer, save_optimizer
@@ -42,7 +43,7 @@ from .monitor import History
 from .schedule import Schedule
 from .stop import StopRequest
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: lr segments in epochs with per-worker rates (1: global steps, scaled rates)
 
 
 def make_initializer(name):
@@ -69,6 +70,19 @@ def optimizer_params(cfg, lr):
     if cfg["train"]["dtype"] == "float16":
         params["multi_precision"] = o["multi_precision"]
     return params
+
+
+def lr_scale(cfg, world_size):
+    """The linear scaling rule: the per-worker rate times the worker count (optim.scale_lr)."""
+    return float(world_size) if cfg["optim"]["scale_lr"] else 1.0
+
+
+def segments_in_epochs(meta, scale_lr):
+    """A checkpoint's lr segments as [{"epoch", "lr" per worker}] (format 1 kept global steps, scaled)."""
+    if meta.get("format", 1) >= 2:
+        return meta["lr_segments"]
+    scale = meta["world_size"] if scale_lr else 1
+    return [{"epoch": s["step"] / meta["steps_per_epoch"], "lr": s["lr"] / scale} for s in meta["lr_segments"]]
 
 
 def identity(cfg, classes, shape):
@@ -158,11 +172,10 @@ class Run:
         self.saver = CheckpointSaver(os.path.join(run_dir, "checkpoints"), cfg["checkpoint"]["keep_last"],
                                      cfg["checkpoint"]["monitor"])
         ckpt = self._find_checkpoint(resume)
-        base_lr = cfg["optim"]["lr"] * (dist.size if cfg["optim"]["scale_lr"] else 1)
         self.schedule = Schedule(cfg["schedule"], self.epochs, self.spe, cfg["optim"]["warmup_epochs"],
-                                 [{"step": 0, "lr": base_lr}])
+                                 [{"epoch": 0, "lr": cfg["optim"]["lr"]}], lr_scale(cfg, dist.size))
         self.trainer = dist.make_trainer(self.net.collect_params(), cfg["optim"]["name"],
-                                         optimizer_params(cfg, base_lr))
+                                         optimizer_params(cfg, self.schedule.lr_at(0)))
         self.start_epoch, self.start_step = 0, 0
         self.history = History(run_dir)
         if ckpt:
@@ -179,7 +192,7 @@ class Run:
         weights = class_weights(manifest, cfg["data"]["train_split"], t["class_weights"])
         self.class_weights = mx.nd.array(weights, ctx=self.ctx) if weights else None
         self.loss_fn = gluon.loss.SoftmaxCrossEntropyLoss(sparse_label=t["label_smoothing"] == 0)
-        self.stop = StopRequest(os.path.join(run_dir, "STOP"))
+        self.stop = StopRequest(stop_file(run_dir))
 
     # ---- resume --------------------------------------------------------------------------
 
@@ -203,24 +216,50 @@ class Run:
 
     def _restore(self, path, lr_override):
         meta = load_meta(path)
+        if meta.get("format", 1) > CHECKPOINT_FORMAT:
+            raise UserError(f"{path} has checkpoint format {meta['format']}, newer than this mxdl reads "
+                            f"({CHECKPOINT_FORMAT}): upgrade mxdl")
         check_compatible(meta, self.identity, path)
-        if meta["world_size"] != self.dist.size:
-            if meta["step_in_epoch"]:
-                raise UserError(f"{path} was saved mid-epoch by {meta['world_size']} workers; resume it "
-                                f"with {meta['world_size']} workers, or resume an epoch-end checkpoint")
-            self.log.info(f"resuming a {meta['world_size']}-worker checkpoint with {self.dist.size} workers")
+        self._check_geometry(meta, path)
         self.net.load_parameters(os.path.join(path, PARAMS), ctx=self.ctx, cast_dtype=True)
         load_optimizer(self.trainer, os.path.join(path, OPT_STATES), meta["optimizer"], self.ctx)
-        self.start_epoch, self.start_step = meta["epoch"], meta["step_in_epoch"]
-        self.schedule.segments = meta["lr_segments"]
+        self.start_epoch, self.start_step = meta["epoch"], self._resume_step(meta)
+        self.schedule.segments = segments_in_epochs(meta, self.cfg["optim"]["scale_lr"])
         self.history = History.load(self.run_dir, meta["epoch"])
         step = self.global_step(self.start_epoch, self.start_step)
         if lr_override is not None:
-            lr = lr_override * (self.dist.size if self.cfg["optim"]["scale_lr"] else 1)
-            self.schedule.add_segment(step, lr)
-            self.history.note({"epoch": self.start_epoch, "step": step, "event": "lr set on resume", "lr": lr})
+            self.schedule.add_segment(self.schedule.epoch_at(step), lr_override)
+            self.history.note({"epoch": self.start_epoch, "step": step, "event": "lr set on resume",
+                               "lr": lr_override * self.schedule.scale})
         self.log.info(f"resumed from {path} at epoch {self.start_epoch} step {self.start_step} "
                       f"(lr now {self.schedule.lr_at(step):g})")
+
+    def _check_geometry(self, meta, path):
+        """Batch size must match; the worker count may change (the schedule is kept in epochs)."""
+        batch = self.cfg["data"]["batch_size"]
+        if meta["batch_size"] != batch:
+            raise UserError(f"{path} was trained with data.batch_size={meta['batch_size']}; resume with "
+                            f"data.batch_size={meta['batch_size']} (a new batch size changes the lr rule "
+                            f"and the epoch layout), or start over with --fresh")
+        if meta["world_size"] == self.dist.size and meta["steps_per_epoch"] != self.spe:
+            raise UserError(f"{path} had {meta['steps_per_epoch']} steps per epoch and this config gives "
+                            f"{self.spe} with the same workers and batch: the training split has changed")
+        if meta["world_size"] != self.dist.size:
+            self.log.info(f"resuming a {meta['world_size']}-worker checkpoint with {self.dist.size} workers: "
+                          f"{meta['steps_per_epoch']} -> {self.spe} steps per epoch, lr x{self.schedule.scale:g} "
+                          f"of the per-worker rate, schedule kept in epochs")
+
+    def _resume_step(self, meta):
+        """The step to continue from; a mid-epoch stop by another worker count keeps its epoch fraction."""
+        step = meta["step_in_epoch"]
+        if not step or meta["world_size"] == self.dist.size:
+            return step
+        moved = min(self.spe - 1, round(step / meta["steps_per_epoch"] * self.spe))
+        self.log.info(f"mid-epoch checkpoint ({step} of {meta['steps_per_epoch']} steps) taken by "
+                      f"{meta['world_size']} workers: epoch {meta['epoch'] + 1} continues at step {moved} of "
+                      f"{self.spe} in the {self.dist.size}-worker layout's order; this one epoch is not "
+                      f"exactly-once (some records repeat or sit out)")
+        return moved
 
     def preprocess(self):
         """How inputs were prepared, so evaluation and prediction can repeat it without the shards."""
@@ -250,7 +289,7 @@ class Run:
                 "global_step": self.global_step(epoch, step_in_epoch),
                 "identity": self.identity, "world_size": self.dist.size,
                 "batch_size": self.cfg["data"]["batch_size"], "steps_per_epoch": self.spe,
-                "lr_segments": self.schedule.segments, "seed": self.cfg["train"]["seed"],
+                "lr_segments": self.schedule.segments, "lr_scale": self.schedule.scale, "seed": self.cfg["train"]["seed"],
                 "metrics": metrics or {}, "config": self.cfg, "preprocess": self.preprocess(),
                 "param_names": list(self.net.collect_params().keys())}
 
@@ -365,8 +404,16 @@ class Run:
     # ---- the whole run --------------------------------------------------------------------------
 
     def fit(self):
-        """Train to the last epoch or a stop request; returns 'finished' or 'stopped'."""
+        """Train to the last epoch or a stop request; returns FINISHED or STOPPED (also in RUN/outcome)."""
+        outcome = self._fit()
+        if self.dist.primary:
+            atomic_write_text(outcome_file(self.run_dir), outcome + "\n")
+        return outcome
+
+    def _fit(self):
         ck = self.cfg["checkpoint"]
+        if self.dist.primary and os.path.exists(outcome_file(self.run_dir)):
+            os.remove(outcome_file(self.run_dir))
         if self.start_epoch >= self.epochs:
             raise UserError(f"the checkpoint is at epoch {self.start_epoch} and train.epochs is {self.epochs}: "
                             f"nothing to do (raise train.epochs=... to train longer)")
@@ -387,7 +434,7 @@ class Run:
                 if self.validates:
                     stats.update(self.evaluate())
                 entry = {"epoch": epoch + 1, "lr": self.schedule.lr_at(self.global_step(epoch, self.spe - 1)),
-                         **stats}
+                         "world_size": self.dist.size, **stats}
                 if self.dist.primary:
                     self.history.append(entry)
                     self.log.info(self._epoch_line(entry))
@@ -404,7 +451,7 @@ class Run:
             if "val_acc" in last:
                 self.log.info(f"finished: validation accuracy {last['val_acc']:.4f} "
                               f"(top-5 {last['val_top5']:.4f}) after {self.epochs} epochs")
-        return "finished"
+        return FINISHED
 
     @property
     def validates(self):
@@ -435,10 +482,9 @@ class Run:
             where = f"after step {step} of {self.spe} in epoch {epoch + 1}" if step else f"at the end of epoch {epoch}"
             self.log.info(f"stopped {where}; checkpoint {path}")
             self.log.info(f"resume with: {self.resume_hint} --resume")
-            stop_file = os.path.join(self.run_dir, "STOP")
-            if os.path.exists(stop_file):
-                os.remove(stop_file)
-        return "stopped"
+            if os.path.exists(stop_file(self.run_dir)):
+                os.remove(stop_file(self.run_dir))
+        return STOPPED
 
     def export(self):
         """Symbol JSON + params loadable by plain MXNet (``SymbolBlock.imports``)."""

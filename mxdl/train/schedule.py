@@ -10,23 +10,35 @@
   lr0 / (1 + decay * t), t counted in iterations, as Keras applies it);
 - optional linear warmup over the first ``warmup_epochs``;
 - segments: a learning rate given on resume starts a new segment. Its value is
-  the rate in force from that step on, and the shape keeps decaying from there
+  the rate in force from that point on, and the shape keeps decaying from there
   (for ``constant`` it is simply the new rate: the book's ctrl+c method).
+
+Segments are stored in (fractional) epochs with the per-worker rate the user
+gave, and ``scale`` (the worker count, with ``optim.scale_lr``) is applied when
+the rate is read. So a checkpoint resumed by another number of workers, which
+changes the steps per epoch, keeps every drop at its epoch and gets the rate a
+fresh run of the new size would have there.
 """
 import math
 
 
 class Schedule:
-    def __init__(self, sched_cfg, epochs, steps_per_epoch, warmup_epochs=0.0, segments=None):
+    def __init__(self, sched_cfg, epochs, steps_per_epoch, warmup_epochs=0.0, segments=None, scale=1.0):
         self.cfg = sched_cfg
         self.epochs = epochs
         self.spe = steps_per_epoch
+        self.scale = scale
         self.warmup_steps = int(round(warmup_epochs * steps_per_epoch))
-        self.segments = list(segments or [])   # [{"step": int, "lr": float}], sorted by step
+        self.segments = list(segments or [])   # [{"epoch": float, "lr": per-worker float}], sorted
 
-    def shape(self, step):
+    def epoch_at(self, step):
+        return step / self.spe
+
+    def shape(self, epoch):
+        """The schedule's factor at a fractional epoch (1 at the start)."""
         c = self.cfg
-        epoch = step / self.spe if c["per"] == "iteration" else step // self.spe
+        if c["per"] != "iteration":
+            epoch = math.floor(epoch + 1e-9)  # guards steps that land a hair under an epoch boundary
         name = c["name"]
         if name == "constant":
             return 1.0
@@ -36,20 +48,22 @@ class Schedule:
             return c["factor"] ** sum(1 for m in c["milestones"] if epoch >= m)
         if name == "poly":
             return max(0.0, 1.0 - epoch / self.epochs) ** c["power"]
-        if name == "time":
-            return 1.0 / (1.0 + c["decay"] * step)
+        if name == "time":  # Keras counts iterations: those of this run's steps per epoch
+            return 1.0 / (1.0 + c["decay"] * epoch * self.spe)
         raise ValueError(f"unknown schedule {name}")
 
-    def add_segment(self, step, lr):
-        self.segments = [s for s in self.segments if s["step"] < step] + [{"step": step, "lr": lr}]
+    def add_segment(self, epoch, lr):
+        """From ``epoch`` on, the per-worker rate is ``lr``; later segments are dropped."""
+        self.segments = [s for s in self.segments if s["epoch"] < epoch] + [{"epoch": epoch, "lr": lr}]
 
     def lr_at(self, step):
-        seg = max((s for s in self.segments if s["step"] <= step), key=lambda s: s["step"])
-        start_shape = self.shape(seg["step"])
-        lr = seg["lr"] * (self.shape(step) / start_shape if start_shape > 0 else 0.0)
-        if seg["step"] == 0 and step < self.warmup_steps:
+        epoch = self.epoch_at(step)
+        seg = max((s for s in self.segments if s["epoch"] <= epoch + 1e-9), key=lambda s: s["epoch"])
+        start_shape = self.shape(seg["epoch"])
+        lr = seg["lr"] * (self.shape(epoch) / start_shape if start_shape > 0 else 0.0)
+        if seg["epoch"] == 0 and step < self.warmup_steps:
             lr *= (step + 1) / self.warmup_steps
-        return lr
+        return lr * self.scale
 
     def describe(self):
         c = self.cfg
@@ -58,5 +72,6 @@ class Schedule:
                   "poly": f" power {c['power']} to zero at epoch {self.epochs}",
                   "time": f" decay {c['decay']} per iteration"}[c["name"]]
         warm = f", linear warmup over {self.warmup_steps} steps" if self.warmup_steps else ""
-        return (f"lr {self.segments[0]['lr']:g} {c['name']}{detail}{warm}; "
+        scaled = f" (x{self.scale:g} workers = {self.segments[0]['lr'] * self.scale:g})" if self.scale != 1 else ""
+        return (f"lr {self.segments[0]['lr']:g}{scaled} {c['name']}{detail}{warm}; "
                 f"{self.spe} steps/epoch; changes per {c['per']}")

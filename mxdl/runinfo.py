@@ -1,0 +1,50 @@
+"""The run directory contract, shared by mxdl-train and launch/train.sh.
+
+Where a run lives, the file that asks its workers to stop, the file in which
+rank 0 records how training ended, and the exit codes every mxdl command uses.
+The launcher asks this module (``python -m mxdl.runinfo CONFIG [--output DIR]``)
+instead of computing the names again in bash.
+"""
+import argparse
+import os
+
+EXIT_OK = 0          # finished
+EXIT_FAILED = 1      # a failure (a crash, a worker lost, a stop that overran its grace)
+EXIT_USAGE = 2       # a usage or user error, one line on stderr
+EXIT_STOPPED = 75    # stopped on request with a checkpoint; resume later (EX_TEMPFAIL: "try again")
+
+FINISHED, STOPPED = "finished", "stopped"
+
+
+def run_dir_for(config_path, output=None):
+    return output or os.path.join("runs", os.path.splitext(os.path.basename(config_path))[0])
+
+
+def stop_file(run_dir):
+    return os.path.join(run_dir, "STOP")
+
+
+def outcome_file(run_dir):
+    return os.path.join(run_dir, "outcome")
+
+
+def read_outcome(run_dir):
+    try:
+        with open(outcome_file(run_dir)) as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m mxdl.runinfo",
+                                description="Print a config's run directory, STOP file and outcome file.")
+    p.add_argument("config")
+    p.add_argument("--output")
+    args = p.parse_args(argv)
+    run_dir = run_dir_for(args.config, args.output)
+    print(run_dir, stop_file(run_dir), outcome_file(run_dir), sep="\n")
+
+
+if __name__ == "__main__":
+    main()
