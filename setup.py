@@ -1,8 +1,13 @@
+import re
+
 from setuptools import find_packages, setup
+
+# The version lives in mxdl/__init__.py only.
+VERSION = re.search(r'__version__ = "([^"]+)"', open("mxdl/__init__.py").read()).group(1)
 
 setup(
     name="mxdl",
-    version="0.1.0",
+    version=VERSION,
     description="Train image classifiers on MXNet 1.9 / Gluon, from one CPU to GPU clusters (Horovod)",
     packages=find_packages(include=["mxdl", "mxdl.*", "recordio_tools", "recordio_tools.*"]),
     python_requires=">=3.10,<3.12",

@@ -1,2 +1,2 @@
 """recordio_tools: pack image datasets into RecordIO and HDF5 shards (``mxdl-pack``)."""
-__version__ = "0.1.0"
+from mxdl import __version__  # noqa: F401  (one version for the whole distribution)

@@ -1,0 +1,1 @@
+"""The trainer: config -> data -> model -> Horovod data-parallel loop -> checkpoints and outputs."""
