@@ -19,7 +19,8 @@ def run(*args):
 
 def main():
     have_cifar = os.path.isfile(CIFAR_TAR)
-    run(os.path.join(HERE, "pack_vs_im2rec.py"), "--workers", "2", *(["--cifar-tar", CIFAR_TAR] if have_cifar else []))
+    run(os.path.join(HERE, "pack_vs_im2rec.py"), "--workers", "2", "--generated", "200000",
+        *(["--cifar-tar", CIFAR_TAR] if have_cifar else []))
     run(os.path.join(HERE, "models_vs_gluoncv.py"))
     if have_cifar:
         with tempfile.TemporaryDirectory() as tmp:
@@ -31,6 +32,8 @@ def main():
                             os.path.join(tmp, "train"), shards, "--split", "train=0.9,val=0.1", "--shards", "2"],
                            check=True)
             run(os.path.join(HERE, "trainer_vs_bare.py"), "--shards", shards, "--epochs", "2")
+            run(os.path.join(HERE, "reader_vs_imagerecorditer.py"), "--shards", shards, "--repeat", "3",
+                "--many-shards", "1000")
     else:
         run(os.path.join(HERE, "trainer_vs_bare.py"))
 
