@@ -29,6 +29,7 @@ write_conf() {
 ClusterName=mxdl-local
 SlurmctldHost=$host
 AuthType=auth/munge
+AuthInfo=cred_expire=10
 SlurmUser=root
 SlurmdUser=root
 SlurmctldPort=${SLURMCTLD_PORT:-16817}

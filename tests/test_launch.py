@@ -97,8 +97,10 @@ def worker_pid(rank, run_dir):
 
 def start_launcher(run_dir, *args):
     cmd = [LAUNCH, CONFIG, "--np", "2", "--output", run_dir, "train.log_interval=100000", *args]
+    # as from a terminal: HUP not ignored (under nohup it would be, and bash cannot trap an ignored signal)
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
-                            env=dict(os.environ, **ENV), start_new_session=True)
+                            env=dict(os.environ, **ENV), start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
 
 
 def wait_for_first_epoch(run_dir, proc, timeout=120):
@@ -145,13 +147,13 @@ def test_ctrl_c_on_launcher_saves_and_all_workers_exit(digits_rec, tmp_path):
 @pytest.mark.slow
 def test_second_ctrl_c_ends_everything_quickly(digits_rec, tmp_path):
     run_dir = str(tmp_path / "run")
-    # batch 1 and a stop check only at epoch ends: the coordinated stop takes seconds,
-    # so the second press lands while the workers are still on their way to it
+    # MiniVGGNet at batch 1 with a stop check only at epoch ends: an epoch takes seconds, so
+    # the second press lands while the workers are still on their way to the coordinated stop
     proc = start_launcher(run_dir, f"data.dir={digits_rec}", "train.epochs=40", "data.batch_size=1",
-                          "train.stop_check_interval=100000", "--stop-grace", "300")
+                          "model.name=minivggnet", "train.stop_check_interval=100000", "--stop-grace", "300")
     wait_for_first_epoch(run_dir, proc)
     os.killpg(proc.pid, signal.SIGINT)
-    time.sleep(0.5)
+    time.sleep(1.0)  # the launcher polls every 0.5 s: two presses closer than that may arrive as one
     os.killpg(proc.pid, signal.SIGINT)
     started = time.time()
     out, _ = proc.communicate(timeout=60)
