@@ -160,7 +160,7 @@ class RecordDataset:
         return args
 
     def _open_range(self, split, seg, seed, train):
-        """One ImageRecordIter over records [seg.start, seg.stop) of a shard, or None if empty."""
+        """One ImageRecordIter over records [seg.start, seg.stop) of a shard (never empty)."""
         import mxnet as mx
         shard = self._shards(split)[seg.shard]
         idx = os.path.join(self._tmp, f"{split}-{seg.shard}-{seg.start}-{seg.stop}.idx")
