@@ -112,8 +112,9 @@ def main():
             root = os.path.join(tmp, "train")
             count = sum(len(f) for _, _, f in os.walk(root))
             compare("CIFAR-10 train JPEGs", root, count, args.workers, 0)
-        photos = make_photos(os.path.join(tmp, "photos"), args.photos)
-        compare("photographs at 256 px", photos, args.photos, args.workers, 256)
+        if args.photos:
+            photos = make_photos(os.path.join(tmp, "photos"), args.photos)
+            compare("photographs at 256 px", photos, args.photos, args.workers, 256)
         for count in ((args.generated // 4, args.generated) if args.generated else ()):
             generated = make_generated(os.path.join(tmp, f"generated{count}"), count)
             compare("generated 8x8 JPEGs", generated, count, args.workers, 0)
