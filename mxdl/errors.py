@@ -7,6 +7,8 @@ import functools
 import os
 import sys
 
+from .runinfo import EXIT_USAGE
+
 
 class UserError(Exception):
     """Bad input, config or state that the user can correct."""
@@ -21,5 +23,5 @@ def cli_entry(main):
         except UserError as err:
             if os.environ.get("HOROVOD_RANK", os.environ.get("OMPI_COMM_WORLD_RANK", "0")) == "0":
                 print(f"error: {err}", file=sys.stderr)  # one line, from rank 0 only
-            return 2
+            return EXIT_USAGE
     return wrapper

@@ -28,14 +28,6 @@ def outcome_file(run_dir):
     return os.path.join(run_dir, "outcome")
 
 
-def read_outcome(run_dir):
-    try:
-        with open(outcome_file(run_dir)) as f:
-            return f.read().strip()
-    except OSError:
-        return None
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m mxdl.runinfo",
                                 description="Print a config's run directory, STOP file and outcome file.")

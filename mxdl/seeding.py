@@ -18,14 +18,15 @@ class Stream:
     TRAIN_STEP = 6       # MXNet's generator (dropout) at a step where a stop can land (train/loop.py)
 
 
+def _sequence(seed, stream, keys):
+    return np.random.SeedSequence([int(k) for k in (seed, stream) + keys])
+
+
 def derive_seed(seed, stream, *keys):
     """A seed in [0, 2**31) for the user's ``seed``, a :class:`Stream` and non-negative ints ``keys``."""
-    keys = (seed, stream) + keys
-    words = np.random.SeedSequence([int(k) for k in keys]).generate_state(1, np.uint32)
-    return int(words[0] >> 1)
+    return int(_sequence(seed, stream, keys).generate_state(1, np.uint32)[0] >> 1)
 
 
 def rng_for(seed, stream, *keys):
     """A numpy Generator for the same keys as :func:`derive_seed`."""
-    keys = (seed, stream) + keys
-    return np.random.default_rng(np.random.SeedSequence([int(k) for k in keys]))
+    return np.random.default_rng(_sequence(seed, stream, keys))

@@ -251,7 +251,7 @@ def from_split_folders(root):
             only_here = sorted(set(listing.classes) - set(classes))
             raise UserError(f"class folders of {folder}/ differ from train/: only in train: "
                             f"{', '.join(only_train[:5]) or '-'}; only in {folder}: {', '.join(only_here[:5]) or '-'}")
-        splits[name] = [Item(it.path, it.label) for it in listing.splits["all"]]
+        splits[name] = listing.splits["all"]
         skipped += listing.skipped
     return Listing(classes, splits, skipped)
 

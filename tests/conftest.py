@@ -1,4 +1,5 @@
 """Shared fixtures: real images that ship with scikit-learn, packed once per session."""
+import glob
 import os
 import shutil
 import subprocess
@@ -19,6 +20,19 @@ def run_cli(*args, check=True, env=None, timeout=600, cwd=None):
         raise AssertionError(f"{args} exited {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\n"
                              f"stderr:\n{proc.stderr[-3000:]}")
     return proc
+
+
+def worker_pid(rank, run_dir):
+    """PID of the mxdl-train worker of Horovod rank ``rank`` writing to ``run_dir``, or None."""
+    for d in glob.glob("/proc/[0-9]*"):
+        try:
+            env = open(d + "/environ", "rb").read().split(b"\0")
+            cmd = open(d + "/cmdline", "rb").read()
+        except OSError:
+            continue
+        if b"mxdl.train.cli" in cmd and run_dir.encode() in cmd and f"HOROVOD_RANK={rank}".encode() in env:
+            return int(d[len("/proc/"):])
+    return None
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import pytest
 
 from mxdl.runinfo import EXIT_STOPPED
 
-from conftest import BIN, REPO, run_cli
+from conftest import BIN, REPO, run_cli, worker_pid
 
 LAUNCH = os.path.join(REPO, "launch", "train.sh")
 CONFIG = os.path.join(REPO, "configs", "digits.yaml")
@@ -81,18 +81,6 @@ def test_preflight_names_each_problem(tmp_path):
     assert any(l.startswith("preflight: data.dir:") and "has no manifest.json" in l for l in lines), lines
     assert any("host unreachable.invalid does not answer passwordless ssh" in l for l in lines), lines
     assert "Traceback" not in proc.stderr
-
-
-def worker_pid(rank, run_dir):
-    for d in glob.glob("/proc/[0-9]*"):
-        try:
-            env = open(d + "/environ", "rb").read().split(b"\0")
-            cmd = open(d + "/cmdline", "rb").read()
-        except OSError:
-            continue
-        if b"mxdl.train.cli" in cmd and run_dir.encode() in cmd and f"HOROVOD_RANK={rank}".encode() in env:
-            return int(d[len("/proc/"):])
-    return None
 
 
 def start_launcher(run_dir, *args):

@@ -13,7 +13,7 @@ import pytest
 
 from mxdl.runinfo import EXIT_STOPPED
 
-from conftest import BIN, REPO
+from conftest import BIN, REPO, worker_pid
 
 CLUSTER = os.path.join(REPO, "scripts", "netns_cluster.sh")
 LAUNCH = os.path.join(REPO, "launch", "train.sh")
@@ -96,16 +96,6 @@ def test_ctrl_c_on_launcher_stops_both_nodes_with_a_checkpoint(cluster, digits_r
     assert workers_alive(run_dir) == []
 
 
-def rank_pid(run_dir, rank):
-    for d in workers_alive(run_dir):
-        try:
-            if f"HOROVOD_RANK={rank}".encode() in open(d + "/environ", "rb").read().split(b"\0"):
-                return int(d[len("/proc/"):])
-        except OSError:
-            pass
-    return None
-
-
 def test_a_lost_node_is_left_behind_and_the_job_finishes_on_the_survivor(cluster, digits_rec, tmp_path):
     run_dir = str(tmp_path / "run")
     proc = on_head(cluster, run_dir, f"data.dir={digits_rec}", "train.epochs=10", "data.batch_size=32",
@@ -117,7 +107,7 @@ def test_a_lost_node_is_left_behind_and_the_job_finishes_on_the_survivor(cluster
         time.sleep(0.1)
     # node 2 goes down: its sshd stops answering and its worker dies
     os.kill(int(open(os.path.join(cluster["state"], "sshd-2.pid")).read()), signal.SIGTERM)
-    os.kill(rank_pid(run_dir, 1), signal.SIGKILL)
+    os.kill(worker_pid(1, run_dir), signal.SIGKILL)
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, out[-3000:]
     assert "lost 10.233.0.2 (no ssh); continuing on 10.233.0.1:1" in out

@@ -61,12 +61,12 @@ def _starts(pieces):
     for p in pieces:
         starts.append(pos)
         pos += p.count
-    return starts, pos
+    return starts
 
 
 def cut(pieces, lo, hi):
     """The segments that cover positions ``[lo, hi)`` of ``pieces`` laid end to end."""
-    starts, _ = _starts(pieces)
+    starts = _starts(pieces)
     out = []
     i = max(0, bisect.bisect_right(starts, lo) - 1)
     while i < len(pieces) and starts[i] < hi:

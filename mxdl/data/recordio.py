@@ -41,7 +41,7 @@ class ShardIndex:
     """A shard's record offsets, read from its ``.idx`` and checked against the manifest."""
 
     def __init__(self, rec, idx, expected):
-        self.rec, self.idx = rec, idx
+        self.rec = rec
         for path in (rec, idx):
             if not os.path.isfile(path):
                 raise UserError(f"shard file {path} is missing (re-run mxdl-pack build, or mxdl-pack verify)")
