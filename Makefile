@@ -10,7 +10,7 @@ DIGITS = runs/data/digits
 
 .PHONY: train test test-fast bench env clean
 
-$(STAMP): setup.py requirements/constraints.txt scripts/bootstrap.sh
+$(STAMP): setup.py requirements/constraints.txt scripts/bootstrap.sh scripts/horovod_wheel.sh
 	bash scripts/bootstrap.sh $(VENV)
 	touch $(STAMP)
 
@@ -18,7 +18,7 @@ env: $(STAMP)
 
 train: $(STAMP)
 	$(BIN)/mxdl-pack digits $(DIGITS)-images
-	$(BIN)/mxdl-pack build $(DIGITS)-images $(DIGITS)-shards --split train=0.8,val=0.2 --png --gray --shards 2 --seed 0
+	$(BIN)/mxdl-pack build $(DIGITS)-images $(DIGITS)-shards --split-sizes train=0.8,val=0.2 --png --gray --shards 2 --seed 0
 	PATH=$(abspath $(BIN)):$$PATH launch/train.sh configs/digits.yaml --np 2 --fresh
 
 test: $(STAMP)

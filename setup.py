@@ -10,6 +10,9 @@ setup(
     version=VERSION,
     description="Train image classifiers on MXNet 1.9 / Gluon, from one CPU to GPU clusters (Horovod)",
     packages=find_packages(include=["mxdl", "mxdl.*", "recordio_tools", "recordio_tools.*"]),
+    # configs/ and launch/ reach the package through the links mxdl/configs and mxdl/launch;
+    # a wheel holds copies, so `mxdl-train --list-configs` and `mxdl-launch` work after pip install.
+    package_data={"mxdl": ["configs/*.yaml", "launch/*.sh", "launch/*.sbatch"]},
     python_requires=">=3.10,<3.12",
     install_requires=[
         "numpy<1.24",          # mxnet 1.9.1 uses np.bool, removed in numpy 1.24
@@ -25,11 +28,12 @@ setup(
         "cpu": ["mxnet==1.9.1"],
         # GPU clusters: build Horovod afterwards with HOROVOD_GPU_OPERATIONS=NCCL (see README).
         "cu112": ["mxnet-cu112==1.9.1"],
-        "dev": ["pytest"],
+        "dev": ["pytest", "pytest-timeout"],
     },
     entry_points={"console_scripts": [
         "mxdl-pack=recordio_tools.cli:main",
         "mxdl-train=mxdl.train.cli:main",
+        "mxdl-launch=mxdl.launcher:main",
         "mxdl-eval=mxdl.eval.cli:main",
         "mxdl-models=mxdl.models.cli:main",
         "mxdl-predict=mxdl.eval.cli:predict_main",

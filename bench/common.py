@@ -1,15 +1,4 @@
-"""Helpers shared by the benchmarks: timing and a one-line report format."""
-import time
-
-
-def timed(fn, repeat=1):
-    """Best wall time of ``repeat`` runs of fn() (seconds)."""
-    best = float("inf")
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
+"""The benchmarks' shared report format."""
 
 
 def report(title, rows, baseline):

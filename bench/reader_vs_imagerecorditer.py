@@ -40,10 +40,9 @@ def drain(batches):
 
 def raw_imagerecorditer(shards, manifest, rank, size, batch, threads):
     import mxnet as mx
-    from recordio_tools.read import shard_files
     from mxdl.data.shards import input_shape
     shape = input_shape(manifest, None)
-    for _, rec, idx in shard_files(shards, manifest, "train"):
+    for _, rec, idx in manifest.shard_paths("train"):
         it = mx.io.ImageRecordIter(path_imgrec=rec, path_imgidx=idx, num_parts=size, part_index=rank,
                                    data_shape=shape, batch_size=batch, preprocess_threads=threads, shuffle=True,
                                    round_batch=True, mean_r=120, mean_g=120, mean_b=120, **OPTIONS)
@@ -53,7 +52,7 @@ def raw_imagerecorditer(shards, manifest, rank, size, batch, threads):
 
 def mxdl_reader(shards, manifest, rank, size, batch, threads):
     from mxdl.data.recordio import RecordDataset
-    ds = RecordDataset(shards, manifest, data_cfg(batch, threads), rank, size, 0, manifest["stats"]["mean"])
+    ds = RecordDataset(shards, manifest, data_cfg(batch, threads), rank, size, 0, manifest.stats["mean"])
     return ds.train_epoch(0)
 
 
@@ -64,8 +63,8 @@ def rate(fn, *args):
 
 
 def compare(shards, batch, threads, repeat):
-    from recordio_tools.read import load_manifest
-    manifest = load_manifest(shards)
+    from mxdl.data.manifest import Manifest
+    manifest = Manifest.load(shards)
     for size in (1, 2):
         best = {"ImageRecordIter (num_parts)": 0.0, "mxdl RecordDataset": 0.0}
         for _ in range(repeat):  # alternate, so drift in machine load hits both alike
@@ -73,7 +72,7 @@ def compare(shards, batch, threads, repeat):
                 raw_imagerecorditer, shards, manifest, 0, size, batch, threads))
             best["mxdl RecordDataset"] = max(best["mxdl RecordDataset"], rate(
                 mxdl_reader, shards, manifest, 0, size, batch, threads))
-        report(f"reading worker 0's share of {manifest['splits']['train']['records']} records, "
+        report(f"reading worker 0's share of {manifest.split('train').records} records, "
                f"{size} worker(s), batch {batch}, {threads} threads", list(best.items()),
                "ImageRecordIter (num_parts)")
 
@@ -86,7 +85,6 @@ def startup_cost(n_shards, batch):
     from mxdl.data.recordio import RecordDataset
     with tempfile.TemporaryDirectory() as tmp:
         manifest = write_shards(tmp, {"train": [20] * n_shards})
-        manifest["stats"] = {"mean": [0, 0, 0]}
         start = time.perf_counter()
         ds = RecordDataset(tmp, manifest, data_cfg(batch, 1) | {"pad": 0, "rand_crop": False}, 0, 8, 0, [0, 0, 0])
         opened = time.perf_counter() - start

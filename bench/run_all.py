@@ -29,7 +29,7 @@ def main():
                 tar.extractall(tmp)
             shards = os.path.join(tmp, "shards")
             subprocess.run([os.path.join(os.path.dirname(sys.executable), "mxdl-pack"), "build",
-                            os.path.join(tmp, "train"), shards, "--split", "train=0.9,val=0.1", "--shards", "2"],
+                            os.path.join(tmp, "train"), shards, "--split-sizes", "train=0.9,val=0.1", "--shards", "2"],
                            check=True)
             run(os.path.join(HERE, "trainer_vs_bare.py"), "--shards", shards, "--epochs", "2")
             run(os.path.join(HERE, "reader_vs_imagerecorditer.py"), "--shards", shards, "--repeat", "3",

@@ -62,7 +62,6 @@ while [ $# -gt 0 ]; do
     shift
 done
 [ -n "$CONFIG" ] || { usage >&2; die "no CONFIG given"; }
-[ -f "$CONFIG" ] || die "config file not found: $CONFIG"
 [ -z "$HOSTS" ] || [ -z "$HOSTFILE" ] || die "give --hosts or --hostfile, not both"
 [[ "$MAX_RESTARTS" =~ ^[0-9]+$ ]] || die "--max-restarts must be a whole number"
 [[ "$MIN_NP" =~ ^[1-9][0-9]*$ ]] || die "--min-np must be a positive number, got '$MIN_NP'"
@@ -75,8 +74,9 @@ if [ -z "$HOSTS$HOSTFILE" ] && [ -n "${SLURM_JOB_NODELIST:-}" ]; then
     echo "Slurm allocation ${SLURM_JOB_ID:-}: hosts $HOSTS"
 fi
 # The run directory, its STOP file and its outcome file are named by mxdl itself.
-{ read -r RUN_DIR; read -r STOP_FILE; read -r OUTCOME_FILE; } \
-    < <("$PYTHON" -m mxdl.runinfo "$CONFIG" ${OUTPUT:+--output "$OUTPUT"}) || die "cannot import mxdl"
+# A bare name (digits) is a config that ships with mxdl; runinfo says which file that is.
+info=$("$PYTHON" -m mxdl.runinfo "$CONFIG" ${OUTPUT:+--output "$OUTPUT"}) || exit 2
+{ read -r CONFIG; read -r RUN_DIR; read -r STOP_FILE; read -r OUTCOME_FILE; } <<< "$info"
 
 # ---- host layout --------------------------------------------------------------------------
 host_list() {  # one "host slots" line per host
@@ -177,7 +177,7 @@ OVERRAN=0
 resume_command() {
     local where="--np $NP"
     [ -n "$HOSTS" ] && where+=" --hosts $HOSTS"
-    echo "$0 $CONFIG $where --resume${OUTPUT:+ --output $OUTPUT} ${OVERRIDES[*]}"
+    echo "${MXDL_LAUNCHER:-$0} $CONFIG $where --resume${OUTPUT:+ --output $OUTPUT} ${OVERRIDES[*]}"
 }
 
 # ---- restarts on the hosts that survive --------------------------------------------------------

@@ -144,6 +144,8 @@ def _lookup(dotted):
 def _coerce(dotted, value, key):
     if float in key.types and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
+    if float in key.types and str not in key.types and isinstance(value, str):
+        value = _float_or_same(value)  # YAML 1.1 reads 1e-4 (no dot) as a string
     if list in key.types and isinstance(value, tuple):
         value = list(value)
     ok = isinstance(value, key.types) and not (isinstance(value, bool) and bool not in key.types)
@@ -153,6 +155,13 @@ def _coerce(dotted, value, key):
     if key.choices and value not in key.choices:
         raise UserError(f"config key '{dotted}' must be one of {', '.join(key.choices)}; got {value!r}")
     return value
+
+
+def _float_or_same(text):
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 def _set(cfg, dotted, value):
@@ -184,9 +193,38 @@ def parse_override(text):
     return dotted.strip(), value
 
 
+# The experiments in the repository's configs/, installed inside the package (mxdl/configs is a
+# link to them in a checkout; a wheel holds copies), so `mxdl-train digits` works after pip install.
+PACKAGED_CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs")
+
+
+def packaged_configs():
+    """``{name: (path, first comment line)}`` of the configs that ship with mxdl."""
+    found = {}
+    for name in sorted(os.listdir(PACKAGED_CONFIGS)) if os.path.isdir(PACKAGED_CONFIGS) else []:
+        if name.endswith(".yaml"):
+            path = os.path.join(PACKAGED_CONFIGS, name)
+            with open(path, encoding="utf-8") as f:
+                first = f.readline().lstrip("# ").strip()
+            found[name[: -len(".yaml")]] = (path, first)
+    return found
+
+
+def locate(config):
+    """A config path as given, else the packaged config of that name (``digits`` or ``digits.yaml``)."""
+    if os.path.isfile(config):
+        return config
+    name = os.path.splitext(os.path.basename(config))[0]
+    packaged = packaged_configs()
+    if os.path.dirname(config) in ("", "configs") and name in packaged:  # "digits", "configs/digits.yaml"
+        return packaged[name][0]
+    near = difflib.get_close_matches(name, packaged, n=3, cutoff=0.6)
+    hint = f"; packaged configs like it: {', '.join(near)}" if near else " (mxdl-train --list-configs lists the packaged ones)"
+    raise UserError(f"config file not found: {config}{hint}")
+
+
 def load_yaml(path):
-    if not os.path.isfile(path):
-        raise UserError(f"config file not found: {path}")
+    path = locate(path)
     try:
         with open(path) as f:
             tree = yaml.safe_load(f) or {}

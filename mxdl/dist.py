@@ -70,11 +70,11 @@ class Dist:
         """Average BatchNorm running statistics over workers (Horovod only averages gradients)."""
         if self.hvd is None or self.size == 1:
             return
-        for i, param in enumerate(sorted(net.collect_params().values(), key=lambda p: p.name)):
-            if param.grad_req == "null" and param._data is not None:
-                data = param.data()
-                self.hvd.allreduce_(data, average=True, name=f"aux.{param.name}")
-                data.wait_to_read()
+        from .models.layers import batchnorm_running_stats
+        for param in batchnorm_running_stats(net):
+            data = param.data()
+            self.hvd.allreduce_(data, average=True, name=f"aux.{param.name}")
+            data.wait_to_read()
 
     def broadcast_object(self, obj, name):
         if self.hvd is None or self.size == 1:

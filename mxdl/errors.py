@@ -4,6 +4,7 @@ Command-line entry points catch it and print a single ``error: ...`` line
 instead of a traceback; anything else is a bug and keeps its traceback.
 """
 import functools
+import importlib.util
 import os
 import sys
 
@@ -14,14 +15,38 @@ class UserError(Exception):
     """Bad input, config or state that the user can correct."""
 
 
+# mxnet is an extra (CPU or CUDA build), so a plain `pip install mxdl` lacks it.
+NO_MXNET = ("mxnet is not installed: pip install 'mxdl[cpu]' on CPUs, or 'mxdl[cu112]' on CUDA 11.2 GPUs "
+            "(then build Horovod, see README)")
+
+
+def _mxnet_missing():
+    try:
+        return importlib.util.find_spec("mxnet") is None
+    except (ImportError, ValueError):  # a broken or blocked install counts as missing
+        return True
+
+
 def cli_entry(main):
-    """Wrap a console entry point: UserError becomes one line and exit code 2."""
+    """Wrap a console entry point: UserError (and a missing mxnet) becomes one line and exit code 2.
+
+    mxnet is looked for, not imported, before the command starts, so nothing is half done
+    when it is missing and ``--help`` works without it.
+    """
     @functools.wraps(main)
     def wrapper(argv=None):
+        args = sys.argv[1:] if argv is None else argv
         try:
+            if _mxnet_missing() and not {"-h", "--help"} & set(args):
+                raise ModuleNotFoundError(NO_MXNET, name="mxnet")
             return main(argv)
         except UserError as err:
-            if os.environ.get("HOROVOD_RANK", os.environ.get("OMPI_COMM_WORLD_RANK", "0")) == "0":
-                print(f"error: {err}", file=sys.stderr)  # one line, from rank 0 only
-            return EXIT_USAGE
+            message = str(err)
+        except ModuleNotFoundError as err:
+            if err.name != "mxnet":
+                raise
+            message = NO_MXNET
+        if os.environ.get("HOROVOD_RANK", os.environ.get("OMPI_COMM_WORLD_RANK", "0")) == "0":
+            print(f"error: {message}", file=sys.stderr)  # one line, from rank 0 only
+        return EXIT_USAGE
     return wrapper

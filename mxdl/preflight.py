@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 from . import config as config_mod
-from .errors import UserError
+from .errors import UserError, cli_entry
 
 LOCAL_NAMES = {"localhost", "127.0.0.1", "::1", socket.gethostname(), socket.getfqdn()}
 
@@ -45,20 +45,20 @@ def check_gpus(np_local):
 
 
 def check_data(cfg):
-    from recordio_tools.read import load_manifest
+    from .data.manifest import Manifest
     if cfg["data"]["synthetic"]:
         return []
     data_dir = cfg["data"]["dir"]
     if not data_dir:
         return ["data.dir is not set (or set data.synthetic=true)"]
     try:
-        manifest = load_manifest(data_dir)
+        manifest = Manifest.load(data_dir)
     except UserError as err:
         return [f"data.dir: {err}"]
     problems = []
-    for split in manifest["splits"].values():
-        for shard in split["shards"]:
-            for name, meta in shard["files"].items():
+    for split in manifest.splits.values():
+        for shard in split.shards:
+            for name, meta in shard.files.items():
                 path = os.path.join(data_dir, name)
                 if not os.path.isfile(path):
                     problems.append(f"data.dir: shard file {path} is missing")
@@ -113,14 +113,16 @@ def run_checks(args):
     return problems
 
 
+@cli_entry
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m mxdl.preflight")
-    p.add_argument("--np", type=int, required=True)
-    p.add_argument("--config", required=True)
-    p.add_argument("--run-dir", required=True)
-    p.add_argument("--controller", default="gloo", choices=("gloo", "mpi"))
-    p.add_argument("--hosts")
-    p.add_argument("overrides", nargs="*")
+    p = argparse.ArgumentParser(prog="python -m mxdl.preflight", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--np", type=int, required=True, help="workers the job will start")
+    p.add_argument("--config", required=True, help="the YAML experiment (or a packaged config's name)")
+    p.add_argument("--run-dir", required=True, help="the run directory the job will write")
+    p.add_argument("--controller", default="gloo", choices=("gloo", "mpi"), help="Horovod's controller")
+    p.add_argument("--hosts", help="host:slots,... of a multi-machine job")
+    p.add_argument("overrides", nargs="*", help="key=value config overrides")
     args = p.parse_args(argv)
     problems = run_checks(args)
     for line in problems:

@@ -29,14 +29,23 @@ def outcome_file(run_dir):
 
 
 def main(argv=None):
+    import sys
+    from .config import locate
+    from .errors import UserError
     p = argparse.ArgumentParser(prog="python -m mxdl.runinfo",
-                                description="Print a config's run directory, STOP file and outcome file.")
-    p.add_argument("config")
-    p.add_argument("--output")
+                                description="Print a config's file, run directory, STOP file and outcome file.")
+    p.add_argument("config", help="a YAML file, or the name of a config that ships with mxdl")
+    p.add_argument("--output", help="run directory given to mxdl-train (default: runs/<config name>)")
     args = p.parse_args(argv)
+    try:
+        config = locate(args.config)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
     run_dir = run_dir_for(args.config, args.output)
-    print(run_dir, stop_file(run_dir), outcome_file(run_dir), sep="\n")
+    print(config, run_dir, stop_file(run_dir), outcome_file(run_dir), sep="\n")
+    return EXIT_OK
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

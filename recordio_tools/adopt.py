@@ -6,16 +6,16 @@ and ``labels.txt`` beside them, leaving the shards untouched, so ``mxdl-train``,
 ``mxdl-eval`` and ``mxdl-pack verify`` take the directory like one mxdl packed.
 """
 import os
-import time
 
 import cv2
 import numpy as np
 
+from mxdl.data.manifest import Manifest
 from mxdl.errors import UserError
-from mxdl.fileio import atomic_write_json, atomic_write_text
+from mxdl.fileio import atomic_write_text
 from . import __version__
 from .images import Encoded, channel_stats
-from .pack import MANIFEST, ShardStats, file_digest, write_stats
+from .pack import ShardStats, file_entries, write_stats
 
 
 def _scan(rec, idx):
@@ -51,26 +51,14 @@ def adopt(out, splits, classes=None, log=print):
         classes = [str(i) for i in range(n_classes)]
     elif len(classes) < n_classes:
         raise UserError(f"{len(classes)} class names given but labels go up to {n_classes - 1}")
-    shapes = {tuple(sh) for _, s in scans.values() for sh in s["shapes"]}
-    split_info = {}
-    for split, (prefix, s) in scans.items():
-        files = [f for f in (prefix + ".rec", prefix + ".idx", prefix + ".lst") if os.path.isfile(os.path.join(out, f))]
-        split_info[split] = {
-            "records": s["records"],
-            "per_class": {classes[int(k)]: v for k, v in sorted(s["per_class"].items(), key=lambda kv: int(kv[0]))},
-            "shards": [{"name": prefix, "records": s["records"], "shapes": sorted(s["shapes"]),
-                        "files": {f: {"bytes": os.path.getsize(os.path.join(out, f)),
-                                      "sha256": file_digest(os.path.join(out, f))} for f in files}}],
-        }
-    channels = next(iter(shapes))[2]
+    entries = {split: [{**s, "name": prefix, "files": file_entries(out, [prefix + ext for ext in (".rec", ".idx", ".lst")
+                                                                  if os.path.isfile(os.path.join(out, prefix + ext))])}]
+               for split, (prefix, s) in scans.items()}
+    channels = next(iter(s for _, s in scans.values()))["shapes"][0][2]
     stats = write_stats(out, [scans.get("train", next(iter(scans.values())))[1]], channels == 3)
     atomic_write_text(os.path.join(out, "labels.txt"), "".join(c + "\n" for c in classes))
-    manifest = {"tool": "mxdl-pack adopt", "version": __version__,
-                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "source": "im2rec.py",
-                "format": "rec", "options": {"adopted": splits}, "classes": classes, "class_names": classes,
-                "image_shape": list(next(iter(shapes))) if len(shapes) == 1 else None,
-                "splits": split_info, "total_records": sum(s["records"] for _, s in scans.values()),
-                "skipped": [], "stats": {"mean": stats["mean"], "std": stats["std"]}}
-    atomic_write_json(os.path.join(out, MANIFEST), manifest)
-    log(f"adopted {manifest['total_records']} records in {len(splits)} split(s) of {out}")
+    manifest = Manifest.assemble("rec", classes, classes, entries, stats, tool="mxdl-pack adopt",
+                                 version=__version__, source="im2rec.py", options={"adopted": splits})
+    manifest.save(out)
+    log(f"adopted {manifest.total_records} records in {len(splits)} split(s) of {out}")
     return manifest

@@ -20,9 +20,6 @@ class ImageOptions:
     pass_through: bool = False  # store the original file bytes (no re-encoding)
     keep_pixels: bool = False  # return decoded pixels (HDF5 writer) instead of encoded bytes
 
-    def transforms(self):
-        return bool(self.resize or self.width)
-
 
 @dataclass
 class Encoded:

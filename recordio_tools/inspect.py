@@ -4,31 +4,32 @@ import os
 import cv2
 import numpy as np
 
-from .read import iter_shard, load_manifest, shard_files
+from mxdl.data.manifest import Manifest
+from mxdl.data.shards import iter_shard
 
 
 def summary(out):
-    m = load_manifest(out)
-    lines = [f"{out}: {m['format']} shards written by {m['tool']} {m['version']} on {m['created']}",
-             f"classes ({len(m['classes'])}): {', '.join(m['class_names'][:12])}"
-             + (" ..." if len(m['classes']) > 12 else ""),
-             f"image shape (HxWxC): {m['image_shape'] or 'varies'}; "
-             f"mean {[round(x, 2) for x in m['stats']['mean']]} std {[round(x, 2) for x in m['stats']['std']]}"]
-    for split, info in m["splits"].items():
-        counts = list(info["per_class"].values())
-        size = sum(f["bytes"] for s in info["shards"] for f in s["files"].values())
-        lines.append(f"  {split}: {info['records']} images in {len(info['shards'])} shard(s), "
+    m = Manifest.load(out)
+    lines = [f"{out}: {m.format} shards written by {m.tool} {m.version} on {m.created}",
+             f"classes ({len(m.classes)}): {', '.join(m.class_names[:12])}"
+             + (" ..." if len(m.classes) > 12 else ""),
+             f"image shape (HxWxC): {m.image_shape or 'varies'}; "
+             f"mean {[round(x, 2) for x in m.stats['mean']]} std {[round(x, 2) for x in m.stats['std']]}"]
+    for split, info in m.splits.items():
+        counts = list(info.per_class.values())
+        size = sum(f["bytes"] for s in info.shards for f in s.files.values())
+        lines.append(f"  {split}: {info.records} images in {len(info.shards)} shard(s), "
                      f"{size / 2**20:.1f} MiB, per class min {min(counts)} max {max(counts)}")
-    lines.append(f"skipped files: {len(m['skipped'])}")
+    lines.append(f"skipped files: {len(m.skipped)}")
     return "\n".join(lines)
 
 
 def contact_sheet(out, png_path, per_class=8, split="train", tile=64):
     """Write a grid: one row per class (up to 20 classes), ``per_class`` samples each."""
-    m = load_manifest(out)
-    classes = m["class_names"][:20]
+    m = Manifest.load(out)
+    classes = m.class_names[:20]
     rows = {i: [] for i in range(len(classes))}
-    for _, path, idx in shard_files(out, m, split):
+    for _, path, idx in m.shard_paths(split):
         for _, label, image in iter_shard(m, path, idx):
             row = rows.get(int(label))
             if row is not None and image is not None and len(row) < per_class:

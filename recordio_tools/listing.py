@@ -24,9 +24,9 @@ import csv
 import os
 from dataclasses import dataclass, field
 
+from mxdl.data.preprocess import IMAGE_EXTS
 from mxdl.errors import UserError
 
-IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 
 
 @dataclass(slots=True)  # one per image: slots keep a million-image listing small

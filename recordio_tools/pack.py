@@ -23,6 +23,7 @@ import time
 
 import numpy as np
 
+from mxdl.data.manifest import MANIFEST, Manifest
 from mxdl.errors import UserError
 from mxdl.fileio import atomic_write_json, atomic_write_text
 from . import __version__
@@ -30,7 +31,6 @@ from .images import ImageOptions, load_and_encode
 from .listing import list_images
 from .split import parse_split, stratified_split
 
-MANIFEST = "manifest.json"
 PLAN = ".pack-plan.json"
 
 
@@ -44,6 +44,12 @@ def file_digest(path):
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def file_entries(out, names):
+    """What the manifest records of each file, so verify and preflight can spot a changed one."""
+    return {f: {"bytes": os.path.getsize(os.path.join(out, f)), "sha256": file_digest(os.path.join(out, f))}
+            for f in names}
 
 
 def _encode_job(args):
@@ -185,7 +191,7 @@ def plan_splits(listing, split_spec, seed, merge=False):
         carved = stratified_split(splits.pop(pool_name), parts, seed)
         for name in carved:
             if name in splits:
-                raise UserError(f"--split names '{name}', which the dataset layout already defines "
+                raise UserError(f"--split-sizes names '{name}', which the dataset layout already defines "
                                 f"(add --merge-splits to re-split everything)")
         splits.update(carved)
     elif "all" in splits:
@@ -287,10 +293,17 @@ def build(src, out, fmt="rec", shards=1, split=None, resize=0, size=None, qualit
     elapsed = time.time() - started
     stats = write_stats(out, shard_info["train"] if "train" in shard_info else
                         next(iter(shard_info.values())), color)
-    manifest = _manifest(src, listing, shard_info, opts, fmt, shards, seed, split, compression, stats)
-    atomic_write_json(os.path.join(out, MANIFEST), manifest)
-    skipped = manifest["skipped"]
-    log(f"packed {manifest['total_records']} images into {out} ({fmt}) in {elapsed:.1f}s "
+    manifest = Manifest.assemble(
+        fmt, listing.classes, [listing.readable_names.get(c, c) for c in listing.classes], shard_info, stats,
+        tool="mxdl-pack", version=__version__, source=os.path.abspath(src),
+        options={"shards": shards, "seed": seed, "split": split, "resize": opts.resize,
+                 "size": f"{opts.width}x{opts.height}" if opts.width else None, "color": opts.color,
+                 "encoding": opts.encoding, "quality": opts.quality, "pass_through": opts.pass_through,
+                 "compression": compression},
+        skipped=[s for entries in shard_info.values() for e in entries for s in e["skipped"]] + [list(s) for s in listing.skipped])
+    manifest.save(out)
+    skipped = manifest.skipped
+    log(f"packed {manifest.total_records} images into {out} ({fmt}) in {elapsed:.1f}s "
         f"({total / max(elapsed, 1e-9):.0f} img/s); skipped {len(skipped)}")
     for path, reason in skipped[:20]:
         log(f"  skipped {path}: {reason}")
@@ -333,41 +346,7 @@ def _write_split(out, split_name, items, shards, fmt, opts, pool, progress, clas
             stats = write_h5_shard(out, name, chunk, opts, pool, progress, classes, compression)
             files = [f"{name}.h5"]
         entry = {"name": name, "listed": len(chunk), **stats.to_json(),
-                 "files": {f: {"bytes": os.path.getsize(os.path.join(out, f)),
-                               "sha256": file_digest(os.path.join(out, f))} for f in files}}
+                 "files": file_entries(out, files)}
         atomic_write_json(done, entry)
         info.append(entry)
     return info
-
-
-def _manifest(src, listing, shard_info, opts, fmt, shards, seed, split, compression, stats):
-    splits = {}
-    for name, entries in shard_info.items():
-        per_class = {}
-        for e in entries:
-            for label, count in e["per_class"].items():
-                per_class[label] = per_class.get(label, 0) + count
-        splits[name] = {
-            "records": sum(e["records"] for e in entries),
-            "per_class": {listing.classes[int(k)]: v for k, v in sorted(per_class.items(), key=lambda kv: int(kv[0]))},
-            "shards": [{k: e[k] for k in ("name", "records", "files", "shapes")} for e in entries],
-        }
-    shapes = {tuple(s) for entries in shard_info.values() for e in entries for s in e["shapes"]}
-    skipped = [s for entries in shard_info.values() for e in entries for s in e["skipped"]]
-    skipped += [[p, r] for p, r in listing.skipped]
-    return {
-        "tool": "mxdl-pack", "version": __version__,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "source": os.path.abspath(src), "format": fmt,
-        "options": {"shards": shards, "seed": seed, "split": split, "resize": opts.resize,
-                    "size": f"{opts.width}x{opts.height}" if opts.width else None,
-                    "color": opts.color, "encoding": opts.encoding, "quality": opts.quality,
-                    "pass_through": opts.pass_through, "compression": compression},
-        "classes": listing.classes,
-        "class_names": [listing.readable_names.get(c, c) for c in listing.classes],
-        "image_shape": list(next(iter(shapes))) if len(shapes) == 1 else None,
-        "splits": splits,
-        "total_records": sum(s["records"] for s in splits.values()),
-        "skipped": skipped,
-        "stats": {"mean": stats["mean"], "std": stats["std"]},
-    }

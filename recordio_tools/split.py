@@ -16,17 +16,17 @@ def parse_split(text):
     for chunk in text.split(","):
         name, sep, value = chunk.partition("=")
         if not sep or not name.strip():
-            raise UserError(f"--split '{text}': expected name=fraction or name=count, e.g. train=0.8,val=0.2")
+            raise UserError(f"--split-sizes '{text}': expected name=fraction or name=count, e.g. train=0.8,val=0.2")
         try:
             number = float(value)
         except ValueError:
-            raise UserError(f"--split '{text}': '{value}' is not a number") from None
+            raise UserError(f"--split-sizes '{text}': '{value}' is not a number") from None
         if number < 0:
-            raise UserError(f"--split '{text}': '{name}' is negative")
+            raise UserError(f"--split-sizes '{text}': '{name}' is negative")
         parts[name.strip()] = number
     total = sum(parts.values())
     if _is_fractions(parts) and abs(total - 1) > 1e-6:
-        raise UserError(f"--split '{text}': fractions add up to {total:g}, not 1")
+        raise UserError(f"--split-sizes '{text}': fractions add up to {total:g}, not 1")
     return parts
 
 
@@ -52,7 +52,7 @@ def _allocate_counts(class_sizes, parts):
     fixed = {k: int(v) for k, v in parts.items() if v >= 1}
     rest = [k for k, v in parts.items() if v < 1]
     if sum(fixed.values()) > total:
-        raise UserError(f"--split asks for {sum(fixed.values())} images but only {total} are listed")
+        raise UserError(f"--split-sizes asks for {sum(fixed.values())} images but only {total} are listed")
     per_class = {c: {} for c in class_sizes}
     for name, want in fixed.items():
         exact = {c: want * n / total for c, n in class_sizes.items()}
@@ -64,7 +64,7 @@ def _allocate_counts(class_sizes, parts):
     for c, n in class_sizes.items():
         left = n - sum(per_class[c].values())
         if left < 0:
-            raise UserError(f"--split counts leave class {c} with too few images")
+            raise UserError(f"--split-sizes counts leave class {c} with too few images")
         for i, name in enumerate(rest):
             per_class[c][name] = left if i == 0 else 0
     return per_class

@@ -3,12 +3,13 @@ import os
 
 import numpy as np
 
+from mxdl.data.manifest import Manifest
+from mxdl.data.shards import iter_shard
 from .pack import file_digest
-from .read import iter_shard, load_manifest, shard_files
 
 
 def _check_files(out, shard):
-    for name, meta in shard["files"].items():
+    for name, meta in shard.files.items():
         path = os.path.join(out, name)
         if not os.path.isfile(path):
             yield f"{name}: missing"
@@ -24,41 +25,41 @@ def _lst_labels(path):
 
 
 def _check_records(out, manifest, shard, path, idx):
-    classes = len(manifest["classes"])
-    shape = manifest.get("image_shape")
+    classes = len(manifest.classes)
+    shape = manifest.image_shape
     labels, count = [], 0
     try:
         for key, label, image in iter_shard(manifest, path, idx):
             count += 1
             labels.append(float(label))
             if image is None:
-                yield f"{shard['name']} record {key}: image does not decode"
+                yield f"{shard.name} record {key}: image does not decode"
             elif shape and list(image.shape) != shape:
-                yield f"{shard['name']} record {key}: shape {list(image.shape)}, manifest says {shape}"
+                yield f"{shard.name} record {key}: shape {list(image.shape)}, manifest says {shape}"
             if not (float(label).is_integer() and 0 <= label < classes):
-                yield f"{shard['name']} record {key}: label {label} outside 0..{classes - 1}"
+                yield f"{shard.name} record {key}: label {label} outside 0..{classes - 1}"
     except Exception as err:  # a corrupted container raises from deep inside MXNet or h5py
-        yield f"{shard['name']}: unreadable after {count} records ({type(err).__name__}: {err})".splitlines()[0]
+        yield f"{shard.name}: unreadable after {count} records ({type(err).__name__}: {err})".splitlines()[0]
         return
-    if count != shard["records"]:
-        yield f"{shard['name']}: {count} records, manifest says {shard['records']}"
-    lst = os.path.join(out, shard["name"] + ".lst")
+    if count != shard.records:
+        yield f"{shard.name}: {count} records, manifest says {shard.records}"
+    lst = os.path.join(out, shard.name + ".lst")
     if idx and os.path.isfile(lst) and not np.array_equal(_lst_labels(lst), labels):
-        yield f"{shard['name']}: labels in the .lst differ from the records"
+        yield f"{shard.name}: labels in the .lst differ from the records"
 
 
 def verify(out):
     """Return a list of problems (empty when everything matches)."""
-    manifest = load_manifest(out)
+    manifest = Manifest.load(out)
     problems = []
-    for split, info in manifest["splits"].items():
+    for split, info in manifest.splits.items():
         total = 0
-        for shard, (_, path, idx) in zip(info["shards"], shard_files(out, manifest, split)):
+        for shard, (_, path, idx) in zip(info.shards, manifest.shard_paths(split)):
             file_problems = list(_check_files(out, shard))
             problems += file_problems
             if not any("missing" in p for p in file_problems):
                 problems += list(_check_records(out, manifest, shard, path, idx))
-            total += shard["records"]
-        if total != info["records"] or sum(info["per_class"].values()) != total:
-            problems.append(f"split {split}: per-shard and per-class counts do not add up to {info['records']}")
+            total += shard.records
+        if total != info.records or sum(info.per_class.values()) != total:
+            problems.append(f"split {split}: per-shard and per-class counts do not add up to {info.records}")
     return problems

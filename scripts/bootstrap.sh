@@ -13,18 +13,15 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
 pip() { "$VENV/bin/python" -m pip "$@"; }
-pip install -q --upgrade "pip<25" setuptools wheel
+pip install -q -c requirements/constraints.txt pip setuptools wheel
 # One resolve with every pin: alone, gluoncv pulls numpy 2.x, which mxnet 1.9.1 cannot import.
 pip install -q -c requirements/constraints.txt mxnet numpy gluoncv opencv-python h5py \
-    scikit-learn pyyaml tqdm matplotlib pytest
+    scikit-learn pyyaml tqdm matplotlib pytest pytest-timeout
 
+# Horovod is built once into a wheel kept in $VENV/wheels, which scripts/wheel_check.sh reuses.
 if ! "$VENV/bin/python" -c "import horovod.mxnet" 2>/dev/null; then
-    echo "building horovod 0.28.1 with MXNet and Gloo (about 3 minutes on 2 cores)"
-    # CMAKE_POLICY_VERSION_MINIMUM: cmake 4 refuses gloo's old cmake_minimum_required.
-    # GPU clusters build it with HOROVOD_GPU_OPERATIONS=NCCL instead (see README).
-    HOROVOD_WITH_MXNET=1 HOROVOD_WITHOUT_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 \
-    HOROVOD_WITH_GLOO=1 HOROVOD_WITHOUT_MPI=1 CMAKE_POLICY_VERSION_MINIMUM=3.5 \
-        pip install -q --no-build-isolation --no-cache-dir -c requirements/constraints.txt horovod
+    scripts/horovod_wheel.sh "$VENV"
+    pip install -q -c requirements/constraints.txt "$VENV"/wheels/horovod-*.whl
 fi
 pip install -q --no-deps --no-build-isolation -e .
 "$VENV/bin/python" -c "import mxnet, horovod.mxnet, gluoncv, mxdl, recordio_tools; print('environment ready: mxnet', mxnet.__version__)"

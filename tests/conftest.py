@@ -22,6 +22,13 @@ def run_cli(*args, check=True, env=None, timeout=600, cwd=None):
     return proc
 
 
+def train_in_process(*args):
+    """``mxdl-train ARGS`` in this process (one worker, no Horovod): no interpreter start-up or
+    mxnet import per run. Returns the exit code."""
+    from mxdl.train.cli import main
+    return main([str(a) for a in args])
+
+
 def worker_pid(rank, run_dir):
     """PID of the mxdl-train worker of Horovod rank ``rank`` writing to ``run_dir``, or None."""
     for d in glob.glob("/proc/[0-9]*"):

@@ -95,3 +95,8 @@ def test_every_shipped_config_resolves():
         cfg = config.resolve(path)
         from mxdl.models import list_models
         assert cfg["model"]["name"] in list_models(), path
+
+
+def test_exponent_notation_is_a_number():
+    cfg = config.resolve(None, ["model.name=lenet", "optim.lr=1e-4", "optim.wd=5e-4"])
+    assert cfg["optim"]["lr"] == 1e-4 and cfg["optim"]["wd"] == 5e-4

@@ -9,10 +9,9 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import REPO, run_cli
+from conftest import REPO, run_cli, train_in_process
 from mxdl.data.augment import AugmentSettings, augment
-from mxdl.data.preprocess import aspect_aware_resize, center_crop, gray_to_rgb, resize, subtract_mean, \
-    ten_crop, to_nchw
+from mxdl.data.preprocess import aspect_aware_resize, center_crop, gray_to_rgb, resize_shorter, ten_crop
 from mxdl.errors import UserError
 from mxdl.eval.metrics import rank_k
 
@@ -23,8 +22,8 @@ CONFIG = os.path.join(REPO, "configs", "digits.yaml")
 def trained(digits_rec, tmp_path_factory):
     """A LeNet trained for a few epochs on the digits (the networks the tests evaluate)."""
     out = tmp_path_factory.mktemp("trained") / "run"
-    run_cli("mxdl-train", CONFIG, f"data.dir={digits_rec}", "train.epochs=4", "train.log_interval=100000",
-            "--output", str(out))
+    assert train_in_process(CONFIG, f"data.dir={digits_rec}", "train.epochs=4", "train.log_interval=100000",
+                            "--output", out) == 0
     return str(out)
 
 
@@ -52,12 +51,10 @@ def test_ten_crop_windows_of_a_known_image():
 
 def test_preprocessors():
     image = np.random.RandomState(0).randint(0, 255, (40, 60, 3)).astype(np.uint8)
-    assert resize(image, 20, 10).shape == (10, 20, 3)
+    assert resize_shorter(image, 20).shape == (20, 30, 3)
     assert aspect_aware_resize(image, 32, 32).shape == (32, 32, 3)
     assert center_crop(image, 20, 20).shape == (20, 20, 3)
-    assert subtract_mean(image, [1.0, 2.0, 3.0])[0, 0, 2] == pytest.approx(image[0, 0, 2] - 3.0)
     assert gray_to_rgb(image[..., :1]).shape == (40, 60, 3)
-    assert to_nchw(np.stack([image, image])).shape == (2, 3, 40, 60)
     with pytest.raises(ValueError, match="cannot crop"):
         center_crop(image, 80, 10)
 
@@ -76,7 +73,7 @@ def test_augmentation_preserves_shape_dtype_and_label(settings, digits_images):
 
 def test_eval_center_ten_crop_reports_and_files(trained, digits_rec, tmp_path):
     out = tmp_path / "eval"
-    proc = run_cli("mxdl-eval", trained, digits_rec, "--split", "val", "--both", "--out", str(out))
+    proc = run_cli("mxdl-eval", trained, digits_rec, "--split", "val", "--both", "--output", str(out))
     results = json.load(open(out / "results.json"))
     assert set(results) == {"center crop", "10-crop"}
     assert results["center crop"][0]["rank1"] > 0.9 and results["center crop"][0]["images"] == 359
@@ -94,7 +91,7 @@ def test_eval_center_ten_crop_reports_and_files(trained, digits_rec, tmp_path):
 
 def test_ensemble_of_identical_members_equals_one_member(trained, digits_rec, tmp_path):
     proc = run_cli("mxdl-eval", trained, digits_rec, "--split", "val", "--ensemble", trained,
-                   os.path.join(trained, "model-symbol.json"), "--out", str(tmp_path))
+                   os.path.join(trained, "model-symbol.json"), "--output", str(tmp_path))
     rows = json.load(open(tmp_path / "results.json"))["center crop"]
     assert len(rows) == 4 and rows[-1]["model"].startswith("ensemble")
     assert len({(r["rank1"], r["rank5"]) for r in rows}) == 1
@@ -127,26 +124,25 @@ def test_predict_top_k_and_unreadable_image(trained, digits_images, tmp_path):
 
 def test_feature_extraction_hdf5_and_logistic_regression(trained, digits_rec, tmp_path):
     feats = tmp_path / "feats"
-    run_cli("mxdl-features", "extract", trained, digits_rec, "--out", str(feats))
+    run_cli("mxdl-features", "extract", trained, digits_rec, "--output", str(feats))
     with h5py.File(feats / "train.h5", "r") as f:
         assert f["features"].shape == (1438, 500) and f["features"].dtype == np.float32
         assert f["labels"].shape == (1438,)
         assert [n.decode() for n in f["label_names"][:]] == [str(i) for i in range(10)]
-    proc = run_cli("mxdl-features", "logreg", str(feats), "--test", "val")
-    assert "best C=" in proc.stdout and "rank-5" in proc.stdout
-    rank1 = float(proc.stdout.split("rank-1 ")[1].split(",")[0])
-    assert rank1 > 0.9
+    from mxdl.eval.features import logreg  # in process, with a two-value grid: the CLI adds nothing here
+    best_c, rank1, rank5, text = logreg(str(feats), "train", "val", str(feats / "logreg.pkl"), cs=(0.1, 1.0))
+    assert best_c in (0.1, 1.0) and rank1 > 0.9 and rank5 >= rank1 and "macro avg" in text
     saved = pickle.load(open(feats / "logreg.pkl", "rb"))
     assert saved["label_names"][0] == "0" and hasattr(saved["classifier"], "predict_proba")
-    layer = run_cli("mxdl-features", "extract", trained, digits_rec, "--out", str(tmp_path / "f2"),
+    layer = run_cli("mxdl-features", "extract", trained, digits_rec, "--output", str(tmp_path / "f2"),
                     "--layer", "nope", check=False)
     assert layer.returncode == 2 and "no layer 'nope'" in layer.stderr
     nogcv = run_cli("mxdl-features", "extract", digits_rec, "--gluoncv", "vgg16", "--params",
-                    str(tmp_path / "missing.params"), "--out", str(tmp_path / "f3"), check=False)
+                    str(tmp_path / "missing.params"), "--output", str(tmp_path / "f3"), check=False)
     assert nogcv.returncode == 2 and "cannot be downloaded here" in nogcv.stderr
 
 
-def test_finetune_warmup_changes_only_the_unfrozen_head(trained, digits_rec, tmp_path):
+def test_finetune_warmup_changes_only_the_unfrozen_head(trained, digits_rec, digits_images, tmp_path):
     import mxnet as mx
     out = tmp_path / "ft"
     run_cli("mxdl-train", CONFIG, f"data.dir={digits_rec}", f"model.init_from={trained}", "model.head=book",
@@ -163,6 +159,13 @@ def test_finetune_warmup_changes_only_the_unfrozen_head(trained, digits_rec, tmp
             "optim.lr=0.005", "train.epochs=1", "train.log_interval=100000", "--output", str(out2))
     tuned = mx.nd.load(str(out2 / "checkpoints" / "epoch-0001-step-000000" / "model.params"))
     assert any(not np.array_equal(tuned[k].asnumpy(), after[k].asnumpy()) for k in body)
+    # The fine-tuned run (new head) evaluates and predicts like any other: one network builder.
+    report = run_cli("mxdl-eval", str(out2), digits_rec, "--split", "val", "--output", str(tmp_path / "ev"))
+    rank1 = json.load(open(tmp_path / "ev" / "results.json"))["center crop"][0]["rank1"]
+    tuned_acc = json.load(open(out2 / "checkpoints" / "best" / "meta.json"))["metrics"]["val_acc"]
+    assert rank1 == pytest.approx(tuned_acc, abs=1e-6) and "macro avg" in report.stdout
+    predicted = run_cli("mxdl-predict", str(out2), os.path.join(digits_images, "3"), "--top-k", "1").stdout
+    assert predicted.count(": 3 ") > 0.5 * len(predicted.splitlines())
     bad = run_cli("mxdl-train", CONFIG, f"data.dir={digits_rec}", "train.freeze=nomatch", "--output",
                   str(tmp_path / "x"), check=False)
     assert bad.returncode == 2 and "matches no parameter name" in bad.stderr
@@ -170,35 +173,46 @@ def test_finetune_warmup_changes_only_the_unfrozen_head(trained, digits_rec, tmp
 
 def test_balanced_class_weights_follow_the_book_rule():
     from mxdl.data.shards import class_weights
-    manifest = {"classes": ["neg", "pos"], "splits": {"train": {"per_class": {"neg": 9475, "pos": 3690}}}}
+    from mxdl.data.manifest import Manifest, Split
+    manifest = Manifest("rec", ["neg", "pos"], ["neg", "pos"], {"train": Split(13165, {"neg": 9475, "pos": 3690}, [])},
+                        None, {"mean": [0], "std": [1]})
     assert class_weights(manifest, "train", "balanced") == pytest.approx([1.0, 9475 / 3690])
     assert class_weights(manifest, "train", [1, 3]) == [1.0, 3.0]
     with pytest.raises(UserError, match="class_weights must be"):
         class_weights(manifest, "train", [1, 2, 3])
 
 
-def test_class_weights_train(digits_rec, tmp_path):
-    run_cli("mxdl-train", CONFIG, f"data.dir={digits_rec}", "train.class_weights=balanced", "train.epochs=1",
-            "train.log_interval=100000", "--output", str(tmp_path / "cw"))
-    assert json.load(open(tmp_path / "cw" / "history.json"))["epochs"][0]["train_loss"] > 0
+def test_class_weights_scale_each_class_loss(digits_rec, tmp_path):
+    """With a learning rate too small to move the weights, the weighted loss is exactly the per-class
+    weighted mean of the unweighted one, so the weights are shown to reach the loss."""
+    def epoch_loss(name, *weights):
+        args = [CONFIG, f"data.dir={digits_rec}", "optim.lr=1e-12", "train.epochs=1", "train.log_interval=100000",
+                "checkpoint.export=false", "--output", tmp_path / name]
+        assert train_in_process(*args, *weights) == 0
+        return json.load(open(tmp_path / name / "history.json"))["epochs"][0]["train_loss"]
+    plain = epoch_loss("plain")
+    assert epoch_loss("tripled", "train.class_weights=[3,3,3,3,3,3,3,3,3,3]") == pytest.approx(3 * plain, rel=1e-4)
+    first = epoch_loss("first", "train.class_weights=[10,1,1,1,1,1,1,1,1,1]")
+    assert plain * 1.3 < first < plain * 2.5  # class 0 is a tenth of the records: about (10 + 9) / 10
+    assert epoch_loss("balanced", "train.class_weights=balanced") == pytest.approx(plain, rel=0.05)  # digits: near-even
 
 
 def test_augment_preview_grid(tmp_path):
     from sklearn.datasets import load_sample_image
     src = tmp_path / "china.jpg"
     cv2.imwrite(str(src), load_sample_image("china.jpg")[..., ::-1])
-    run_cli("mxdl-augment-preview", str(src), "--out", str(tmp_path / "grid.png"), "--rows", "2", "--cols", "3",
-            "--size", "64")
+    run_cli("mxdl-augment-preview", str(src), "--output", str(tmp_path / "grid.png"), "--rows", "2", "--cols", "3",
+            "--tile", "64")
     assert cv2.imread(str(tmp_path / "grid.png")).shape == (128, 192, 3)
-    bad = run_cli("mxdl-augment-preview", str(tmp_path / "none.jpg"), "--out", str(tmp_path / "g.png"), check=False)
+    bad = run_cli("mxdl-augment-preview", str(tmp_path / "none.jpg"), "--output", str(tmp_path / "g.png"), check=False)
     assert bad.returncode == 2 and "cannot read image" in bad.stderr
 
 
 @pytest.mark.slow
 def test_two_worker_evaluation_matches_one_worker(trained, digits_rec, tmp_path):
-    run_cli("mxdl-eval", trained, digits_rec, "--split", "val", "--out", str(tmp_path / "one"))
+    run_cli("mxdl-eval", trained, digits_rec, "--split", "val", "--output", str(tmp_path / "one"))
     run_cli("horovodrun", "-np", "2", "--gloo", "mxdl-eval", trained, digits_rec, "--split", "val",
-            "--out", str(tmp_path / "two"))
+            "--output", str(tmp_path / "two"))
     one = json.load(open(tmp_path / "one" / "results.json"))["center crop"][0]
     two = json.load(open(tmp_path / "two" / "results.json"))["center crop"][0]
     assert two["images"] == one["images"] == 359  # every record once, split across the workers
@@ -217,20 +231,21 @@ def test_features_from_a_local_gluoncv_params_file(digits_rec, tmp_path):
     net.save_parameters(params)
     out = tmp_path / "feats"
     run_cli("mxdl-features", "extract", digits_rec, "--gluoncv", "resnet18_v1", "--params", params,
-            "--input", "3x32x32", "--splits", "val", "--out", str(out))
+            "--input", "3x32x32", "--split", "val", "--output", str(out))
     with h5py.File(out / "val.h5", "r") as f:
         assert f["features"].shape == (359, 512) and np.isfinite(f["features"][:]).all()
 
 
 def test_augment_preview_shows_the_recordio_reader(digits_rec, tmp_path):
     """Without augmentation, every tile undone from the reader's batch is a stored training image."""
-    from recordio_tools.read import iter_shard, load_manifest, shard_files
-    manifest = load_manifest(digits_rec)
-    stored = {image.tobytes() for _, path, idx in shard_files(digits_rec, manifest, "train")
+    from mxdl.data.manifest import Manifest
+    from mxdl.data.shards import iter_shard
+    manifest = Manifest.load(digits_rec)
+    stored = {image.tobytes() for _, path, idx in manifest.shard_paths("train")
               for _, _, image in iter_shard(manifest, path, idx)}
     out = tmp_path / "reader.png"
-    proc = run_cli("mxdl-augment-preview", "--config", CONFIG, f"data.dir={digits_rec}", "--out", str(out),
-                   "--rows", "2", "--cols", "3", "--size", "8")
+    proc = run_cli("mxdl-augment-preview", "--config", CONFIG, f"data.dir={digits_rec}", "--output", str(out),
+                   "--rows", "2", "--cols", "3", "--tile", "8")
     assert "the first 6 training images" in proc.stdout
     grid = cv2.imread(str(out), cv2.IMREAD_GRAYSCALE)
     tiles = [grid[r * 8:(r + 1) * 8, c * 8:(c + 1) * 8] for r in range(2) for c in range(3)]

@@ -78,7 +78,7 @@ def test_preflight_names_each_problem(tmp_path):
                   "--output", str(tmp_path / "run"), check=False)
     assert proc.returncode == 2
     lines = [l for l in proc.stderr.splitlines() if l.startswith("preflight:")]
-    assert any(l.startswith("preflight: data.dir:") and "has no manifest.json" in l for l in lines), lines
+    assert any(l.startswith("preflight: data.dir:") and "none does not exist" in l for l in lines), lines
     assert any("host unreachable.invalid does not answer passwordless ssh" in l for l in lines), lines
     assert "Traceback" not in proc.stderr
 
@@ -165,17 +165,16 @@ def test_killed_worker_ends_job_and_restart_resumes(digits_rec, tmp_path):
     assert "rank 1 failed first with exit code 137" in out
     assert worker_pid(0, run_dir) is None
 
-    # the restarted job trains 8 epochs, so the second kill (2 s after its rank 1 starts) lands mid-run
+    # the restarted job trains to epoch 8; the second kill lands once it has finished epoch 5, mid-run
+    done = len(json.load(open(os.path.join(run_dir, "history.json")))["epochs"])
     proc = start_launcher(run_dir, *args, "train.epochs=8", "--max-restarts", "1")
-    time.sleep(0.5)
     deadline = time.time() + 120
-    while worker_pid(1, run_dir) is None:  # wait for the resumed job's rank 1 to start training
-        assert time.time() < deadline
-        time.sleep(0.05)
-    time.sleep(2)
+    while len(json.load(open(os.path.join(run_dir, "history.json")))["epochs"]) <= done:
+        assert proc.poll() is None and time.time() < deadline
+        time.sleep(0.02)
     victim = worker_pid(1, run_dir)
-    if victim:
-        os.kill(victim, signal.SIGKILL)
+    assert victim is not None, "the resumed job's rank 1 is not running"
+    os.kill(victim, signal.SIGKILL)
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, out[-3000:]
     assert "restart 1 of 1 from the latest checkpoint" in out

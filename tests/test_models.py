@@ -138,6 +138,33 @@ def test_unknown_model_and_option():
         get_model("lenet", widht=3)
 
 
+@pytest.mark.parametrize("name, options, message", [
+    ("resnet_cifar", {"stem": "huge"}, "stem must be 'cifar' or 'tiny'"),
+    ("minivggnet", {"dropout": "lots"}, "option dropout must be a number in \\[0, 1\\), got 'lots'"),
+    ("resnet18_v1", {"bn_epsilon": 0}, "option bn_epsilon must be a number above 0"),
+])
+def test_bad_option_values_are_one_line_errors(name, options, message):
+    with pytest.raises(UserError, match=message) as err:
+        net = get_model(name, **options)
+        net.initialize()
+        net(mx.nd.zeros((1,) + tuple(native_input(name))))
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_model_has_a_features_body_and_an_output_head(name):
+    """What train.freeze=features, model.head and feature extraction rely on."""
+    net = get_model(name, classes=3)
+    assert isinstance(net.features, mx.gluon.HybridBlock) and isinstance(net.output, mx.gluon.Block)
+    net.initialize()
+    x = mx.nd.zeros((1,) + tuple(SMALLER.get(name, native_input(name))))
+    feats = net.features(x)
+    assert feats.shape[0] == 1 and net.output(feats).shape == (1, 3)
+    names = set(net._collect_params_with_prefix())
+    assert {n for n in names if n.startswith(("features.", "output."))} == {
+        n for n in names if not n.startswith(("aux1.", "aux2."))}
+
+
 def test_cli_list_and_summary():
     listing = run_cli("mxdl-models", "list", "vgg1*").stdout.split()
     assert "vgg16_bn" in listing and "resnet18_v1" not in listing
@@ -145,3 +172,16 @@ def test_cli_list_and_summary():
     assert "Output Shape" in out and "squeezenet1_1: 1,235,496 trainable parameters" in out
     bad = run_cli("mxdl-models", "summary", "vgg16", "--input", "3x224", check=False)
     assert bad.returncode == 2 and "must look like CxHxW" in bad.stderr
+
+
+def test_running_statistics_are_batchnorms_only():
+    from mxdl.models.layers import batchnorm_running_stats
+    from mxdl.train.finetune import freeze
+    net = get_model("vgg11_bn", classes=3)
+    net.initialize()
+    net(mx.nd.zeros((1, 3, 32, 32)))
+    freeze(net, "features")  # frozen weights are grad_req='null' too, and must not be averaged
+    stats = batchnorm_running_stats(net)
+    bns = [b for b in net.features._children.values() if isinstance(b, mx.gluon.nn.BatchNorm)]
+    assert len(stats) == 2 * len(bns) == 16
+    assert all(p.name.endswith(("running_mean", "running_var")) for p in stats)

@@ -14,6 +14,7 @@ import pytest
 
 from conftest import run_cli
 from mxdl.errors import UserError
+from mxdl.data.manifest import Manifest
 from recordio_tools import pack
 from recordio_tools.listing import list_images
 from recordio_tools.split import parse_split, stratified_split
@@ -28,15 +29,15 @@ def read_source(path, gray=True):
 
 def test_round_trip_lossless_with_mxnet_readers(digits_images, digits_rec):
     import mxnet as mx
-    manifest = json.load(open(os.path.join(digits_rec, "manifest.json")))
-    classes = manifest["classes"]
+    manifest = Manifest.load(digits_rec)
+    classes = manifest.classes
     seen = 0
     for split in ("train", "val"):
-        for shard in manifest["splits"][split]["shards"]:
-            base = os.path.join(digits_rec, shard["name"])
+        for shard in manifest.splits[split].shards:
+            base = os.path.join(digits_rec, shard.name)
             reader = mx.recordio.MXIndexedRecordIO(base + ".idx", base + ".rec", "r")
             lst = [line.rstrip("\n").split("\t") for line in open(base + ".lst")]
-            assert len(reader.keys) == len(lst) == shard["records"]
+            assert len(reader.keys) == len(lst) == shard.records
             for key, (index, label, path) in zip(reader.keys, lst):
                 header, image = mx.recordio.unpack_img(reader.read_idx(key), iscolor=0)
                 assert int(index) == key and float(label) == header.label
@@ -100,12 +101,12 @@ def test_bad_files_are_skipped_and_reported(photos_tree, tmp_path):
     open(os.path.join(flower, "readme.txt"), "w").write("wrong extension")
     out = str(tmp_path / "out")
     manifest = pack.build(photos_tree, out, workers=2, **QUIET)
-    reasons = {os.path.basename(p): r for p, r in manifest["skipped"]}
+    reasons = {os.path.basename(p): r for p, r in manifest.skipped}
     assert reasons == {"empty.jpg": "empty file (0 bytes)",
                        "truncated.jpg": "truncated JPEG (no end-of-image marker)",
                        "notes.jpg": "not a decodable image",
                        "readme.txt": "not an image file extension"}
-    assert manifest["total_records"] == 12
+    assert manifest.total_records == 12
     assert verify(out) == []
 
 
@@ -173,9 +174,9 @@ def test_hdf5_layout_readable_with_plain_h5py(photos_tree, tmp_path):
 
 def test_stats_are_the_training_split_mean(digits_rec, digits_images):
     stats = json.load(open(os.path.join(digits_rec, "stats.json")))
-    manifest = json.load(open(os.path.join(digits_rec, "manifest.json")))
-    paths = [line.split("\t")[2].strip() for s in manifest["splits"]["train"]["shards"]
-             for line in open(os.path.join(digits_rec, s["name"] + ".lst"))]
+    manifest = Manifest.load(digits_rec)
+    paths = [line.split("\t")[2].strip() for s in manifest.splits["train"].shards
+             for line in open(os.path.join(digits_rec, s.name + ".lst"))]
     pixels = np.concatenate([read_source(p).ravel() for p in paths]).astype(np.float64)
     assert stats["mean"][0] == pytest.approx(pixels.mean(), rel=1e-9)
     assert stats["std"][0] == pytest.approx(pixels.std(), rel=1e-6)
@@ -214,7 +215,7 @@ def test_interrupted_build_leaves_nothing_finished_and_rerun_completes(digits_im
     monkeypatch.setattr(pack, "write_rec_shard", real)
     manifest = pack.build(digits_images, out, shards=3, encoding=".png", color=False, workers=1, **QUIET)
     assert os.path.getmtime(first) == mtime  # the finished shard was kept, not rewritten
-    assert manifest["total_records"] == 1797 and verify(out) == []
+    assert manifest.total_records == 1797 and verify(out) == []
 
 
 def test_sigkill_mid_shard_leaves_no_finished_looking_shard(digits_images, tmp_path):
@@ -245,7 +246,7 @@ def test_rebuild_with_other_options_needs_overwrite(photos_tree, tmp_path):
 
 def test_cli_build_inspect_and_contact_sheet(photos_tree, tmp_path):
     out = str(tmp_path / "cli")
-    run_cli("mxdl-pack", "build", photos_tree, out, "--size", "48x48", "--split", "train=0.5,val=0.5",
+    run_cli("mxdl-pack", "build", photos_tree, out, "--size", "48x48", "--split-sizes", "train=0.5,val=0.5",
             "--shards", "2", "--workers", "2")
     proc = run_cli("mxdl-pack", "inspect", out, "--grid", str(tmp_path / "sheet.png"), "--per-class", "3")
     assert "train: 6 images in 2 shard(s)" in proc.stdout and "classes (2): china, flower" in proc.stdout
@@ -269,11 +270,11 @@ def test_im2rec_shards_are_adopted_and_trainable(digits_images, tmp_path):
                     digits_images], check=True, capture_output=True)
     names = tmp_path / "names.txt"
     names.write_text("".join(f"{i}\n" for i in range(10)))
-    run_cli("mxdl-pack", "adopt", str(out), "--split", "train=digits_train", "--split", "val=digits_val",
+    run_cli("mxdl-pack", "adopt", str(out), "--prefix", "train=digits_train", "--prefix", "val=digits_val",
             "--classes", str(names))
-    manifest = json.load(open(out / "manifest.json"))
-    assert manifest["splits"]["train"]["records"] + manifest["splits"]["val"]["records"] == 1797
-    assert manifest["image_shape"] == [8, 8, 1]
+    manifest = Manifest.load(str(out))
+    assert manifest.splits["train"].records + manifest.splits["val"].records == 1797
+    assert manifest.image_shape == [8, 8, 1]
     assert verify(str(out)) == []
     run_dir = tmp_path / "run"
     run_cli("mxdl-train", os.path.join(os.path.dirname(__file__), "..", "configs", "digits.yaml"),
@@ -293,22 +294,22 @@ def test_split_folders_become_splits(photos_tree, tmp_path):
     src = _split_tree(tmp_path / "data", photos_tree, ("train", "validation", "test"))
     out = str(tmp_path / "out")
     manifest = pack.build(src, out, **QUIET)
-    assert manifest["classes"] == ["china", "flower"]
-    assert {k: v["records"] for k, v in manifest["splits"].items()} == {"train": 12, "val": 12, "test": 12}
+    assert manifest.classes == ["china", "flower"]
+    assert {k: v.records for k, v in manifest.splits.items()} == {"train": 12, "val": 12, "test": 12}
     # every record's label matches the class folder it came from
     for split in ("train", "val", "test"):
-        shard = manifest["splits"][split]["shards"][0]["name"]
+        shard = manifest.splits[split].shards[0].name
         for line in open(os.path.join(out, shard + ".lst")):
             _, label, path = line.rstrip("\n").split("\t")
-            assert manifest["classes"][int(float(label))] == os.path.basename(os.path.dirname(path))
+            assert manifest.classes[int(float(label))] == os.path.basename(os.path.dirname(path))
 
 
 def test_split_folders_carve_val_from_train_or_merge(photos_tree, tmp_path):
     src = _split_tree(tmp_path / "data", photos_tree, ("train", "test"))
     carved = pack.build(src, str(tmp_path / "a"), split="train=0.5,val=0.5", **QUIET)
-    assert {k: v["records"] for k, v in carved["splits"].items()} == {"train": 6, "val": 6, "test": 12}
+    assert {k: v.records for k, v in carved.splits.items()} == {"train": 6, "val": 6, "test": 12}
     merged = pack.build(src, str(tmp_path / "b"), split="train=0.5,val=0.25,test=0.25", merge_splits=True, **QUIET)
-    assert {k: v["records"] for k, v in merged["splits"].items()} == {"train": 12, "val": 6, "test": 6}
+    assert {k: v.records for k, v in merged.splits.items()} == {"train": 12, "val": 6, "test": 6}
     with pytest.raises(UserError, match="'test', which the dataset layout already defines"):
         pack.build(src, str(tmp_path / "c"), split="train=0.5,test=0.5", **QUIET)
 

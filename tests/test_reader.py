@@ -13,6 +13,7 @@ import pytest
 
 from mxdl.config import defaults
 from mxdl.data import epoch_plan
+from mxdl.data.manifest import Manifest
 from mxdl.data.recordio import RecordDataset
 from mxdl.errors import UserError
 
@@ -24,9 +25,9 @@ def write_shards(out, split_sizes, seed=0, hw=(4, 4)):
     import mxnet as mx
     rng = np.random.RandomState(seed)
     os.makedirs(out, exist_ok=True)
-    label, splits = 0, {}
+    label, entries = 0, {}
     for split, sizes in split_sizes.items():
-        shards = []
+        entries[split] = []
         for i, n in enumerate(sizes):
             name = f"{split}-{i:05d}-of-{len(sizes):05d}"
             writer = mx.recordio.MXIndexedRecordIO(os.path.join(out, name + ".idx"),
@@ -35,12 +36,16 @@ def write_shards(out, split_sizes, seed=0, hw=(4, 4)):
                 corners = rng.randint(0, 255, (2, 2, 3)).astype(np.uint8)  # smooth: resizing changes little
                 image = cv2.resize(corners, hw[::-1], interpolation=cv2.INTER_LINEAR)
                 payload = cv2.imencode(".png", image)[1].tobytes()
-                writer.write_idx(key, mx.recordio.pack(mx.recordio.IRHeader(0, float(label), key, 0), payload))
-                label += 1
+                writer.write_idx(key, mx.recordio.pack(mx.recordio.IRHeader(0, float(label + key), key, 0), payload))
             writer.close()
-            shards.append({"name": name, "records": n})
-        splits[split] = {"records": sum(sizes), "shards": shards}
-    return {"format": "rec", "splits": splits, "image_shape": list(hw) + [3], "classes": [str(i) for i in range(label)]}
+            entries[split].append({"name": name, "records": n, "per_class": {label + k: 1 for k in range(n)},
+                                   "files": {}, "shapes": [list(hw) + [3]]})
+            label += n
+    classes = [str(i) for i in range(label)]
+    manifest = Manifest.assemble("rec", classes, classes, entries, {"mean": [0, 0, 0], "std": [1, 1, 1]},
+                                 tool="test", version="", source="", options={})
+    manifest.root = out
+    return manifest
 
 
 def reader(out, manifest, rank, size, batch=4, **cfg):
@@ -134,7 +139,7 @@ def test_a_batch_larger_than_a_worker_share_names_the_largest_that_works(tmp_pat
 
 def test_an_idx_that_disagrees_with_the_manifest_is_refused(tmp_path):
     manifest = write_shards(str(tmp_path), {"train": [20, 20]})
-    manifest["splits"]["train"]["shards"][1]["records"] = 21
+    manifest.splits["train"].shards[1].records = 21
     with pytest.raises(UserError, match="train-00001-of-00002.rec: its .idx lists 20 records but the manifest says 21"):
         reader(str(tmp_path), manifest, 0, 1)
 

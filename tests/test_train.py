@@ -35,13 +35,15 @@ def assert_bitwise_equal(a, b):
         assert np.array_equal(pa[key], pb[key]), key
 
 
-def interrupt_after_first_epoch(cmd, sig=signal.SIGINT, out=None):
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    history = os.path.join(out, "history.json")
+def interrupt_in_second_epoch(cmd, sig, out):
+    """Signal once epoch 2 has logged its step 10 (of 179 at batch 8): a stop mid-epoch, never at its end."""
+    proc = subprocess.Popen([*cmd, "train.log_interval=10"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    log = os.path.join(out, "train.log")
     deadline = time.time() + 120
-    while not os.path.exists(history) and time.time() < deadline:
+    while not (os.path.exists(log) and "epoch 2 [10/" in open(log).read()):
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()[0]
         time.sleep(0.005)
-    time.sleep(0.1)  # land somewhere inside epoch 2
     proc.send_signal(sig)
     output, _ = proc.communicate(timeout=120)
     return proc.returncode, output
@@ -51,9 +53,9 @@ def interrupt_after_first_epoch(cmd, sig=signal.SIGINT, out=None):
 def test_stop_mid_epoch_then_resume_equals_uninterrupted(digits_rec, tmp_path, sig, model, check):
     """MiniVGGNet adds BatchNorm statistics and dropout masks (RNG reseeded every 7 steps)."""
     full, cut = tmp_path / "full", tmp_path / "cut"
-    args = ("train.epochs=3", f"model.name={model}", f"train.stop_check_interval={check}")
+    args = ("train.epochs=3", f"model.name={model}", f"train.stop_check_interval={check}", "data.batch_size=8")
     run_cli(*train_cmd(digits_rec, full, *args))
-    code, output = interrupt_after_first_epoch(train_cmd(digits_rec, cut, *args), sig, str(cut))
+    code, output = interrupt_in_second_epoch(train_cmd(digits_rec, cut, *args), sig, str(cut))
     assert code == EXIT_STOPPED, output
     assert "stopped after step" in output and "in epoch 2" in output, output
     assert "resume with: mxdl-train" in output

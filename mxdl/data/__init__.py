@@ -20,21 +20,21 @@ def open_dataset(cfg, rank=0, size=1):
     data_dir = d["dir"]
     manifest = open_manifest(data_dir)
     fmt = d["format"]
-    if manifest["format"] != fmt:
-        raise UserError(f"data.format is {fmt} but {data_dir} holds {manifest['format']} shards; "
-                        f"set data.format={manifest['format']}")
+    if manifest.format != fmt:
+        raise UserError(f"data.format is {fmt} but {data_dir} holds {manifest.format} shards; "
+                        f"set data.format={manifest.format}")
     for key in ("train_split", "val_split"):
         split = d[key]
-        if split and split not in manifest["splits"]:
+        if split and split not in manifest.splits:
             raise UserError(f"data.{key}: split '{split}' is not in {data_dir} "
-                            f"(it has {', '.join(manifest['splits'])})")
+                            f"(it has {', '.join(manifest.splits)})")
     if fmt == "rec" and d["shift"]:
         raise UserError("data.shift is for HDF5 input; with RecordIO use data.pad=N and data.rand_crop=true")
     if fmt == "hdf5" and (d["random_resized_crop"] or d["std_normalize"] or
                           any(d[k] for k in ("brightness", "contrast", "saturation", "pca_noise"))):
         raise UserError("data.random_resized_crop, std_normalize and the colour jitters are RecordIO options "
                         "(ImageRecordIter's own); pack with --format rec to use them")
-    stats = manifest["stats"]
+    stats = manifest.stats
     if fmt == "rec":
         from .recordio import RecordDataset
         return RecordDataset(data_dir, manifest, d, rank, size, cfg["train"]["seed"], stats["mean"],

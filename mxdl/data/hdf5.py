@@ -15,7 +15,6 @@ from .shards import input_shape
 
 class H5Dataset:
     def __init__(self, data_dir, manifest, cfg_data, rank, size, seed, mean, augment_settings=None):
-        from recordio_tools.read import shard_files
         self.cfg = cfg_data
         self.manifest = manifest
         self.rank, self.size, self.seed = rank, size, seed
@@ -23,9 +22,8 @@ class H5Dataset:
         self.shape = input_shape(manifest, cfg_data["shape"])
         self.batch_size = cfg_data["batch_size"]
         self.train_split = cfg_data["train_split"]
-        self._files = {split: [path for _, path, _ in shard_files(data_dir, manifest, split)]
-                       for split in manifest["splits"]}
-        self.train_count = manifest["splits"][self.train_split]["records"]
+        self._files = {split: [path for _, path, _ in manifest.shard_paths(split)] for split in manifest.splits}
+        self.train_count = manifest.split(self.train_split).records
         self.steps_per_epoch = steps_per_epoch(self.train_count, size, self.batch_size, self.train_split)
         self.dropped_per_epoch = dropped_per_epoch(self.train_count, size, self.batch_size)
         self.augment = augment_settings or (
@@ -94,6 +92,3 @@ class H5Dataset:
             chunk = rows[start: start + self.batch_size]
             x, y = self._to_batch(*self._rows(split, chunk))
             yield x, y, len(chunk)
-
-    def split_count(self, split):
-        return self.manifest["splits"][split]["records"]

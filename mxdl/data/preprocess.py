@@ -1,18 +1,14 @@
 """Small image operations on HxWxC uint8 numpy arrays (the book's preprocessors).
 
 Used by the packer (resizing before storage) and by evaluation/prediction
-(crops, mean subtraction). cv2 does the pixel work; these functions only
+(crops). cv2 does the pixel work; these functions only
 decide geometry.
 """
-import json
-
 import cv2
 import numpy as np
 
-
-def resize(image, width, height, inter=cv2.INTER_AREA):
-    """Resize to exactly width x height, ignoring the aspect ratio."""
-    return cv2.resize(image, (width, height), interpolation=inter)
+# What the packer lists and mxdl-predict accepts as an image file.
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 
 
 def resize_shorter(image, size, inter=cv2.INTER_AREA):
@@ -57,27 +53,5 @@ def ten_crop(image, width, height):
     return np.stack(crops)
 
 
-def random_crop(image, width, height, rng):
-    h, w = image.shape[:2]
-    top, left = rng.randint(0, h - height + 1), rng.randint(0, w - width + 1)
-    return image[top: top + height, left: left + width]
-
-
 def gray_to_rgb(image):
     return np.repeat(image, 3, axis=2) if image.shape[2] == 1 else image
-
-
-def load_mean(stats_path):
-    """Per-channel means in RGB order from the packer's stats.json."""
-    with open(stats_path) as f:
-        return [float(x) for x in json.load(f)["mean"]]
-
-
-def subtract_mean(image, mean):
-    return image.astype(np.float32) - np.asarray(mean, dtype=np.float32)
-
-
-def to_nchw(batch):
-    """N x H x W x C (or H x W x C) to N x C x H x W, the layout MXNet convolutions take."""
-    batch = np.asarray(batch)
-    return batch.transpose(2, 0, 1) if batch.ndim == 3 else batch.transpose(0, 3, 1, 2)

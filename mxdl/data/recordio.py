@@ -104,7 +104,6 @@ def rebatch(chunks, batch, keep_last=False):
 
 class RecordDataset:
     def __init__(self, data_dir, manifest, cfg_data, rank, size, seed, mean, std=None):
-        from recordio_tools.read import shard_files
         self.dir = data_dir
         self.manifest = manifest
         self.cfg = cfg_data
@@ -113,9 +112,9 @@ class RecordDataset:
         self.mean, self.std = mean, std
         self.batch_size = cfg_data["batch_size"]
         self.train_split = cfg_data["train_split"]
-        self._files = {split: shard_files(data_dir, manifest, split) for split in manifest["splits"]}
+        self._files = {split: manifest.shard_paths(split) for split in manifest.splits}
         self._index = {}
-        self.train_count = manifest["splits"][self.train_split]["records"]
+        self.train_count = manifest.split(self.train_split).records
         self.steps_per_epoch = steps_per_epoch(self.train_count, size, self.batch_size, self.train_split)
         self.dropped_per_epoch = dropped_per_epoch(self.train_count, size, self.batch_size)
         self._counts(self.train_split)  # read and check every .idx now, not at the first step
@@ -124,8 +123,8 @@ class RecordDataset:
 
     def _shards(self, split):
         if split not in self._index:
-            entries = self.manifest["splits"][split]["shards"]
-            self._index[split] = [ShardIndex(rec, idx, entry["records"])
+            entries = self.manifest.split(split).shards
+            self._index[split] = [ShardIndex(rec, idx, entry.records)
                                   for (_, rec, idx), entry in zip(self._files[split], entries)]
         return self._index[split]
 
@@ -216,7 +215,3 @@ class RecordDataset:
                 x = mx.nd.concat(x, mx.nd.zeros((fill,) + x.shape[1:], dtype=x.dtype), dim=0)
                 y = mx.nd.concat(y, mx.nd.zeros((fill,) + y.shape[1:], dtype=y.dtype), dim=0)
             yield x, y, rows
-
-    def split_count(self, split):
-        return self.manifest["splits"][split]["records"]
-

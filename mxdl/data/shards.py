@@ -1,23 +1,51 @@
-"""What the trainer needs to know about a shard directory, independent of its format."""
-import os
+"""Reading a shard directory: its manifest, its records one by one, and what the trainer derives from it."""
+import cv2
+import numpy as np
 
 from ..errors import UserError
+from .manifest import Manifest
 
 
 def open_manifest(data_dir):
-    from recordio_tools.read import load_manifest
-    if not os.path.isdir(data_dir):
-        raise UserError(f"data.dir {data_dir} does not exist (pack images there with mxdl-pack build)")
-    return load_manifest(data_dir)
+    return Manifest.load(data_dir)
+
+
+def iter_rec(rec_path, idx_path):
+    """Yield ``(key, label, image_or_None)`` for every record; image is HxWxC RGB uint8."""
+    import mxnet as mx
+    reader = mx.recordio.MXIndexedRecordIO(idx_path, rec_path, "r")
+    try:
+        for key in reader.keys:
+            header, payload = mx.recordio.unpack(reader.read_idx(key))
+            image = cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_UNCHANGED)
+            if image is not None:
+                image = image[..., None] if image.ndim == 2 else image[..., ::-1]
+            yield key, header.label, image
+    finally:
+        reader.close()
+
+
+def iter_h5(path):
+    import h5py
+    with h5py.File(path, "r") as f:
+        images, labels = f["images"], f["labels"]
+        for start in range(0, len(labels), 1000):
+            block_x, block_y = images[start: start + 1000], labels[start: start + 1000]
+            for i, (x, y) in enumerate(zip(block_x, block_y)):
+                yield start + i, float(y), x
+
+
+def iter_shard(manifest, rec_or_h5, idx):
+    return iter_rec(rec_or_h5, idx) if manifest.format == "rec" else iter_h5(rec_or_h5)
 
 
 def class_weights(manifest, split, spec):
     """``'balanced'`` gives the book's max(count) / count_c; a list is taken as given."""
-    classes = manifest["classes"]
+    classes = manifest.classes
     if spec is None:
         return None
     if spec == "balanced":
-        counts = [manifest["splits"][split]["per_class"].get(c, 0) for c in classes]
+        counts = [manifest.split(split).per_class.get(c, 0) for c in classes]
         if min(counts) == 0:
             raise UserError(f"train.class_weights=balanced: a class has no images in split '{split}'")
         return [max(counts) / c for c in counts]
@@ -32,7 +60,7 @@ def input_shape(manifest, configured):
         if len(configured) != 3:
             raise UserError(f"data.shape must be [C, H, W], got {configured}")
         return tuple(int(x) for x in configured)
-    if not manifest.get("image_shape"):
+    if not manifest.image_shape:
         raise UserError("images in data.dir have different sizes: set data.shape (e.g. [3, 224, 224])")
-    h, w, c = manifest["image_shape"]
+    h, w, c = manifest.image_shape
     return (c, h, w)

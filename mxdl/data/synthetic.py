@@ -6,6 +6,7 @@ pipeline's share. Batches are made once on the host and reused every step.
 """
 from ..errors import UserError
 from .epoch_plan import steps_per_epoch
+from .manifest import Manifest, Split
 
 
 class SyntheticDataset:
@@ -23,9 +24,9 @@ class SyntheticDataset:
         self.dropped_per_epoch = 0
         names = [str(i) for i in range(classes)]
         # The trainer reads classes, names and pixel statistics from a manifest; these are the neutral ones.
-        self.manifest = {"classes": names, "class_names": names,
-                         "stats": {"mean": [0.0] * self.shape[0], "std": [1.0] * self.shape[0]},
-                         "splits": {"synthetic": {"records": self.train_count, "per_class": {}}}}
+        self.manifest = Manifest("synthetic", names, names, {"synthetic": Split(self.train_count, {}, [])},
+                                 [self.shape[1], self.shape[2], self.shape[0]],
+                                 {"mean": [0.0] * self.shape[0], "std": [1.0] * self.shape[0]})
         from ..seeding import Stream, derive_seed
         mx.random.seed(derive_seed(seed, Stream.SYNTHETIC, rank))
         self._x = mx.nd.random.uniform(-1, 1, shape=(self.batch_size,) + self.shape)
@@ -37,6 +38,3 @@ class SyntheticDataset:
 
     def val_batches(self, split=None):
         return iter(())
-
-    def split_count(self, split):
-        return self.train_count

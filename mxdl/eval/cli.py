@@ -1,6 +1,6 @@
 """Evaluation commands.
 
-``mxdl-eval MODEL DATA [--split test] [--ten-crop | --both] [--ensemble MODEL ...] [--out DIR]``
+``mxdl-eval MODEL DATA [--split test] [--ten-crop | --both] [--ensemble MODEL ...] [--output DIR]``
     rank-1/rank-5, scikit-learn's classification report, confusion matrix PNG,
     misclassified.csv and worst.png. MODEL is a run directory, a checkpoint
     directory or an exported *-symbol.json. Under horovodrun each worker
@@ -9,19 +9,12 @@
 ``mxdl-predict MODEL IMAGE_OR_DIR [--top-k 5] [--ten-crop]``
     top-k labels with probabilities for image files.
 
-``mxdl-augment-preview IMAGE --out grid.png [--rows 4 --cols 6]``
+``mxdl-augment-preview IMAGE --output grid.png [--rows 4 --cols 6]``
     the book's augmentation settings applied to one image, as a grid.
-``mxdl-augment-preview --config CONFIG [key=value ...] --out grid.png``
+``mxdl-augment-preview --config CONFIG [key=value ...] --output grid.png``
     the first training batch exactly as the trainer's RecordIO reader makes it
     (ImageRecordIter's crops, jitter and normalisation), undone to pixels.
-
-Examples::
-
-    mxdl-eval runs/dogs_vs_cats_alexnet shards/dogs_vs_cats --split test --both
-    mxdl-eval runs/cifar10_minivggnet shards/cifar10 --ensemble runs/m2 runs/m3 runs/m4 runs/m5
-    mxdl-predict runs/digits some_digit.png --top-k 3
 """
-import argparse
 import json
 import os
 import sys
@@ -29,12 +22,16 @@ import sys
 import cv2
 import numpy as np
 
+from ..cli_help import make_parser
 from ..errors import UserError, cli_entry
 
 
-def _eval_parser():
-    p = argparse.ArgumentParser(prog="mxdl-eval", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+def eval_parser():
+    p = make_parser("mxdl-eval", "Rank-1/rank-5 accuracy, classification report, confusion matrix and the worst "
+                    "errors of a trained model (or an ensemble) on a packed split.", [
+                        "mxdl-eval runs/dogs_vs_cats_alexnet shards/dogs_vs_cats --split test --both",
+                        "mxdl-eval runs/cifar10_minivggnet shards/cifar10 --ensemble runs/m2 runs/m3",
+                        "horovodrun -np 2 --gloo mxdl-eval runs/digits runs/data/digits-shards --split val"])
     p.add_argument("model", help="run dir, checkpoint dir or *-symbol.json")
     p.add_argument("data", help="shard directory written by mxdl-pack build")
     p.add_argument("--split", default="test", help="split to evaluate (default: test)")
@@ -42,8 +39,8 @@ def _eval_parser():
     g.add_argument("--ten-crop", action="store_true", help="average 10 crops (corners, center, mirrors)")
     g.add_argument("--both", action="store_true", help="report center crop and 10-crop")
     p.add_argument("--ensemble", nargs="+", default=[], metavar="MODEL", help="more members; probabilities averaged")
-    p.add_argument("--out", help="directory for the report files (default: MODEL's run dir/eval-SPLIT)")
-    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--output", help="directory for the report files (default: MODEL's run dir/eval-SPLIT)")
+    p.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default: 64)")
     return p
 
 
@@ -57,8 +54,8 @@ def _out_dir(model, split, out):
 
 
 def _check_members(predictors, data_dir):
-    from recordio_tools.read import load_manifest
-    n_classes = len(load_manifest(data_dir)["classes"])
+    from ..data.manifest import Manifest
+    n_classes = len(Manifest.load(data_dir).classes)
     for p in predictors:
         if len(p.class_names) != n_classes:
             raise UserError(f"{p.source} predicts {len(p.class_names)} classes but {data_dir} has {n_classes}")
@@ -81,16 +78,16 @@ def main(argv=None):
     from ..dist import Dist
     from .evaluate import full_report, predict_split, summarize, write_errors
     from .model_io import load_predictor
-    args = _eval_parser().parse_args(argv)
+    args = eval_parser().parse_args(argv)
     members = [load_predictor(m) for m in [args.model] + args.ensemble]
     _check_members(members, args.data)
     dist = Dist()
     modes = [False, True] if args.both else [args.ten_crop]
-    out_dir = _out_dir(args.model, args.split, args.out)
+    out_dir = _out_dir(args.model, args.split, args.output)
     results = {}
     for ten in modes:
         mode = "10-crop" if ten else "center crop"
-        local = predict_split(members, args.data, args.split, ten, args.batch, dist.rank, dist.size)
+        local = predict_split(members, args.data, args.split, ten, args.batch_size, dist.rank, dist.size)
         probs, labels, ids, thumbs = _gather(dist, *local)
         if not dist.primary:
             continue
@@ -116,7 +113,7 @@ def main(argv=None):
 # ---- mxdl-predict -------------------------------------------------------------------------------
 
 def _image_files(target):
-    from recordio_tools.listing import IMAGE_EXTS
+    from ..data.preprocess import IMAGE_EXTS
     if os.path.isdir(target):
         return sorted(os.path.join(d, f) for d, _, files in os.walk(target) for f in files
                       if f.lower().endswith(IMAGE_EXTS))
@@ -135,15 +132,21 @@ def _read_for(predictor, path):
     return aspect_aware_resize(np.ascontiguousarray(image), w, h)
 
 
+def predict_parser():
+    p = make_parser("mxdl-predict", "Classify image files with a trained model: top-k labels with probabilities.",
+                    ["mxdl-predict runs/digits some_digit.png --top-k 3",
+                     "mxdl-predict runs/cifar10_minivggnet/model-symbol.json photos/ --ten-crop"])
+    p.add_argument("model", help="run dir, checkpoint dir or *-symbol.json")
+    p.add_argument("images", help="an image file or a folder of images")
+    p.add_argument("--top-k", type=int, default=5, help="labels to print per image (default: 5)")
+    p.add_argument("--ten-crop", action="store_true", help="average 10 crops (corners, center, mirrors)")
+    return p
+
+
 @cli_entry
 def predict_main(argv=None):
     from .model_io import load_predictor
-    p = argparse.ArgumentParser(prog="mxdl-predict", description="Classify image files with a trained model.")
-    p.add_argument("model")
-    p.add_argument("images", help="an image file or a folder of images")
-    p.add_argument("--top-k", type=int, default=5)
-    p.add_argument("--ten-crop", action="store_true")
-    args = p.parse_args(argv)
+    args = predict_parser().parse_args(argv)
     predictor = load_predictor(args.model)
     files = _image_files(args.images)
     unreadable = 0
@@ -161,38 +164,44 @@ def predict_main(argv=None):
 
 # ---- mxdl-augment-preview ------------------------------------------------------------------------
 
-@cli_entry
-def augment_preview_main(argv=None):
-    p = argparse.ArgumentParser(prog="mxdl-augment-preview",
-                                description="Write a PNG grid of augmented copies of one image "
-                                            "(defaults: the book's rotation 30, shift 0.1, shear 0.2, zoom 0.2, flip), "
-                                            "or of the first training batch of a config (--config).")
+def augment_preview_parser():
+    p = make_parser("mxdl-augment-preview",
+                    "Write a PNG grid of augmented copies of one image (defaults: the book's rotation 30, shift 0.1, "
+                    "shear 0.2, zoom 0.2, flip), or of the first training batch of a config (--config).",
+                    ["mxdl-augment-preview photo.jpg --output grid.png --rows 2 --cols 3",
+                     "mxdl-augment-preview --config configs/imagenet_resnet50.yaml --output batch.png"])
     p.add_argument("image", nargs="?", help="an image file (not with --config)")
     p.add_argument("overrides", nargs="*", help="key=value config overrides (with --config)")
     p.add_argument("--config", help="a YAML experiment: show its training reader's first batch")
-    p.add_argument("--out", required=True)
-    p.add_argument("--rows", type=int, default=4)
-    p.add_argument("--cols", type=int, default=6)
-    p.add_argument("--size", type=int, default=128, help="tile size in pixels")
-    p.add_argument("--rotation", type=float, default=30.0)
-    p.add_argument("--shift", type=float, default=0.1)
-    p.add_argument("--shear", type=float, default=0.2)
-    p.add_argument("--zoom", type=float, default=0.2)
-    p.add_argument("--no-flip", action="store_true")
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
+    p.add_argument("--output", required=True, help="PNG file to write")
+    p.add_argument("--rows", type=int, default=4, help="rows of the grid (default: 4)")
+    p.add_argument("--cols", type=int, default=6, help="columns of the grid (default: 6)")
+    p.add_argument("--tile", type=int, default=128, help="tile size in pixels (default: 128)")
+    p.add_argument("--rotation", type=float, default=30.0, help="largest rotation in degrees (default: 30)")
+    p.add_argument("--shift", type=float, default=0.1, help="largest shift, a fraction of the size (default: 0.1)")
+    p.add_argument("--shear", type=float, default=0.2, help="largest shear (default: 0.2)")
+    p.add_argument("--zoom", type=float, default=0.2, help="largest zoom in or out (default: 0.2)")
+    p.add_argument("--no-flip", action="store_true", help="no horizontal flips")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random augmentations (default: 0)")
+    return p
+
+
+@cli_entry
+def augment_preview_main(argv=None):
+    args = augment_preview_parser().parse_args(argv)
     if args.config:
         overrides = ([args.image] if args.image else []) + args.overrides
-        tiles, what = _reader_tiles(args.config, overrides, args.rows * args.cols, args.size)
+        tiles, what = _reader_tiles(args.config, overrides, args.rows * args.cols, args.tile)
     elif args.image:
         tiles, what = _book_tiles(args), "the original (top left) and augmented copies"
     else:
         raise UserError("give an IMAGE, or --config CONFIG to preview a training reader")
     tiles += [np.zeros_like(tiles[0])] * (args.rows * args.cols - len(tiles))
     grid = np.vstack([np.hstack(tiles[r * args.cols:(r + 1) * args.cols]) for r in range(args.rows)])
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    cv2.imwrite(args.out, grid)
-    print(f"wrote {args.out}: {what}")
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    if not cv2.imwrite(args.output, grid):
+        raise UserError(f"could not write {args.output} (a PNG path in a writable folder?)")
+    print(f"wrote {args.output}: {what}")
     return 0
 
 
@@ -202,7 +211,7 @@ def _book_tiles(args):
     image = cv2.imread(args.image, cv2.IMREAD_COLOR)
     if image is None:
         raise UserError(f"cannot read image {args.image}")
-    image = aspect_aware_resize(image, args.size, args.size)
+    image = aspect_aware_resize(image, args.tile, args.tile)
     settings = AugmentSettings(args.rotation, args.shift, args.shear, args.zoom, not args.no_flip)
     rng = np.random.RandomState(args.seed)
     return [image] + [augment(image, settings, rng) for _ in range(args.rows * args.cols - 1)]
@@ -216,7 +225,7 @@ def _reader_tiles(config_path, overrides, count, size):
     cfg["data"]["batch_size"] = count
     data = open_dataset(cfg)
     x, _ = next(iter(data.train_epoch(0)))
-    d, stats = cfg["data"], data.manifest["stats"]
+    d, stats = cfg["data"], data.manifest.stats
     pixels = x.asnumpy().transpose(0, 2, 3, 1) / d["scale"]
     if d["std_normalize"]:
         pixels *= np.asarray(stats["std"], np.float32)

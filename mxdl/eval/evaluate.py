@@ -12,10 +12,11 @@ from .metrics import confusion_png, rank_k, report
 
 def iter_split(data_dir, split, rank=0, size=1):
     """Yield ``(record_id, label, image)`` of a split; with several workers each takes every size-th."""
-    from recordio_tools.read import iter_shard, load_manifest, shard_files
-    manifest = load_manifest(data_dir)
+    from ..data.manifest import Manifest
+    from ..data.shards import iter_shard
+    manifest = Manifest.load(data_dir)
     n = 0
-    for name, path, idx in shard_files(data_dir, manifest, split):
+    for name, path, idx in manifest.shard_paths(split):
         for key, label, image in iter_shard(manifest, path, idx):
             if n % size == rank:
                 yield f"{name}:{key}", int(label), image

@@ -1,8 +1,8 @@
 """``mxdl-features``: the book's transfer learning by feature extraction.
 
-    mxdl-features extract MODEL DATA --out feats/ [--splits train,test] [--layer NAME]
-    mxdl-features extract --gluoncv vgg16 --params ~/vgg16-e660d456.params DATA --out feats/
-    mxdl-features logreg feats/ [--train train --test test] [--out feats/logreg.pkl]
+    mxdl-features extract MODEL DATA --output feats/ [--split train --split test] [--layer NAME]
+    mxdl-features extract --gluoncv vgg16 --params ~/vgg16-e660d456.params DATA --output feats/
+    mxdl-features logreg feats/ [--train train --test test] [--output feats/logreg.pkl]
 
 ``extract`` runs a network up to a layer (default: the body, ``features``) over
 each split and writes ``OUT/<split>.h5`` with ``features`` (N x D float32),
@@ -12,13 +12,13 @@ gluoncv's model-zoo network and loads a local parameter file into it.
 ``logreg`` fits scikit-learn's logistic regression with a grid search over C,
 prints rank-1/rank-5 and the classification report, and saves the classifier.
 """
-import argparse
 import os
 import pickle
 import sys
 
 import numpy as np
 
+from ..cli_help import add_command, make_parser
 from ..errors import UserError, cli_entry
 from ..fileio import atomic_write_bytes
 from .evaluate import iter_split
@@ -92,8 +92,8 @@ class H5FeatureWriter:
 
 
 def extract(predictor, body, data_dir, split, out_path, class_names, batch=64):
-    from recordio_tools.read import load_manifest
-    rows = load_manifest(data_dir)["splits"][split]["records"]
+    from ..data.manifest import Manifest
+    rows = Manifest.load(data_dir).split(split).records
     writer, images, labels = None, [], []
 
     def run():
@@ -139,29 +139,40 @@ def logreg(feature_dir, train, test, out, cs=(0.1, 1.0, 10.0, 100.0, 1000.0), jo
     return search.best_params_["C"], rank_k(full, y_test, 1), rank_k(full, y_test, 5), report(full, y_test, names)
 
 
-@cli_entry
-def main(argv=None):
-    p = argparse.ArgumentParser(prog="mxdl-features", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", required=True)
-    e = sub.add_parser("extract", help="write network features of each split to HDF5")
-    e.add_argument("model", nargs="?", help="run dir, checkpoint dir or *-symbol.json")
-    e.add_argument("data", help="shard directory")
-    e.add_argument("--out", required=True, help="output directory for <split>.h5")
-    e.add_argument("--splits", default=None, help="comma-separated (default: every split)")
+def build_parser():
+    p = make_parser("mxdl-features", "The book's transfer learning by feature extraction: network features "
+                    "to HDF5, then logistic regression on them.", [
+        "mxdl-features extract runs/flowers17 shards/flowers17 --output feats/",
+        "mxdl-features extract --gluoncv vgg16 --params ~/vgg16-e660d456.params shards/flowers17 --output feats/",
+        "mxdl-features logreg feats/ --train train --test val"])
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", help="one of:")
+    e = add_command(sub, "extract", "write network features of each split to OUTPUT/<split>.h5", [
+        "mxdl-features extract runs/flowers17 shards/flowers17 --output feats/ --split train --split val",
+        "mxdl-features extract --gluoncv resnet50_v1 --params r50.params shards/animals --output feats/"])
+    e.add_argument("model", nargs="?", help="run dir, checkpoint dir or *-symbol.json (or use --gluoncv)")
+    e.add_argument("data", help="shard directory written by mxdl-pack build")
+    e.add_argument("--output", required=True, help="output directory for <split>.h5")
+    e.add_argument("--split", action="append", help="a split to extract; repeat for more (default: every split)")
     e.add_argument("--layer", help="output of this layer (default: the model's body)")
     e.add_argument("--gluoncv", help="gluoncv model-zoo name, with --params")
     e.add_argument("--params", help="local .params file for --gluoncv")
-    e.add_argument("--input", default="3x224x224", help="CxHxW for --gluoncv models")
-    l = sub.add_parser("logreg", help="logistic regression with a grid search over C")
-    l.add_argument("features", help="directory written by extract")
-    l.add_argument("--train", default="train")
-    l.add_argument("--test", default="test")
-    l.add_argument("--out", help="classifier pickle (default: FEATURES/logreg.pkl)")
-    l.add_argument("--jobs", type=int, default=1)
+    e.add_argument("--input", default="3x224x224", help="CxHxW for --gluoncv models (default: 3x224x224)")
+    lr = add_command(sub, "logreg", "logistic regression on extracted features, grid search over C",
+                     ["mxdl-features logreg feats/ --train train --test test"])
+    lr.add_argument("features", help="directory written by extract")
+    lr.add_argument("--train", default="train", help="split whose features train the classifier (default: train)")
+    lr.add_argument("--test", default="test", help="split whose features it is scored on (default: test)")
+    lr.add_argument("--output", help="classifier pickle (default: FEATURES/logreg.pkl)")
+    lr.add_argument("--jobs", type=int, default=1, help="parallel jobs of the grid search (default: 1)")
+    return p
+
+
+@cli_entry
+def main(argv=None):
+    p = build_parser()
     args = p.parse_args(argv)
     if args.command == "extract":
-        from recordio_tools.read import load_manifest
+        from ..data.manifest import Manifest
         from ..models.cli import parse_shape
         from .model_io import load_predictor
         if args.gluoncv:
@@ -172,15 +183,15 @@ def main(argv=None):
             predictor = load_predictor(args.model)
         else:
             raise UserError("give a MODEL, or --gluoncv NAME --params FILE")
-        manifest = load_manifest(args.data)
+        manifest = Manifest.load(args.data)
         body = cut_at_layer(predictor.net, args.layer)
-        os.makedirs(args.out, exist_ok=True)
-        for split in (args.splits.split(",") if args.splits else list(manifest["splits"])):
-            path = os.path.join(args.out, f"{split}.h5")
-            extract(predictor, body, args.data, split, path, manifest["class_names"])
+        os.makedirs(args.output, exist_ok=True)
+        for split in args.split or list(manifest.splits):
+            path = os.path.join(args.output, f"{split}.h5")
+            extract(predictor, body, args.data, split, path, manifest.class_names)
             print(f"wrote {path}")
     else:
-        out = args.out or os.path.join(args.features, "logreg.pkl")
+        out = args.output or os.path.join(args.features, "logreg.pkl")
         c, r1, r5, text = logreg(args.features, args.train, args.test, out, jobs=args.jobs)
         print(text)
         print(f"best C={c}; rank-1 {r1:.4f}, rank-5 {r5:.4f}; classifier saved to {out}")

@@ -56,15 +56,15 @@ def _ctx():
 
 
 def _from_checkpoint(path):
-    from ..models import get_model
+    from ..models.network import build_network
     from ..train.checkpoint import PARAMS, load_meta
     meta = load_meta(path)
     ident, pre = meta["identity"], meta.get("preprocess")
     if pre is None:
         raise UserError(f"{path} predates stored preprocessing; evaluate its exported model instead")
     ctx = _ctx()
-    net = get_model(ident["model.name"], classes=ident["classes"], **ident["model.options"])
-    net.load_parameters(os.path.join(path, PARAMS), ctx=ctx)
+    net = build_network(ident, dtype="float32")
+    net.load_parameters(os.path.join(path, PARAMS), ctx=ctx, cast_dtype=True, dtype_source="current")
     net.hybridize()
     return Predictor(net, pre["class_names"], tuple(pre["input_shape"]), pre["mean"], pre["scale"], path, ctx,
                      pre.get("resize", 0))

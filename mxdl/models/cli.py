@@ -1,14 +1,7 @@
-"""``mxdl-models``: list the registered models, or summarize one (layers, output shapes, parameters).
-
-Examples::
-
-    mxdl-models list
-    mxdl-models list 'resnet*'
-    mxdl-models summary resnet50_v1 --input 3x224x224 --classes 1000
-"""
-import argparse
+"""``mxdl-models``: list the registered models, or summarize one (layers, output shapes, parameters)."""
 import sys
 
+from ..cli_help import add_command, make_parser
 from ..errors import UserError, cli_entry
 from .registry import get_model, list_models, native_input
 
@@ -54,17 +47,23 @@ def summary(name, input_shape, classes, **options):
     print(f"{name}: {trainable:,} trainable parameters, {total:,} including batch-norm statistics")
 
 
+def build_parser():
+    p = make_parser("mxdl-models", __doc__, ["mxdl-models list", "mxdl-models list 'resnet*'",
+                                             "mxdl-models summary resnet50_v1 --input 3x224x224 --classes 1000"])
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", help="one of:")
+    ls = add_command(sub, "list", "list model names with their native input", ["mxdl-models list 'vgg*'"])
+    ls.add_argument("pattern", nargs="?", default="*", help="shell-style name pattern (default: all)")
+    sm = add_command(sub, "summary", "layers, output shapes and parameter counts of one model",
+                     ["mxdl-models summary squeezenet1_1 --input 3x224x224"])
+    sm.add_argument("name", help="a model name from mxdl-models list")
+    sm.add_argument("--input", help="CxHxW (default: the model's native input)")
+    sm.add_argument("--classes", type=int, default=1000, help="classes of the output layer (default: 1000)")
+    return p
+
+
 @cli_entry
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="mxdl-models", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", required=True)
-    ls = sub.add_parser("list", help="list model names with their native input")
-    ls.add_argument("pattern", nargs="?", default="*")
-    sm = sub.add_parser("summary", help="layers, output shapes and parameter counts")
-    sm.add_argument("name")
-    sm.add_argument("--input", help="CxHxW (default: the model's native input)")
-    sm.add_argument("--classes", type=int, default=1000)
+    p = build_parser()
     args = p.parse_args(argv)
     if args.command == "list":
         for name in list_models(args.pattern):

@@ -56,29 +56,34 @@ class GoogLeNet(nn.HybridBlock):
         wide = 5 if paper_5x5 else 3
         self.aux_logits = aux_logits
         with self.name_scope():
-            self.stem = nn.HybridSequential()
-            self.stem.add(conv(64, 7, 2, 3), nn.MaxPool2D(3, 2, ceil_mode=True), conv(64, 1),
+            # features = stem, middle, tail: the whole body in one block (for freezing and feature
+            # extraction), split where the auxiliary heads tap it.
+            stem = nn.HybridSequential()
+            stem.add(conv(64, 7, 2, 3), nn.MaxPool2D(3, 2, ceil_mode=True), conv(64, 1),
                           conv(192, 3, padding=1), nn.MaxPool2D(3, 2, ceil_mode=True),
                           inception(_INCEPTION["3a"], conv, wide), inception(_INCEPTION["3b"], conv, wide),
                           nn.MaxPool2D(3, 2, ceil_mode=True), inception(_INCEPTION["4a"], conv, wide))
-            self.middle = nn.HybridSequential()
+            middle = nn.HybridSequential()
             for name in ("4b", "4c", "4d"):
-                self.middle.add(inception(_INCEPTION[name], conv, wide))
-            self.tail = nn.HybridSequential()
-            self.tail.add(inception(_INCEPTION["4e"], conv, wide), nn.MaxPool2D(2, 2),
+                middle.add(inception(_INCEPTION[name], conv, wide))
+            tail = nn.HybridSequential()
+            tail.add(inception(_INCEPTION["4e"], conv, wide), nn.MaxPool2D(2, 2),
                           inception(_INCEPTION["5a"], conv, wide), inception(_INCEPTION["5b"], conv, wide),
                           nn.GlobalAvgPool2D(), nn.Dropout(dropout))
+            self.features = nn.HybridSequential()
+            self.features.add(stem, middle, tail)
             self.output = nn.Dense(classes)
             if aux_logits:
                 self.aux1 = _AuxHead(classes, conv)
                 self.aux2 = _AuxHead(classes, conv)
 
     def hybrid_forward(self, F, x):
-        x = self.stem(x)
+        stem, middle, tail = self.features
+        x = stem(x)
         a1 = self.aux1(x) if self.aux_logits else None
-        x = self.middle(x)
+        x = middle(x)
         a2 = self.aux2(x) if self.aux_logits else None
-        out = self.output(self.tail(x))
+        out = self.output(tail(x))
         return (out, a1, a2) if self.aux_logits else out
 
 

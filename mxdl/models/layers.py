@@ -34,3 +34,19 @@ class Classifier(nn.HybridBlock):
 
     def hybrid_forward(self, F, x):
         return self.output(self.features(x))
+
+
+def batchnorm_running_stats(net):
+    """Every BatchNorm's running mean and variance, sorted by name: the state workers must agree on.
+
+    Frozen weights (also ``grad_req='null'``) are left out: they never change, so they never differ.
+    """
+    params = []
+
+    def visit(block):
+        if isinstance(block, nn.BatchNorm):
+            params.extend(p for p in (block.running_mean, block.running_var) if p._data is not None)
+        for child in block._children.values():
+            visit(child)
+    visit(net)
+    return sorted(params, key=lambda p: p.name)

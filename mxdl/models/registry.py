@@ -37,14 +37,32 @@ def _check(name):
     return name
 
 
+# Ranges of the options many families share; Gluon layers take any value and fail later, far away.
+_RANGES = {"dropout": (0.0, 1.0, "in [0, 1)"), "conv_dropout": (0.0, 1.0, "in [0, 1)"),
+           "bn_momentum": (0.0, 1.0, "in [0, 1)"), "bn_epsilon": (1e-12, float("inf"), "above 0")}
+
+
+def _check_values(name, classes, options):
+    if not (isinstance(classes, int) and classes >= 1):
+        raise UserError(f"model '{name}': classes must be a positive integer, got {classes!r}")
+    for key, value in options.items():
+        if key in _RANGES:
+            low, high, text = _RANGES[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value < high:
+                raise UserError(f"model '{name}': option {key} must be a number {text}, got {value!r}")
+
+
 def get_model(name, classes=1000, **options):
     """Return a new (uninitialized) HybridBlock for ``name``."""
     _load_families()
     builder = _MODELS[_check(name.lower())]
+    _check_values(name, classes, options)
     try:
         return builder(classes=classes, **options)
     except TypeError as err:
         raise UserError(f"model '{name}' does not take these options: {err}") from None
+    except (ValueError, AssertionError) as err:  # a builder or Gluon layer refusing an option's value
+        raise UserError(f"model '{name}' with options {options}: {str(err).splitlines()[0]}") from None
 
 
 def _load_families():

@@ -17,8 +17,6 @@ def _conv(channels, kernel, strides=1):
 
 
 class BasicV1(nn.HybridBlock):
-    expansion = 1
-
     def __init__(self, channels, strides, downsample, bn, **kwargs):
         super().__init__(**kwargs)
         self.body = nn.HybridSequential()
@@ -35,8 +33,6 @@ class BasicV1(nn.HybridBlock):
 
 
 class BottleneckV1(BasicV1):
-    expansion = 4
-
     def __init__(self, channels, strides, downsample, bn, **kwargs):
         super().__init__(channels, strides, downsample, bn, **kwargs)
         mid = channels // 4
@@ -48,8 +44,6 @@ class BottleneckV1(BasicV1):
 
 class PreActV2(nn.HybridBlock):
     """BN -> RELU -> conv stack; the shortcut branches off after the first BN -> RELU."""
-    expansion = 1
-
     def __init__(self, channels, strides, downsample, bn, **kwargs):
         super().__init__(**kwargs)
         self.bn1 = batch_norm(**bn)
@@ -68,8 +62,6 @@ class PreActV2(nn.HybridBlock):
 
 
 class PreActBottleneckV2(PreActV2):
-    expansion = 4
-
     def _build(self, channels, strides, bn):
         mid = channels // 4
         self.body.add(_conv(mid, 1), batch_norm(**bn), nn.Activation("relu"),

@@ -10,27 +10,25 @@ directory (a line says so); --fresh starts over, --resume insists on a
 checkpoint, --resume-from E takes the one written at the end of epoch E. An
 ``optim.lr=...`` given with a resume sets the learning rate from that point on
 (the book's ctrl+c method).
-
-Examples::
-
-    mxdl-train configs/digits.yaml
-    mxdl-train configs/cifar10_minivggnet.yaml data.dir=shards/cifar10 train.epochs=40
-    mxdl-train configs/cifar10_resnet.yaml --resume-from 80 optim.lr=0.01
 """
-import argparse
 import os
 import platform
 import shutil
 import sys
 
 from .. import config as config_mod
+from ..cli_help import make_parser
 from ..errors import UserError, cli_entry
 
 
-def _parser():
-    p = argparse.ArgumentParser(prog="mxdl-train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("config", nargs="?", help="YAML experiment in configs/")
+def build_parser():
+    p = make_parser("mxdl-train", __doc__, [
+        "mxdl-train configs/digits.yaml",
+        "mxdl-train digits data.dir=shards/digits          # a config that ships with mxdl, by name",
+        "mxdl-train configs/cifar10_minivggnet.yaml data.dir=shards/cifar10 train.epochs=40",
+        "mxdl-train configs/cifar10_resnet.yaml --resume-from 80 optim.lr=0.01",
+        "horovodrun -np 2 --gloo mxdl-train configs/digits.yaml   # or launch/train.sh / mxdl-launch"])
+    p.add_argument("config", nargs="?", help="YAML experiment file, or the name of a packaged config")
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. optim.lr=0.1")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--resume", action="store_true", help="continue from the latest checkpoint (required)")
@@ -38,6 +36,8 @@ def _parser():
     g.add_argument("--fresh", action="store_true", help="delete earlier checkpoints and history; start over")
     p.add_argument("--output", help="run directory (default: runs/<config name>)")
     p.add_argument("--show-defaults", action="store_true", help="print every config key with its default")
+    p.add_argument("--list-configs", action="store_true",
+                   help="list the experiments that ship with mxdl (give one by name: mxdl-train digits)")
     return p
 
 
@@ -65,9 +65,14 @@ def _clear_run(run_dir):
 
 @cli_entry
 def main(argv=None):
-    args = _parser().parse_intermixed_args(argv)  # overrides may come before or after options
+    args = build_parser().parse_intermixed_args(argv)  # overrides may come before or after options
     if args.show_defaults:
         print(config_mod.describe_defaults())
+        return 0
+    if args.list_configs:
+        for name, (path, about) in config_mod.packaged_configs().items():
+            print(f"{name:32s} {about}")
+        print(f"(in {config_mod.PACKAGED_CONFIGS})")
         return 0
     if not args.config:
         raise UserError("give a config file, e.g. mxdl-train configs/digits.yaml")

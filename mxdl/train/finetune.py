@@ -14,26 +14,7 @@ The book's recipe, driven by config so it runs through the same trainer
 import os
 import re
 
-from mxnet.gluon import nn
-
 from ..errors import UserError
-
-
-def book_head(classes, units=256, dropout=0.5):
-    """FLATTEN -> DENSE(units) -> RELU -> DROPOUT 0.5 -> DENSE(classes)."""
-    head = nn.HybridSequential()
-    head.add(nn.Flatten(), nn.Dense(units, activation="relu"), nn.Dropout(dropout), nn.Dense(classes))
-    return head
-
-
-def replace_head(net, classes, units):
-    if not hasattr(net, "output"):
-        raise UserError("model.head needs a model with a features/output split")
-    # Gluon refuses to rebind a child to a block of another type, so unregister the old head
-    # first; the new one then registers under the same name ("output.*" parameters).
-    net._children.pop("output", None)
-    object.__delattr__(net, "output")
-    net.output = book_head(classes, units)
 
 
 def _params_file(source):

@@ -37,7 +37,7 @@ from ..errors import UserError
 from ..fileio import atomic_write_json, atomic_write_text
 from ..runinfo import FINISHED, STOPPED, outcome_file, stop_file
 from ..seeding import Stream, derive_seed
-from .finetune import freeze, load_matching, replace_head
+from .finetune import freeze, load_matching
 from .checkpoint import OPT_STATES, PARAMS, CheckpointSaver, load_meta, load_optimizer, save_optimizer
 from .monitor import History
 from .schedule import Schedule
@@ -88,14 +88,15 @@ def segments_in_epochs(meta, scale_lr):
 def identity(cfg, classes, shape):
     """What a checkpoint must agree on to be resumed by this config."""
     return {"model.name": cfg["model"]["name"], "model.options": cfg["model"]["options"],
-            "model.head": cfg["model"]["head"],
+            "model.head": cfg["model"]["head"], "model.head_units": cfg["model"]["head_units"],
             "classes": classes, "input_shape": list(shape), "data.format": cfg["data"]["format"],
             "train.dtype": cfg["train"]["dtype"]}
 
 
 def check_compatible(meta, expected, path):
-    diffs = [f"{k}: checkpoint has {meta['identity'].get(k)!r}, config has {v!r}"
-             for k, v in expected.items() if meta["identity"].get(k) != v]
+    # A key the checkpoint lacks was added to the identity after it was written: not a difference.
+    diffs = [f"{k}: checkpoint has {meta['identity'][k]!r}, config has {v!r}"
+             for k, v in expected.items() if k in meta["identity"] and meta["identity"][k] != v]
     if diffs:
         raise UserError(f"cannot resume from {path}: " + "; ".join(diffs))
 
@@ -143,7 +144,7 @@ class Run:
         from ..data import open_dataset
         from ..data.shards import class_weights
         from ..log import get
-        from ..models import get_model
+        from ..models.network import build_network
 
         self.cfg, self.run_dir, self.dist = cfg, run_dir, dist
         self.log = get()
@@ -152,7 +153,7 @@ class Run:
         t = cfg["train"]
         self.data = dataset or open_dataset(cfg, dist.rank, dist.size)
         manifest = self.data.manifest
-        self.classes = manifest["classes"]
+        self.classes = manifest.classes
         self.shape = self.data.shape
         self.spe = self.data.steps_per_epoch
         self.epochs = t["epochs"]
@@ -161,12 +162,8 @@ class Run:
         mx.random.seed(t["seed"])
         np.random.seed(t["seed"])
         m = cfg["model"]
-        self.net = get_model(m["name"], classes=len(self.classes), **m["options"])
-        if m["head"]:
-            replace_head(self.net, len(self.classes), m["head_units"])
+        self.net = build_network(self.identity)
         self.net.initialize(make_initializer(m["init"]), ctx=self.ctx)
-        if t["dtype"] == "float16":
-            self.net.cast("float16")
         exclude_from_weight_decay(self.net)
 
         self.saver = CheckpointSaver(os.path.join(run_dir, "checkpoints"), cfg["checkpoint"]["keep_last"],
@@ -264,11 +261,11 @@ class Run:
     def preprocess(self):
         """How inputs were prepared, so evaluation and prediction can repeat it without the shards."""
         d = self.cfg["data"]
-        stats = self.data.manifest["stats"]
+        stats = self.data.manifest.stats
         scale = [d["scale"] / s for s in stats["std"]] if d["std_normalize"] else d["scale"]
         return {"mean": stats["mean"] if d["mean_subtract"] else None,
                 "scale": scale, "resize": d["val_resize"] or d["resize"], "input_shape": list(self.shape),
-                "class_names": self.data.manifest["class_names"]}
+                "class_names": self.data.manifest.class_names}
 
     def global_step(self, epoch, step_in_epoch):
         return epoch * self.spe + step_in_epoch
