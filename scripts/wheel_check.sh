@@ -17,7 +17,7 @@ fail() { echo "wheel check: $*" >&2; exit 1; }
 "$VENV/bin/python" -m pip wheel -q --no-deps --no-build-isolation -w "$work/dist" "$here"
 wheel=$(ls "$work"/dist/mxdl-*.whl)
 python3 -m venv "$work/venv"
-pip() { "$work/venv/bin/python" -m pip "$@"; }
+pip() { "$work/venv/bin/python" -m pip "$@" 2> >(grep -v "^WARNING: Location" >&2); }  # find-links noise
 pip install -q -c "$PINS" pip setuptools wheel
 
 pip install -q -c "$PINS" "$wheel"
