@@ -1,6 +1,10 @@
 """Shared fixtures: real images that ship with scikit-learn, packed once per session."""
+import contextlib
 import glob
+import importlib
+import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,11 +26,34 @@ def run_cli(*args, check=True, env=None, timeout=600, cwd=None):
     return proc
 
 
-def train_in_process(*args):
-    """``mxdl-train ARGS`` in this process (one worker, no Horovod): no interpreter start-up or
-    mxnet import per run. Returns the exit code."""
-    from mxdl.train.cli import main
-    return main([str(a) for a in args])
+ENTRY_POINTS = dict(re.findall(r'"(mxdl-[a-z-]+)=([\w.]+:\w+)"', open(os.path.join(REPO, "setup.py")).read()))
+
+
+def run_in_process(script, *args, check=True):
+    """A console script's entry point called in this process, like run_cli but without an interpreter
+    start-up and mxnet import per call; returns a CompletedProcess with what it printed. Tests that
+    need their own process (signals, Horovod, a fresh MXNet for bitwise comparisons) use run_cli."""
+    module, name = ENTRY_POINTS[script].split(":")
+    main = getattr(importlib.import_module(module), name)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(a) for a in args])
+    if check and code != 0:
+        raise AssertionError(f"{script} {args} returned {code}\n{out.getvalue()[-3000:]}\n{err.getvalue()[-3000:]}")
+    return subprocess.CompletedProcess([script, *args], code, out.getvalue(), err.getvalue())
+
+
+def train_in_process(*args, check=True):
+    return run_in_process("mxdl-train", *args, check=check)
+
+
+def as_from_a_terminal():
+    """preexec_fn for a process that a user starts from a terminal: INT, QUIT and HUP at their defaults.
+    A shell ignores INT and QUIT in its background jobs, and nohup ignores HUP; a shell script cannot
+    trap an ignored signal, so a suite started that way would otherwise test nothing."""
+    import signal
+    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
 
 
 def worker_pid(rank, run_dir):
@@ -40,6 +67,15 @@ def worker_pid(rank, run_dir):
         if b"mxdl.train.cli" in cmd and run_dir.encode() in cmd and f"HOROVOD_RANK={rank}".encode() in env:
             return int(d[len("/proc/"):])
     return None
+
+
+@pytest.fixture(autouse=True)
+def finish_mxnet_work():
+    """MXNet runs operations asynchronously: wait for a test's leftovers at its end, so they are timed
+    (and fail) with it instead of slowing whichever test comes next."""
+    yield
+    if "mxnet" in sys.modules:
+        sys.modules["mxnet"].nd.waitall()
 
 
 @pytest.fixture(scope="session")

@@ -2,15 +2,13 @@
 line (not a traceback) when mxnet is missing."""
 import argparse
 import os
-import re
 import subprocess
 import sys
 
 import pytest
 
-from conftest import REPO
+from conftest import ENTRY_POINTS, REPO
 
-ENTRY_POINTS = dict(re.findall(r'"(mxdl-[a-z-]+)=([\w.]+:\w+)"', open(os.path.join(REPO, "setup.py")).read()))
 PARSERS = ["recordio_tools.cli:build_parser", "mxdl.train.cli:build_parser", "mxdl.eval.cli:eval_parser",
            "mxdl.eval.cli:predict_parser", "mxdl.eval.cli:augment_preview_parser", "mxdl.models.cli:build_parser",
            "mxdl.eval.features:build_parser"]

@@ -11,7 +11,7 @@ import pytest
 
 from mxdl.runinfo import EXIT_STOPPED
 
-from conftest import BIN, REPO, run_cli, worker_pid
+from conftest import BIN, REPO, as_from_a_terminal, run_cli, worker_pid
 
 LAUNCH = os.path.join(REPO, "launch", "train.sh")
 CONFIG = os.path.join(REPO, "configs", "digits.yaml")
@@ -85,10 +85,17 @@ def test_preflight_names_each_problem(tmp_path):
 
 def start_launcher(run_dir, *args):
     cmd = [LAUNCH, CONFIG, "--np", "2", "--output", run_dir, "train.log_interval=100000", *args]
-    # as from a terminal: HUP not ignored (under nohup it would be, and bash cannot trap an ignored signal)
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
-                            env=dict(os.environ, **ENV), start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
+                            env=dict(os.environ, **ENV), start_new_session=True, preexec_fn=as_from_a_terminal)
+
+
+def wait_for_log(run_dir, proc, text, timeout=120):
+    log = os.path.join(run_dir, "train.log")
+    deadline = time.time() + timeout
+    while not (os.path.exists(log) and text in open(log).read()):
+        assert proc.poll() is None, proc.stdout.read()
+        assert time.time() < deadline
+        time.sleep(0.01)
 
 
 def wait_for_first_epoch(run_dir, proc, timeout=120):
@@ -138,8 +145,9 @@ def test_second_ctrl_c_ends_everything_quickly(digits_rec, tmp_path):
     # MiniVGGNet at batch 1 with a stop check only at epoch ends: an epoch takes seconds, so
     # the second press lands while the workers are still on their way to the coordinated stop
     proc = start_launcher(run_dir, f"data.dir={digits_rec}", "train.epochs=40", "data.batch_size=1",
-                          "model.name=minivggnet", "train.stop_check_interval=100000", "--stop-grace", "300")
-    wait_for_first_epoch(run_dir, proc)
+                          "model.name=minivggnet", "train.stop_check_interval=100000", "--stop-grace", "300",
+                          "train.log_interval=20")
+    wait_for_log(run_dir, proc, "epoch 1 [20/")  # training, with most of a 719-step epoch still to go
     os.killpg(proc.pid, signal.SIGINT)
     time.sleep(1.0)  # the launcher polls every 0.5 s: two presses closer than that may arrive as one
     os.killpg(proc.pid, signal.SIGINT)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from gluoncv.model_zoo import get_model as gluoncv_model
 
-from conftest import run_cli
+from conftest import run_in_process
 from mxdl.errors import UserError
 from mxdl.models import get_model, list_models, native_input
 from mxdl.models.cli import count_parameters
@@ -156,21 +156,22 @@ def test_every_model_has_a_features_body_and_an_output_head(name):
     """What train.freeze=features, model.head and feature extraction rely on."""
     net = get_model(name, classes=3)
     assert isinstance(net.features, mx.gluon.HybridBlock) and isinstance(net.output, mx.gluon.Block)
-    net.initialize()
-    x = mx.nd.zeros((1,) + tuple(SMALLER.get(name, native_input(name))))
-    feats = net.features(x)
-    assert feats.shape[0] == 1 and net.output(feats).shape == (1, 3)
+    net.initialize()  # deferred: traced with symbols below, so no weights are ever allocated
+    feats = net.features(mx.sym.var("data"))
+    shape = (1,) + tuple(SMALLER.get(name, native_input(name)))
+    assert feats.infer_shape(data=shape)[1][0][0] == 1
+    assert net.output(feats).infer_shape(data=shape)[1][0] == (1, 3)
     names = set(net._collect_params_with_prefix())
     assert {n for n in names if n.startswith(("features.", "output."))} == {
         n for n in names if not n.startswith(("aux1.", "aux2."))}
 
 
 def test_cli_list_and_summary():
-    listing = run_cli("mxdl-models", "list", "vgg1*").stdout.split()
+    listing = run_in_process("mxdl-models", "list", "vgg1*").stdout.split()
     assert "vgg16_bn" in listing and "resnet18_v1" not in listing
-    out = run_cli("mxdl-models", "summary", "squeezenet1_1", "--input", "3x224x224").stdout
+    out = run_in_process("mxdl-models", "summary", "squeezenet1_1", "--input", "3x224x224").stdout
     assert "Output Shape" in out and "squeezenet1_1: 1,235,496 trainable parameters" in out
-    bad = run_cli("mxdl-models", "summary", "vgg16", "--input", "3x224", check=False)
+    bad = run_in_process("mxdl-models", "summary", "vgg16", "--input", "3x224", check=False)
     assert bad.returncode == 2 and "must look like CxHxW" in bad.stderr
 
 

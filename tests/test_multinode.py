@@ -13,7 +13,7 @@ import pytest
 
 from mxdl.runinfo import EXIT_STOPPED
 
-from conftest import BIN, REPO, worker_pid
+from conftest import BIN, REPO, as_from_a_terminal, worker_pid
 
 CLUSTER = os.path.join(REPO, "scripts", "netns_cluster.sh")
 LAUNCH = os.path.join(REPO, "launch", "train.sh")
@@ -53,7 +53,7 @@ def on_head(cluster, run_dir, *args):
     cmd = ["ip", "netns", "exec", "mxdl-n0", "env", f"PATH={cluster['path']}", LAUNCH, CONFIG, "--hosts", HOSTS,
            "--nic", "mxdl0", "--output", run_dir, "train.log_interval=100000", *args]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=as_from_a_terminal)
 
 
 def workers_alive(run_dir):

@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import run_cli, run_in_process
 from mxdl.errors import UserError
 from mxdl.data.manifest import Manifest
 from recordio_tools import pack
@@ -189,7 +189,7 @@ def test_verify_catches_a_corrupted_byte(digits_images, tmp_path):
     data = bytearray(open(rec, "rb").read())
     data[len(data) // 2] ^= 0xFF
     open(rec, "wb").write(bytes(data))
-    proc = run_cli("mxdl-pack", "verify", out, check=False)
+    proc = run_in_process("mxdl-pack", "verify", out, check=False)
     assert proc.returncode == 1
     assert "train-00001-of-00002.rec: checksum differs" in proc.stdout
     assert "train-00000" not in proc.stdout
@@ -246,13 +246,13 @@ def test_rebuild_with_other_options_needs_overwrite(photos_tree, tmp_path):
 
 def test_cli_build_inspect_and_contact_sheet(photos_tree, tmp_path):
     out = str(tmp_path / "cli")
-    run_cli("mxdl-pack", "build", photos_tree, out, "--size", "48x48", "--split-sizes", "train=0.5,val=0.5",
+    run_in_process("mxdl-pack", "build", photos_tree, out, "--size", "48x48", "--split-sizes", "train=0.5,val=0.5",
             "--shards", "2", "--workers", "2")
-    proc = run_cli("mxdl-pack", "inspect", out, "--grid", str(tmp_path / "sheet.png"), "--per-class", "3")
+    proc = run_in_process("mxdl-pack", "inspect", out, "--grid", str(tmp_path / "sheet.png"), "--per-class", "3")
     assert "train: 6 images in 2 shard(s)" in proc.stdout and "classes (2): china, flower" in proc.stdout
     sheet = cv2.imread(str(tmp_path / "sheet.png"))
     assert sheet.shape == (2 * 64, 120 + 3 * 64, 3)
-    bad = run_cli("mxdl-pack", "build", str(tmp_path / "missing"), out, check=False)
+    bad = run_in_process("mxdl-pack", "build", str(tmp_path / "missing"), out, check=False)
     assert bad.returncode == 2 and bad.stderr.strip().startswith("error: input not found")
     assert "Traceback" not in bad.stderr
 
@@ -270,14 +270,14 @@ def test_im2rec_shards_are_adopted_and_trainable(digits_images, tmp_path):
                     digits_images], check=True, capture_output=True)
     names = tmp_path / "names.txt"
     names.write_text("".join(f"{i}\n" for i in range(10)))
-    run_cli("mxdl-pack", "adopt", str(out), "--prefix", "train=digits_train", "--prefix", "val=digits_val",
+    run_in_process("mxdl-pack", "adopt", str(out), "--prefix", "train=digits_train", "--prefix", "val=digits_val",
             "--classes", str(names))
     manifest = Manifest.load(str(out))
     assert manifest.splits["train"].records + manifest.splits["val"].records == 1797
     assert manifest.image_shape == [8, 8, 1]
     assert verify(str(out)) == []
     run_dir = tmp_path / "run"
-    run_cli("mxdl-train", os.path.join(os.path.dirname(__file__), "..", "configs", "digits.yaml"),
+    run_in_process("mxdl-train", os.path.join(os.path.dirname(__file__), "..", "configs", "digits.yaml"),
             f"data.dir={out}", "train.epochs=2", "train.log_interval=100000", "--output", str(run_dir))
     assert json.load(open(run_dir / "history.json"))["epochs"][-1]["val_acc"] > 0.8
 
