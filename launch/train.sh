@@ -47,7 +47,9 @@ while [ $# -gt 0 ]; do
         --hosts) value "$1" "${2-}" "h1:4,h2:4"; HOSTS=$VALUE; shift ;;
         --hostfile) value "$1" "${2-}" "a file"; HOSTFILE=$VALUE; shift ;;
         --resume|--fresh) resume_mode; RESUME_ARGS=("$1") ;;
-        --resume-from) resume_mode; value "$1" "${2-}" "an epoch"; RESUME_ARGS=(--resume-from "$VALUE"); shift ;;
+        --resume-from) resume_mode; value "$1" "${2-}" "an epoch"
+            [[ "$VALUE" =~ ^[0-9]+$ ]] || die "--resume-from takes an epoch number, got '$VALUE'"
+            RESUME_ARGS=(--resume-from "$VALUE"); shift ;;
         --output) value "$1" "${2-}" "a directory"; OUTPUT=$VALUE; shift ;;
         --max-restarts) value "$1" "${2-}" "a number"; MAX_RESTARTS=$VALUE; shift ;;
         --min-np) value "$1" "${2-}" "a number"; MIN_NP=$VALUE; shift ;;

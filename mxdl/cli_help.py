@@ -10,10 +10,28 @@ def _layout(description, examples):
     return {"description": description, "epilog": epilog, "formatter_class": argparse.RawDescriptionHelpFormatter}
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage mistakes are one line (``error: ...``) and exit 2, like every other user error."""
+
+    def error(self, message):
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def make_parser(prog, description, examples):
-    return argparse.ArgumentParser(prog=prog, **_layout(description, examples))
+    return OneLineParser(prog=prog, **_layout(description, examples))
 
 
 def add_command(subparsers, name, description, examples):
     """A sub-command (``mxdl-pack build``) laid out like a whole command."""
     return subparsers.add_parser(name, help=description.split(";")[0], **_layout(description, examples))
+
+
+def positive_int(text):
+    """An argparse type for counts that must be at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value

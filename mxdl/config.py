@@ -8,6 +8,7 @@ for a typo, the nearest valid key.
 """
 import copy
 import difflib
+import math
 import os
 
 import yaml
@@ -18,13 +19,25 @@ REQUIRED = object()  # marks a key that has no default and must be set
 
 
 class Key:
-    """One config key: expected type(s), default, choices and a short description."""
+    """One config key: expected type(s), default, a short description, and the values it allows
+    (``choices``, or ``valid``: a (test, "what it must be") pair for numbers)."""
 
-    def __init__(self, types, default, doc, choices=None):
+    def __init__(self, types, default, doc, choices=None, valid=None):
         self.types = types if isinstance(types, tuple) else (types,)
         self.default = default
         self.doc = doc
         self.choices = choices
+        self.valid = valid
+
+
+# Ranges for numeric keys; NaN fails every one of them.
+AT_LEAST_1 = (lambda v: v >= 1, "at least 1")
+POSITIVE = (lambda v: v > 0, "above 0")
+NON_NEGATIVE = (lambda v: v >= 0, "0 or more")
+FRACTION = (lambda v: 0 <= v < 1, "in [0, 1)")
+AREA = (lambda v: 0 < v <= 1, "in (0, 1]")
+NUMBERS = (lambda v: all(isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0 for x in v),
+           "a list of epoch numbers")
 
 
 SCHEMA = {
@@ -36,7 +49,7 @@ SCHEMA = {
                          "start from these weights (run dir, checkpoint dir or .params; matching names/shapes)"),
         "head": Key((str, type(None)), None, "replace the classifier head: 'book' = flatten, dense, relu, "
                     "dropout 0.5, dense", choices=(None, "book")),
-        "head_units": Key(int, 256, "units of the book's head"),
+        "head_units": Key(int, 256, "units of the book's head", valid=AT_LEAST_1),
     },
     "data": {
         "dir": Key((str, type(None)), None, "shard directory written by mxdl-pack build (required unless "
@@ -44,75 +57,75 @@ SCHEMA = {
         "format": Key(str, "rec", "shard format to read", choices=("rec", "hdf5")),
         "train_split": Key(str, "train", "split used for training"),
         "val_split": Key(str, "val", "split used for validation ('' for none)"),
-        "batch_size": Key(int, 64, "images per worker per step"),
+        "batch_size": Key(int, 64, "images per worker per step", valid=AT_LEAST_1),
         "shape": Key((list, type(None)), None, "network input C,H,W; default: the shards' image size"),
-        "threads": Key(int, 2, "decoding threads per worker (ImageRecordIter preprocess_threads)"),
+        "threads": Key(int, 2, "decoding threads per worker (ImageRecordIter preprocess_threads)", valid=AT_LEAST_1),
         "mean_subtract": Key(bool, True, "subtract the per-channel mean from stats.json"),
-        "scale": Key(float, 1.0, "multiply pixels by this after mean subtraction (1/255 for [0,1])"),
+        "scale": Key(float, 1.0, "multiply pixels by this after mean subtraction (1/255 for [0,1])", valid=POSITIVE),
         "resize": Key(int, 0, "resize the shorter side to this before cropping (0: keep; training skips it "
-                             "under random_resized_crop)"),
+                             "under random_resized_crop)", valid=NON_NEGATIVE),
         "val_resize": Key(int, 0, "evaluation: resize the shorter side to this, then center-crop data.shape "
                                   "(0: data.resize), e.g. 256 for 224 crops"),
         "std_normalize": Key(bool, False, "divide by the per-channel std from stats.json (after the mean)"),
         "rand_crop": Key(bool, False, "random crop of data.shape from larger images (training)"),
         "rand_mirror": Key(bool, False, "random horizontal flip (training)"),
-        "pad": Key(int, 0, "zero padding added before a random crop (CIFAR-style shift)"),
-        "max_rotate_angle": Key(int, 0, "random rotation in degrees (training)"),
-        "max_shear_ratio": Key(float, 0.0, "random shear (training)"),
-        "zoom": Key(float, 0.0, "random zoom in [1 - z, 1 + z] (training)"),
+        "pad": Key(int, 0, "zero padding added before a random crop (CIFAR-style shift)", valid=NON_NEGATIVE),
+        "max_rotate_angle": Key(int, 0, "random rotation in degrees (training)", valid=NON_NEGATIVE),
+        "max_shear_ratio": Key(float, 0.0, "random shear (training)", valid=NON_NEGATIVE),
+        "zoom": Key(float, 0.0, "random zoom in [1 - z, 1 + z] (training)", valid=FRACTION),
         "shift": Key(float, 0.0, "random width/height shift as a fraction (training; HDF5 only, "
                                  "RecordIO uses data.pad with data.rand_crop)"),
         "random_resized_crop": Key(bool, False, "RecordIO training: crop a random area and aspect ratio, "
                                                 "resized to data.shape (the ImageNet recipe)"),
-        "min_random_area": Key(float, 0.08, "random_resized_crop: smallest area fraction"),
-        "max_random_area": Key(float, 1.0, "random_resized_crop: largest area fraction"),
-        "min_aspect_ratio": Key(float, 0.75, "random_resized_crop: smallest width/height ratio"),
-        "max_aspect_ratio": Key(float, 4 / 3, "random_resized_crop: largest width/height ratio"),
-        "brightness": Key(float, 0.0, "RecordIO training: random brightness jitter (0.4 in the ImageNet recipe)"),
-        "contrast": Key(float, 0.0, "RecordIO training: random contrast jitter"),
-        "saturation": Key(float, 0.0, "RecordIO training: random saturation jitter"),
-        "pca_noise": Key(float, 0.0, "RecordIO training: AlexNet-style PCA lighting noise (0.1 in the recipe)"),
+        "min_random_area": Key(float, 0.08, "random_resized_crop: smallest area fraction", valid=AREA),
+        "max_random_area": Key(float, 1.0, "random_resized_crop: largest area fraction", valid=AREA),
+        "min_aspect_ratio": Key(float, 0.75, "random_resized_crop: smallest width/height ratio", valid=POSITIVE),
+        "max_aspect_ratio": Key(float, 4 / 3, "random_resized_crop: largest width/height ratio", valid=POSITIVE),
+        "brightness": Key(float, 0.0, "RecordIO training: random brightness jitter (0.4 in the ImageNet recipe)", valid=NON_NEGATIVE),
+        "contrast": Key(float, 0.0, "RecordIO training: random contrast jitter", valid=NON_NEGATIVE),
+        "saturation": Key(float, 0.0, "RecordIO training: random saturation jitter", valid=NON_NEGATIVE),
+        "pca_noise": Key(float, 0.0, "RecordIO training: AlexNet-style PCA lighting noise (0.1 in the recipe)", valid=NON_NEGATIVE),
         "synthetic": Key(bool, False, "train on random tensors (no I/O) to measure compute and allreduce; "
                                       "no validation"),
-        "synthetic_classes": Key(int, 1000, "data.synthetic: number of classes"),
-        "synthetic_records": Key(int, 1281167, "data.synthetic: records per epoch (ImageNet's train size)"),
+        "synthetic_classes": Key(int, 1000, "data.synthetic: number of classes", valid=AT_LEAST_1),
+        "synthetic_records": Key(int, 1281167, "data.synthetic: records per epoch (ImageNet's train size)", valid=AT_LEAST_1),
     },
     "optim": {
         "name": Key(str, "sgd", "optimizer", choices=("sgd", "nag", "adam", "rmsprop")),
-        "lr": Key(float, 0.01, "base learning rate for one worker"),
-        "momentum": Key(float, 0.9, "momentum for sgd/nag"),
-        "wd": Key(float, 0.0001, "weight decay added to the gradient (MXNet wd); biases, BN excluded"),
+        "lr": Key(float, 0.01, "base learning rate for one worker", valid=POSITIVE),
+        "momentum": Key(float, 0.9, "momentum for sgd/nag", valid=FRACTION),
+        "wd": Key(float, 0.0001, "weight decay added to the gradient (MXNet wd); biases, BN excluded", valid=NON_NEGATIVE),
         "reg": Key((float, type(None)), None,
                    "the book's Keras l2 'reg'; when set, wd = 2*reg (Keras puts reg*w^2 in the loss)"),
         "scale_lr": Key(bool, True, "multiply lr by the number of workers"),
-        "warmup_epochs": Key(float, 0.0, "linear warmup from 0 to the scaled lr"),
+        "warmup_epochs": Key(float, 0.0, "linear warmup from 0 to the scaled lr", valid=NON_NEGATIVE),
         "multi_precision": Key(bool, True, "keep float32 master weights when model.dtype is float16"),
     },
     "schedule": {
         "name": Key(str, "constant", "learning-rate schedule",
                     choices=("constant", "step", "multistep", "poly", "time")),
-        "factor": Key(float, 0.1, "step/multistep: multiply the lr by this at each drop"),
-        "every": Key(int, 10, "step: drop every N epochs (the book's D)"),
-        "milestones": Key(list, [], "multistep: epochs at which the lr drops"),
-        "power": Key(float, 1.0, "poly: exponent (1 = linear decay to zero at the last epoch)"),
-        "decay": Key(float, 0.0, "time: Keras-style lr0 / (1 + decay * t)"),
+        "factor": Key(float, 0.1, "step/multistep: multiply the lr by this at each drop", valid=POSITIVE),
+        "every": Key(int, 10, "step: drop every N epochs (the book's D)", valid=AT_LEAST_1),
+        "milestones": Key(list, [], "multistep: epochs at which the lr drops", valid=NUMBERS),
+        "power": Key(float, 1.0, "poly: exponent (1 = linear decay to zero at the last epoch)", valid=NON_NEGATIVE),
+        "decay": Key(float, 0.0, "time: Keras-style lr0 / (1 + decay * t)", valid=NON_NEGATIVE),
         "per": Key(str, "epoch", "when the lr changes", choices=("epoch", "iteration")),
     },
     "train": {
-        "epochs": Key(int, 10, "total epochs"),
+        "epochs": Key(int, 10, "total epochs", valid=AT_LEAST_1),
         "seed": Key(int, 42, "seed for weights, shuffling and augmentation"),
         "dtype": Key(str, "float32", "compute dtype (float16 is for GPUs)", choices=("float32", "float16")),
         "hybridize": Key(bool, True, "compile the network (plain hybridize(), see mxdl/train/loop.py)"),
-        "log_interval": Key(int, 50, "steps between log lines"),
-        "stop_check_interval": Key(int, 10, "steps between cross-worker checks for a stop request"),
+        "log_interval": Key(int, 50, "steps between log lines", valid=AT_LEAST_1),
+        "stop_check_interval": Key(int, 10, "steps between cross-worker checks for a stop request", valid=AT_LEAST_1),
         "class_weights": Key((list, str, type(None)), None,
                              "per-class loss weights, or 'balanced' for max(count)/count_c"),
-        "label_smoothing": Key(float, 0.0, "label smoothing epsilon"),
+        "label_smoothing": Key(float, 0.0, "label smoothing epsilon", valid=FRACTION),
         "freeze": Key(str, "", "freeze parameters: 'features' (the body) or a regex over parameter names"),
     },
     "checkpoint": {
-        "every_epochs": Key(int, 5, "write a checkpoint every N epochs (the book: 5)"),
-        "keep_last": Key(int, 3, "periodic checkpoints to keep"),
+        "every_epochs": Key(int, 5, "write a checkpoint every N epochs (the book: 5)", valid=AT_LEAST_1),
+        "keep_last": Key(int, 3, "periodic checkpoints to keep", valid=AT_LEAST_1),
         "monitor": Key(str, "val_acc", "metric for the best checkpoint",
                        choices=("val_acc", "val_loss", "val_top5", "train_loss")),
         "export": Key(bool, True, "export symbol JSON + params at the end of training"),
@@ -152,8 +165,12 @@ def _coerce(dotted, value, key):
     if not ok:
         wanted = " or ".join("null" if t is type(None) else t.__name__ for t in key.types)
         raise UserError(f"config key '{dotted}' must be {wanted}, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise UserError(f"config key '{dotted}' must be a finite number, got {value!r}")
+    if key.valid and value is not None and not key.valid[0](value):
+        raise UserError(f"config key '{dotted}' must be {key.valid[1]}, got {value!r}")
     if key.choices and value not in key.choices:
-        raise UserError(f"config key '{dotted}' must be one of {', '.join(key.choices)}; got {value!r}")
+        raise UserError(f"config key '{dotted}' must be one of {', '.join(map(str, key.choices))}; got {value!r}")
     return value
 
 
@@ -226,8 +243,10 @@ def locate(config):
 def load_yaml(path):
     path = locate(path)
     try:
-        with open(path) as f:
+        with open(path, encoding="utf-8") as f:
             tree = yaml.safe_load(f) or {}
+    except UnicodeDecodeError as err:
+        raise UserError(f"config file {path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
     except yaml.YAMLError as err:
         raise UserError(f"config file {path} is not valid YAML: {err}".splitlines()[0]) from err
     if not isinstance(tree, dict):

@@ -8,11 +8,15 @@ import importlib.util
 import os
 import sys
 
-from .runinfo import EXIT_USAGE
+from .runinfo import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
 
 
 class UserError(Exception):
     """Bad input, config or state that the user can correct."""
+
+
+class RunFailed(Exception):
+    """A run that cannot go on (a diverged loss, say): one line and exit code 1, not a traceback."""
 
 
 # mxnet is an extra (CPU or CUDA build), so a plain `pip install mxdl` lacks it.
@@ -42,10 +46,16 @@ def cli_entry(main):
             return main(argv)
         except UserError as err:
             message = str(err)
+        except RunFailed as err:
+            print(f"error: {err}", file=sys.stderr)
+            return EXIT_FAILED
         except ModuleNotFoundError as err:
             if err.name != "mxnet":
                 raise
             message = NO_MXNET
+        except KeyboardInterrupt:  # files are written atomically, so what is finished stays usable
+            print("interrupted: finished files are kept; the same command continues", file=sys.stderr)
+            return EXIT_INTERRUPTED
         if os.environ.get("HOROVOD_RANK", os.environ.get("OMPI_COMM_WORLD_RANK", "0")) == "0":
             print(f"error: {message}", file=sys.stderr)  # one line, from rank 0 only
         return EXIT_USAGE

@@ -12,8 +12,9 @@ EXIT_OK = 0          # finished
 EXIT_FAILED = 1      # a failure (a crash, a worker lost, a stop that overran its grace)
 EXIT_USAGE = 2       # a usage or user error, one line on stderr
 EXIT_STOPPED = 75    # stopped on request with a checkpoint; resume later (EX_TEMPFAIL: "try again")
+EXIT_INTERRUPTED = 130  # ended at once by ctrl+c (128 + SIGINT, as shells report it)
 
-FINISHED, STOPPED = "finished", "stopped"
+FINISHED, STOPPED, FAILED = "finished", "stopped", "failed"
 
 
 def run_dir_for(config_path, output=None):

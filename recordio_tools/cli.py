@@ -1,7 +1,7 @@
 """``mxdl-pack``: build, verify, inspect and adopt RecordIO/HDF5 shards."""
 import sys
 
-from mxdl.cli_help import add_command, make_parser
+from mxdl.cli_help import add_command, make_parser, positive_int
 from mxdl.errors import UserError, cli_entry
 from .listing import LAYOUTS
 
@@ -24,7 +24,7 @@ def build_parser():
     b.add_argument("output", help="shard directory to write")
     b.add_argument("--format", choices=("rec", "hdf5"), default="rec", help="RecordIO (default) or HDF5")
     b.add_argument("--layout", choices=sorted(LAYOUTS), help="input layout (default: detected)")
-    b.add_argument("--shards", type=int, default=1, help="shards per split (default: 1)")
+    b.add_argument("--shards", type=positive_int, default=1, help="shards per split (default: 1)")
     b.add_argument("--split-sizes", metavar="SPEC",
                    help="stratified split by fractions or counts, e.g. train=0.8,val=0.1,test=0.1 or "
                         "val=500,test=500,train=0 (default: everything is train); with train/ val/ test/ "
@@ -34,7 +34,7 @@ def build_parser():
     g = b.add_mutually_exclusive_group()
     g.add_argument("--resize", type=int, default=0, metavar="S", help="resize the shorter side to S pixels")
     g.add_argument("--size", metavar="WxH", help="resize the shorter side, then center-crop to WxH")
-    b.add_argument("--quality", type=int, default=95, help="JPEG quality (or PNG compression 0-9)")
+    b.add_argument("--quality", type=int, help="JPEG quality 1-100 (default 95), or PNG compression 0-9 (default 9)")
     b.add_argument("--png", action="store_true", help="encode records as PNG (lossless)")
     b.add_argument("--pass-through", action="store_true", help="store the original file bytes, not re-encoded")
     b.add_argument("--gray", action="store_true", help="store one grayscale channel")
@@ -49,7 +49,7 @@ def build_parser():
                     ["mxdl-pack inspect shards/animals", "mxdl-pack inspect shards/animals --grid sheet.png --split val"])
     i.add_argument("shards", help="shard directory written by mxdl-pack build or adopt")
     i.add_argument("--grid", metavar="PNG", help="write a contact sheet (a row of samples per class) here")
-    i.add_argument("--per-class", type=int, default=8, help="samples per class in the contact sheet")
+    i.add_argument("--per-class", type=positive_int, default=8, help="samples per class in the contact sheet")
     i.add_argument("--split", default="train", help="split the contact sheet samples (default: train)")
     a = add_command(sub, "adopt", "write a manifest for shards made by MXNet's tools/im2rec.py",
                     ["mxdl-pack adopt shards/im2rec --prefix train=data_train --prefix val=data_val"])

@@ -77,7 +77,7 @@ def load_and_encode(path, opts):
     if opts.pass_through:
         return Encoded(raw, image.shape, **stats)
     params = [cv2.IMWRITE_JPEG_QUALITY, opts.quality] if opts.encoding == ".jpg" \
-        else [cv2.IMWRITE_PNG_COMPRESSION, min(opts.quality, 9)]
+        else [cv2.IMWRITE_PNG_COMPRESSION, opts.quality]
     ok, buf = cv2.imencode(opts.encoding, image, params)
     if not ok:
         return f"could not encode as {opts.encoding}"

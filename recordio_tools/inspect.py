@@ -6,6 +6,7 @@ import numpy as np
 
 from mxdl.data.manifest import Manifest
 from mxdl.data.shards import iter_shard
+from mxdl.errors import UserError
 
 
 def summary(out):
@@ -48,5 +49,6 @@ def contact_sheet(out, png_path, per_class=8, split="train", tile=64):
                                if image.shape[0] < tile else cv2.INTER_AREA)
             sheet[r * tile:(r + 1) * tile, label_w + c * tile: label_w + (c + 1) * tile] = thumb
     os.makedirs(os.path.dirname(os.path.abspath(png_path)), exist_ok=True)
-    cv2.imwrite(png_path, sheet[..., ::-1])
+    if not cv2.imwrite(png_path, sheet[..., ::-1]):
+        raise UserError(f"could not write {png_path} (a .png path in a writable folder?)")
     return png_path

@@ -94,11 +94,15 @@ def from_filenames(root):
 
 
 def _read_table(path):
-    with open(path, newline="") as f:
-        sample = f.read(4096)
-        f.seek(0)
-        delimiter = "\t" if "\t" in sample else "," if "," in sample else " "
-        rows = [[c for c in r if c] for r in csv.reader(f, delimiter=delimiter) if r and not r[0].startswith("#")]
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            sample = f.read(4096)
+            f.seek(0)
+            delimiter = "\t" if "\t" in sample else "," if "," in sample else " "
+            rows = [[c for c in r if c] for r in csv.reader(f, delimiter=delimiter) if r and not r[0].startswith("#")]
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not a text list of images (CSV, TSV or .lst); give the folder that holds "
+                        f"the class folders, or a list file") from None
     if rows and rows[0][0].strip().lower() in ("path", "file", "filename", "image"):
         rows = rows[1:]
     return rows

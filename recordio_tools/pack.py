@@ -17,7 +17,8 @@ import json
 import multiprocessing as mp
 import os
 import random
-import shutil
+import re
+import signal
 import sys
 import time
 
@@ -50,6 +51,12 @@ def file_entries(out, names):
     """What the manifest records of each file, so verify and preflight can spot a changed one."""
     return {f: {"bytes": os.path.getsize(os.path.join(out, f)), "sha256": file_digest(os.path.join(out, f))}
             for f in names}
+
+
+def _ignore_interrupts():
+    # ctrl+c reaches the whole process group: only the main process acts on it (it terminates the
+    # pool), so workers neither print tracebacks nor die holding the pool's locks.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _encode_job(args):
@@ -212,7 +219,33 @@ def _plan_fingerprint(splits, opts, shards, fmt):
     return h.hexdigest()
 
 
+# What a build writes into OUT (shards, their temporaries and done-markers, and the files below);
+# --overwrite removes exactly these, so an OUT that also holds other files keeps them.
+_OWN_FILE = re.compile(r"^\.?[\w.]+-\d{5}-of-\d{5}\.(rec|idx|lst|h5)(\.tmp)?$|^\.[\w.]+-\d{5}-of-\d{5}\.done\.json$")
+_OWN_NAMES = {MANIFEST, "stats.json", "labels.txt", PLAN}
+
+
+def own_files(out):
+    return sorted(n for n in os.listdir(out) if n in _OWN_NAMES or _OWN_FILE.match(n))
+
+
+def check_out_apart_from_src(src, out):
+    """Packing into the source tree (or around it) would list the shards as images, or put the
+    source images in reach of --overwrite."""
+    src_real, out_real = os.path.realpath(src), os.path.realpath(out)
+    if not os.path.isdir(src_real):
+        src_real = os.path.dirname(src_real)  # a CSV/.lst: its folder holds (or leads to) the images
+        if out_real == src_real:
+            raise UserError(f"output {out} is the folder of the list {src}: choose a separate output folder")
+        return
+    if out_real == src_real or out_real.startswith(src_real + os.sep) or src_real.startswith(out_real + os.sep):
+        raise UserError(f"output {out} and source {src} overlap (one is inside the other): "
+                        "choose an output folder outside the source tree")
+
+
 def _prepare_out(out, fingerprint, overwrite):
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UserError(f"output {out} exists and is not a folder")
     os.makedirs(out, exist_ok=True)
     plan_path = os.path.join(out, PLAN)
     previous = None
@@ -224,9 +257,8 @@ def _prepare_out(out, fingerprint, overwrite):
         if not overwrite:
             raise UserError(f"{out} already holds shards from a different input or options; "
                             "pass --overwrite to replace them, or choose another output folder")
-        for name in os.listdir(out):
-            path = os.path.join(out, name)
-            shutil.rmtree(path) if os.path.isdir(path) else os.remove(path)
+        for name in own_files(out):
+            os.remove(os.path.join(out, name))
     atomic_write_json(plan_path, {"fingerprint": fingerprint})
 
 
@@ -249,7 +281,30 @@ def write_stats(out, train_shards, color):
     return stats
 
 
-def build(src, out, fmt="rec", shards=1, split=None, resize=0, size=None, quality=95,
+MAX_SIDE = 16384  # larger stored images are a mistake (or a decompression bomb), not a dataset
+
+
+def _parse_size(size):
+    try:
+        width, height = (int(x) for x in size.lower().split("x"))
+    except ValueError:
+        raise UserError(f"--size '{size}' must look like WIDTHxHEIGHT, e.g. 64x64") from None
+    if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):
+        raise UserError(f"--size '{size}': width and height must be 1 to {MAX_SIDE} pixels")
+    return width, height
+
+
+def _check_image_options(resize, quality, encoding, workers):
+    if not 0 <= resize <= MAX_SIDE:
+        raise UserError(f"--resize {resize}: the shorter side must be 1 to {MAX_SIDE} pixels (0: keep)")
+    low, high = (0, 9) if encoding == ".png" else (1, 100)
+    if not low <= quality <= high:
+        raise UserError(f"--quality {quality}: must be {low} to {high} for {encoding[1:].upper()}")
+    if workers is not None and workers < 1:
+        raise UserError(f"--workers {workers}: must be at least 1 (0: all cores)")
+
+
+def build(src, out, fmt="rec", shards=1, split=None, resize=0, size=None, quality=None,
           encoding=".jpg", pass_through=False, color=True, workers=None, seed=0, layout=None,
           compression=None, overwrite=False, merge_splits=False, log=print):
     """Pack ``src`` into ``out``; returns the manifest dict. See module docstring."""
@@ -257,16 +312,14 @@ def build(src, out, fmt="rec", shards=1, split=None, resize=0, size=None, qualit
         raise UserError(f"--format must be rec or hdf5, got {fmt}")
     if shards < 1:
         raise UserError("--shards must be at least 1")
-    width = height = 0
-    if size:
-        try:
-            width, height = (int(x) for x in size.lower().split("x"))
-        except ValueError:
-            raise UserError(f"--size '{size}' must look like WIDTHxHEIGHT, e.g. 64x64") from None
+    width, height = _parse_size(size) if size else (0, 0)
+    quality = (95 if encoding == ".jpg" else 9) if quality is None else quality  # 9: PNG's smallest files
+    _check_image_options(resize, quality, encoding, workers)
     if pass_through and (resize or size or not color):
         raise UserError("--pass-through stores the original bytes: it cannot be combined with "
                         "--resize, --size or --gray")
     listing = list_images(src, layout)
+    check_out_apart_from_src(src, out)
     splits = plan_splits(listing, split, seed, merge_splits)
     if fmt == "hdf5" and not width:
         width, height = _common_size(splits, color)
@@ -280,7 +333,7 @@ def build(src, out, fmt="rec", shards=1, split=None, resize=0, size=None, qualit
     total = sum(len(v) for v in splits.values())
     progress = _Progress(total, f"packing {os.path.basename(os.path.normpath(out))}")
     ctx = mp.get_context("fork")
-    pool = ctx.Pool(workers) if workers > 1 else None
+    pool = ctx.Pool(workers, initializer=_ignore_interrupts) if workers > 1 else None
     shard_info = {}
     try:
         for split_name in sorted(splits, key=lambda s: (s != "train", s)):
@@ -291,6 +344,7 @@ def build(src, out, fmt="rec", shards=1, split=None, resize=0, size=None, qualit
         if pool is not None:
             pool.terminate()
     elapsed = time.time() - started
+    _check_no_empty_class(listing, shard_info)
     stats = write_stats(out, shard_info["train"] if "train" in shard_info else
                         next(iter(shard_info.values())), color)
     manifest = Manifest.assemble(
@@ -310,6 +364,15 @@ def build(src, out, fmt="rec", shards=1, split=None, resize=0, size=None, qualit
     if len(skipped) > 20:
         log(f"  ... and {len(skipped) - 20} more (listed in {os.path.join(out, MANIFEST)})")
     return manifest
+
+
+def _check_no_empty_class(listing, shard_info):
+    """A class whose every file was unreadable would train a head for a class with no examples."""
+    seen = {int(k) for entries in shard_info.values() for e in entries for k, n in e["per_class"].items() if n}
+    empty = [c for i, c in enumerate(listing.classes) if i not in seen]
+    if empty:
+        raise UserError(f"class {', '.join(empty[:5])} has no readable image (every file was unreadable): "
+                        f"fix or remove it; the shards written so far are kept for the re-run")
 
 
 def _common_size(splits, color):

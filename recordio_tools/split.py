@@ -8,6 +8,8 @@ gives the same split.
 import random
 from collections import defaultdict
 
+import math
+
 from mxdl.errors import UserError
 
 
@@ -21,8 +23,10 @@ def parse_split(text):
             number = float(value)
         except ValueError:
             raise UserError(f"--split-sizes '{text}': '{value}' is not a number") from None
-        if number < 0:
-            raise UserError(f"--split-sizes '{text}': '{name}' is negative")
+        if not math.isfinite(number) or number < 0:
+            raise UserError(f"--split-sizes '{text}': '{name}' must be a fraction or a count, got {value}")
+        if number > 1 and not number.is_integer():
+            raise UserError(f"--split-sizes '{text}': '{value}' is neither a fraction in [0, 1] nor a whole count")
         parts[name.strip()] = number
     total = sum(parts.values())
     if _is_fractions(parts) and abs(total - 1) > 1e-6:

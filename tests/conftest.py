@@ -37,7 +37,10 @@ def run_in_process(script, *args, check=True):
     main = getattr(importlib.import_module(module), name)
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main([str(a) for a in args])
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as done:  # argparse's usage errors and --help
+            code = done.code
     if check and code != 0:
         raise AssertionError(f"{script} {args} returned {code}\n{out.getvalue()[-3000:]}\n{err.getvalue()[-3000:]}")
     return subprocess.CompletedProcess([script, *args], code, out.getvalue(), err.getvalue())

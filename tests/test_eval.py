@@ -102,7 +102,7 @@ def test_eval_bad_inputs_are_clear(trained, digits_rec, photos_tree, tmp_path):
     missing = run_in_process("mxdl-eval", str(tmp_path / "nope"), digits_rec, check=False)
     assert missing.returncode == 2 and missing.stderr.strip() == f"error: model not found: {tmp_path / 'nope'}"
     from recordio_tools.pack import build
-    other = str(tmp_path / "photos")
+    other = str(tmp_path / "photo-shards")
     build(photos_tree, other, size="8x8", split="test=1.0", color=False, log=lambda *_: None)
     mismatch = run_in_process("mxdl-eval", trained, other, check=False)
     assert mismatch.returncode == 2 and "predicts 10 classes but" in mismatch.stderr and "has 2" in mismatch.stderr

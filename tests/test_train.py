@@ -132,8 +132,10 @@ def test_rerunning_the_same_command_continues_in_place(digits_rec, tmp_path):
     train(digits_rec, out, "train.epochs=1")
     proc = train(digits_rec, out, "train.epochs=2")
     assert "resumed from" in proc.stdout and "epoch 2/2" in proc.stdout and "epoch 1/2" not in proc.stdout
-    proc = train(digits_rec, out, "train.epochs=2", check=False)
-    assert proc.returncode == 2 and "nothing to do" in proc.stderr
+    proc = train(digits_rec, out, "train.epochs=2")  # finished: trains nothing, exports again
+    assert "the run is finished (epoch 2 of 2)" in proc.stdout and "epoch 2/2" not in proc.stdout
+    proc = train(digits_rec, out, "train.epochs=1", check=False)
+    assert proc.returncode == 2 and "beyond train.epochs=1" in proc.stderr
     proc = train(digits_rec, out, "train.epochs=1", "--fresh")
     assert "epoch 1/1" in proc.stdout and "resumed" not in proc.stdout
 

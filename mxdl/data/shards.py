@@ -57,9 +57,14 @@ def class_weights(manifest, split, spec):
 def input_shape(manifest, configured):
     """C,H,W the network sees: data.shape if set, else the stored image size."""
     if configured:
-        if len(configured) != 3:
-            raise UserError(f"data.shape must be [C, H, W], got {configured}")
-        return tuple(int(x) for x in configured)
+        if len(configured) != 3 or not all(isinstance(x, int) and x >= 1 for x in configured):
+            raise UserError(f"data.shape must be [C, H, W] of positive whole numbers, got {configured}")
+        stored = manifest.image_shape[2] if manifest.image_shape else None
+        if stored and configured[0] != stored:
+            # training would feed the stored channels and evaluation would convert them: refuse instead
+            raise UserError(f"data.shape has {configured[0]} channel(s) but the shards store {stored}: "
+                            f"set data.shape=[{stored}, {configured[1]}, {configured[2]}]")
+        return tuple(configured)
     if not manifest.image_shape:
         raise UserError("images in data.dir have different sizes: set data.shape (e.g. [3, 224, 224])")
     h, w, c = manifest.image_shape

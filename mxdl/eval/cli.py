@@ -22,7 +22,7 @@ import sys
 import cv2
 import numpy as np
 
-from ..cli_help import make_parser
+from ..cli_help import make_parser, positive_int
 from ..errors import UserError, cli_entry
 
 
@@ -40,7 +40,7 @@ def eval_parser():
     g.add_argument("--both", action="store_true", help="report center crop and 10-crop")
     p.add_argument("--ensemble", nargs="+", default=[], metavar="MODEL", help="more members; probabilities averaged")
     p.add_argument("--output", help="directory for the report files (default: MODEL's run dir/eval-SPLIT)")
-    p.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default: 64)")
+    p.add_argument("--batch-size", type=positive_int, default=64, help="images per forward pass (default: 64)")
     return p
 
 
@@ -138,7 +138,7 @@ def predict_parser():
                      "mxdl-predict runs/cifar10_minivggnet/model-symbol.json photos/ --ten-crop"])
     p.add_argument("model", help="run dir, checkpoint dir or *-symbol.json")
     p.add_argument("images", help="an image file or a folder of images")
-    p.add_argument("--top-k", type=int, default=5, help="labels to print per image (default: 5)")
+    p.add_argument("--top-k", type=positive_int, default=5, help="labels to print per image (default: 5)")
     p.add_argument("--ten-crop", action="store_true", help="average 10 crops (corners, center, mirrors)")
     return p
 
@@ -174,9 +174,9 @@ def augment_preview_parser():
     p.add_argument("overrides", nargs="*", help="key=value config overrides (with --config)")
     p.add_argument("--config", help="a YAML experiment: show its training reader's first batch")
     p.add_argument("--output", required=True, help="PNG file to write")
-    p.add_argument("--rows", type=int, default=4, help="rows of the grid (default: 4)")
-    p.add_argument("--cols", type=int, default=6, help="columns of the grid (default: 6)")
-    p.add_argument("--tile", type=int, default=128, help="tile size in pixels (default: 128)")
+    p.add_argument("--rows", type=positive_int, default=4, help="rows of the grid (default: 4)")
+    p.add_argument("--cols", type=positive_int, default=6, help="columns of the grid (default: 6)")
+    p.add_argument("--tile", type=positive_int, default=128, help="tile size in pixels (default: 128)")
     p.add_argument("--rotation", type=float, default=30.0, help="largest rotation in degrees (default: 30)")
     p.add_argument("--shift", type=float, default=0.1, help="largest shift, a fraction of the size (default: 0.1)")
     p.add_argument("--shear", type=float, default=0.2, help="largest shear (default: 0.2)")

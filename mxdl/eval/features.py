@@ -18,7 +18,7 @@ import sys
 
 import numpy as np
 
-from ..cli_help import add_command, make_parser
+from ..cli_help import add_command, make_parser, positive_int
 from ..errors import UserError, cli_entry
 from ..fileio import atomic_write_bytes
 from .evaluate import iter_split
@@ -163,7 +163,7 @@ def build_parser():
     lr.add_argument("--train", default="train", help="split whose features train the classifier (default: train)")
     lr.add_argument("--test", default="test", help="split whose features it is scored on (default: test)")
     lr.add_argument("--output", help="classifier pickle (default: FEATURES/logreg.pkl)")
-    lr.add_argument("--jobs", type=int, default=1, help="parallel jobs of the grid search (default: 1)")
+    lr.add_argument("--jobs", type=positive_int, default=1, help="parallel jobs of the grid search (default: 1)")
     return p
 
 

@@ -1,7 +1,7 @@
 """``mxdl-models``: list the registered models, or summarize one (layers, output shapes, parameters)."""
 import sys
 
-from ..cli_help import add_command, make_parser
+from ..cli_help import add_command, make_parser, positive_int
 from ..errors import UserError, cli_entry
 from .registry import get_model, list_models, native_input
 
@@ -57,7 +57,7 @@ def build_parser():
                      ["mxdl-models summary squeezenet1_1 --input 3x224x224"])
     sm.add_argument("name", help="a model name from mxdl-models list")
     sm.add_argument("--input", help="CxHxW (default: the model's native input)")
-    sm.add_argument("--classes", type=int, default=1000, help="classes of the output layer (default: 1000)")
+    sm.add_argument("--classes", type=positive_int, default=1000, help="classes of the output layer (default: 1000)")
     return p
 
 

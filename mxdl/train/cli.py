@@ -77,15 +77,19 @@ def main(argv=None):
     if not args.config:
         raise UserError("give a config file, e.g. mxdl-train configs/digits.yaml")
     cfg = config_mod.resolve(args.config, args.overrides)
-    lr_override = dict(config_mod.parse_override(o) for o in args.overrides).get("optim.lr")
+    # an lr given with a resume takes effect from there on (the coerced value: "1e-4" is a string to YAML)
+    given_lr = "optim.lr" in dict(config_mod.parse_override(o) for o in args.overrides)
+    lr_override = cfg["optim"]["lr"] if given_lr else None
 
     from ..dist import Dist
     from .. import log as log_mod
     from ..fileio import atomic_write_text
-    from ..runinfo import EXIT_STOPPED, STOPPED, run_dir_for
+    from ..runinfo import EXIT_STOPPED, STOPPED, run_dir_for, stop_file
     from .loop import Run
     dist = Dist()
     run_dir = run_dir_for(args.config, args.output)
+    if os.path.exists(run_dir) and not os.path.isdir(run_dir):
+        raise UserError(f"--output {run_dir} exists and is not a folder")
     if dist.primary:
         os.makedirs(run_dir, exist_ok=True)
         if args.fresh:
@@ -98,6 +102,11 @@ def main(argv=None):
         atomic_write_text(os.path.join(run_dir, "env.txt"), _environment(dist))
         for line in config_mod.diff_from_defaults(cfg):
             logger.info(f"config {line}")
+    if dist.size == 1 and os.path.exists(stop_file(run_dir)):
+        # Left by a stop whose run ended before reading it; the launcher clears it itself, and a
+        # Horovod job's STOP may be a request made while the workers were starting.
+        os.remove(stop_file(run_dir))
+        logger.info(f"removed a stale {stop_file(run_dir)} from an earlier stop request")
     has_checkpoint = os.path.isfile(os.path.join(run_dir, "checkpoints", "latest"))
     if args.resume_from is not None:
         resume = args.resume_from

@@ -56,7 +56,10 @@ def freeze(net, pattern):
     """Stop gradients for parameters whose structural name matches (``features``: the whole body)."""
     if not pattern:
         return []
-    regex = re.compile(r"features\." if pattern == "features" else pattern)
+    try:
+        regex = re.compile(r"features\." if pattern == "features" else pattern)
+    except re.error as err:
+        raise UserError(f"train.freeze '{pattern}' is not a regular expression ({err})") from None
     frozen = [name for name, p in net._collect_params_with_prefix().items() if regex.match(name)]
     for name, p in net._collect_params_with_prefix().items():
         if name in frozen:

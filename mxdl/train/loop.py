@@ -33,9 +33,9 @@ import time
 import numpy as np
 
 from .. import __version__
-from ..errors import UserError
+from ..errors import RunFailed, UserError
 from ..fileio import atomic_write_json, atomic_write_text
-from ..runinfo import FINISHED, STOPPED, outcome_file, stop_file
+from ..runinfo import FAILED, FINISHED, STOPPED, outcome_file, stop_file
 from ..seeding import Stream, derive_seed
 from .finetune import freeze, load_matching
 from .checkpoint import OPT_STATES, PARAMS, CheckpointSaver, load_meta, load_optimizer, save_optimizer
@@ -411,9 +411,11 @@ class Run:
         ck = self.cfg["checkpoint"]
         if self.dist.primary and os.path.exists(outcome_file(self.run_dir)):
             os.remove(outcome_file(self.run_dir))
-        if self.start_epoch >= self.epochs:
-            raise UserError(f"the checkpoint is at epoch {self.start_epoch} and train.epochs is {self.epochs}: "
-                            f"nothing to do (raise train.epochs=... to train longer)")
+        if self.start_epoch > self.epochs:
+            raise UserError(f"the checkpoint is at epoch {self.start_epoch}, beyond train.epochs={self.epochs}: "
+                            f"raise train.epochs to train longer, or --resume-from an earlier epoch")
+        if self.start_epoch == self.epochs:
+            return self._already_finished()
         if self.dist.primary:
             self.log.info(f"{self.cfg['model']['name']} on {len(self.classes)} classes, input "
                           f"{'x'.join(map(str, self.shape))}, {self.dist.size} worker(s) on {self.ctx}, "
@@ -427,6 +429,7 @@ class Run:
                 stats, step = self.train_epoch(epoch, first)
                 if stats is None:
                     return self._stopped(epoch, step)
+                self._check_finite(epoch, stats)
                 self.dist.average_aux_states(self.net)
                 if self.validates:
                     stats.update(self.evaluate())
@@ -449,6 +452,18 @@ class Run:
                 self.log.info(f"finished: validation accuracy {last['val_acc']:.4f} "
                               f"(top-5 {last['val_top5']:.4f}) after {self.epochs} epochs")
         return FINISHED
+
+    def _check_finite(self, epoch, stats):
+        """A NaN or infinite loss means the weights are garbage: keep the last checkpoint as it is,
+        export nothing, and fail (every worker sees the same allreduced loss, so all stop here)."""
+        if np.isfinite(stats["train_loss"]):
+            return
+        latest = self.saver.latest()
+        if self.dist.primary:
+            atomic_write_text(outcome_file(self.run_dir), FAILED + "\n")
+        raise RunFailed(f"training diverged in epoch {epoch + 1} (train loss {stats['train_loss']}); nothing "
+                        f"was saved from it. The last good checkpoint is {latest or 'none (no epoch finished)'}; "
+                        f"lower optim.lr (now {self.cfg['optim']['lr']:g}) and resume or start over")
 
     @property
     def validates(self):
@@ -483,15 +498,37 @@ class Run:
                 os.remove(stop_file(self.run_dir))
         return STOPPED
 
+    def _already_finished(self):
+        """Re-running a finished run trains nothing; it (re-)exports, so a failed export can be repeated."""
+        if self.dist.primary:
+            self.log.info(f"the run is finished (epoch {self.epochs} of {self.epochs}); raise train.epochs=... "
+                          f"to train longer")
+            if self.cfg["checkpoint"]["export"]:
+                self.export()
+        self.dist.barrier("finished")
+        return FINISHED
+
     def export(self):
-        """Symbol JSON + params loadable by plain MXNet (``SymbolBlock.imports``)."""
+        """Symbol JSON + params loadable by plain MXNet (``SymbolBlock.imports``).
+
+        Written into a temporary folder, then moved into place file by file, the symbol JSON last
+        (its presence is what marks an export), so a full disk or a crash leaves no truncated file.
+        """
+        import shutil
+        import tempfile
         import mxnet as mx
         if not self.cfg["train"]["hybridize"]:
             self.net.hybridize()
         self.net(mx.nd.zeros((1,) + tuple(self.shape), ctx=self.ctx,
                              dtype="float16" if self.cfg["train"]["dtype"] == "float16" else "float32"))
+        tmp = tempfile.mkdtemp(prefix=".export-", dir=self.run_dir)
+        try:
+            self.net.export(os.path.join(tmp, "model"), epoch=self.epochs)
+            atomic_write_json(os.path.join(tmp, "model-preprocess.json"),
+                              {**self.preprocess(), "model": self.cfg["model"]})
+            for name in sorted(os.listdir(tmp), key=lambda n: n.endswith("-symbol.json")):
+                os.replace(os.path.join(tmp, name), os.path.join(self.run_dir, name))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         prefix = os.path.join(self.run_dir, "model")
-        self.net.export(prefix, epoch=self.epochs)
-        atomic_write_json(os.path.join(self.run_dir, "model-preprocess.json"),
-                          {**self.preprocess(), "model": self.cfg["model"]})
         self.log.info(f"exported {prefix}-symbol.json and {prefix}-{self.epochs:04d}.params")

@@ -1,0 +1,294 @@
+"""Bad input and faults, the way a careless or unlucky user produces them, against every command.
+
+Each case must end with exit status 2 (a user error) or 1 (a failure), one line on stderr that
+names the problem, no traceback, and no temporary file left behind in the folder it wrote to.
+Console scripts run in-process (the same entry points; see conftest.run_in_process); the
+launcher runs as itself.
+"""
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import BIN, REPO, as_from_a_terminal, run_in_process
+
+CONFIG = os.path.join(REPO, "configs", "digits.yaml")
+LAUNCH = os.path.join(REPO, "launch", "train.sh")
+
+
+@pytest.fixture(scope="module")
+def world(digits_rec, digits_images, tmp_path_factory):
+    """Files the cases point at: good shards, a trained run, and broken things of every kind."""
+    root = tmp_path_factory.mktemp("bad")
+    w = {"rec": digits_rec, "images": digits_images, "root": str(root)}
+    run = root / "run"
+    run_in_process("mxdl-train", CONFIG, f"data.dir={digits_rec}", "train.epochs=1", "train.log_interval=100000",
+                   "--output", run)
+    w["run"] = str(run)
+    (root / "not_utf8.yaml").write_bytes(b"model:\n  name: lenet\n# caf\xe9\n")
+    (root / "not_yaml.yaml").write_text("model: [lenet\n")
+    (root / "list.yaml").write_text("- model\n- data\n")
+    (root / "a_file").write_text("not a folder")
+    (root / "photo.png").write_bytes(open(os.path.join(digits_images, "3", os.listdir(
+        os.path.join(digits_images, "3"))[0]), "rb").read())
+    garbage = root / "garbage_manifest"
+    shutil.copytree(digits_rec, garbage)
+    (garbage / "manifest.json").write_text("{ this is not json")
+    (root / "no_manifest").mkdir()
+    (root / "bad.png").write_text("not an image")
+    unreadable = root / "unreadable_class"
+    shutil.copytree(os.path.join(digits_images, "1"), unreadable / "one")
+    (unreadable / "broken").mkdir()
+    for i in range(3):
+        (unreadable / "broken" / f"{i}.png").write_text("garbage")
+    w["unreadable"] = str(unreadable)
+    return w
+
+
+def train(*extra):
+    return ("mxdl-train", CONFIG, "data.dir={rec}", "train.log_interval=100000", "--output", "{root}/out",
+            *extra)
+
+
+CASES = [
+    # mxdl-train: config values
+    ("batch 0", train("data.batch_size=0"), "data.batch_size' must be at least 1"),
+    ("batch negative", train("data.batch_size=-3"), "data.batch_size' must be at least 1"),
+    ("batch above share", train("data.batch_size=100000"), "batch"),
+    ("every_epochs 0", train("checkpoint.every_epochs=0"), "checkpoint.every_epochs' must be at least 1"),
+    ("log_interval 0", train("train.log_interval=0"), "train.log_interval' must be at least 1"),
+    ("schedule.every 0", train("schedule.every=0"), "schedule.every' must be at least 1"),
+    ("threads 0", train("data.threads=0"), "data.threads' must be at least 1"),
+    ("lr negative", train("optim.lr=-0.1"), "optim.lr' must be above 0"),
+    ("lr nan", train("optim.lr=nan"), "optim.lr' must be a finite number"),
+    ("lr inf", train("optim.lr=inf"), "optim.lr' must be a finite number"),
+    ("lr huge", train("optim.lr=1e400"), "optim.lr' must be a finite number"),
+    ("lr text", train("optim.lr=fast"), "optim.lr' must be float"),
+    ("epochs 0", train("train.epochs=0"), "train.epochs' must be at least 1"),
+    ("momentum 1.5", train("optim.momentum=1.5"), "optim.momentum' must be in [0, 1)"),
+    ("smoothing 1", train("train.label_smoothing=1"), "train.label_smoothing' must be in [0, 1)"),
+    ("milestones text", train("schedule.milestones=[a,b]"), "schedule.milestones' must be a list of epoch"),
+    ("milestones scalar", train("schedule.milestones=5"), "schedule.milestones' must be list"),
+    ("freeze bad regex", train("train.freeze=["), "train.freeze '[' is not a regular expression"),
+    ("unknown model", train("model.name=resnet5_v1"), "unknown model 'resnet5_v1'"),
+    ("model option value", train("model.options={{dropout: 2}}"), "option dropout must be a number in [0, 1)"),
+    ("model option name", train("model.options={{widht: 2}}"), "does not take these options"),
+    ("head choice", train("model.head=big"), "model.head' must be one of"),
+    ("format choice", train("data.format=tfrecord"), "data.format' must be one of"),
+    ("optimizer choice", train("optim.name=adamw"), "optim.name' must be one of"),
+    ("unknown key", train("optim.lrr=0.1"), "did you mean 'optim.lr'"),
+    ("override without =", train("optim.lr"), "must look like key=value"),
+    ("shape of two", train("data.shape=[3,8]"), "data.shape must be [C, H, W]"),
+    ("shape channels", train("data.shape=[3,8,8]"), "data.shape has 3 channel(s) but the shards store 1"),
+    ("shape zero", train("data.shape=[1,0,8]"), "data.shape must be [C, H, W]"),
+    ("data dir missing", train("data.dir={root}/nowhere"), "does not exist"),
+    ("data dir a file", train("data.dir={root}/a_file"), "does not exist"),
+    ("data dir no manifest", train("data.dir={root}/no_manifest"), "has no manifest.json"),
+    ("data dir garbage manifest", train("data.dir={root}/garbage_manifest"), "is not valid JSON"),
+    ("train split missing", train("data.train_split=nosuch"), "split 'nosuch' is not in"),
+    ("format mismatch", train("data.format=hdf5"), "holds rec shards"),
+    ("min area 0", train("data.min_random_area=0"), "data.min_random_area' must be in (0, 1]"),
+    ("zoom 1.5", train("data.zoom=1.5"), "data.zoom' must be in [0, 1)"),
+    ("class weights length", train("train.class_weights=[1,2]"), "class_weights must be 'balanced' or a list"),
+    ("synthetic without shape", train("data.synthetic=true"), "data.synthetic needs data.shape"),
+    ("shift with rec", train("data.shift=0.1"), "data.shift is for HDF5 input"),
+    ("config missing", ("mxdl-train", "{root}/nope.yaml"), "config file not found"),
+    ("config not utf8", ("mxdl-train", "{root}/not_utf8.yaml"), "is not UTF-8 text"),
+    ("config not yaml", ("mxdl-train", "{root}/not_yaml.yaml"), "is not valid YAML"),
+    ("config a list", ("mxdl-train", "{root}/list.yaml"), "must hold a mapping"),
+    ("no config", ("mxdl-train",), "give a config file"),
+    ("resume without checkpoint", train("--resume"), "--resume: no checkpoint"),
+    ("resume and fresh", train("--resume", "--fresh"), "not allowed with argument"),
+    ("resume-from text", train("--resume-from", "abc"), "invalid int value"),
+    ("resume-from absent", ("mxdl-train", CONFIG, "data.dir={rec}", "--output", "{run}", "--resume-from", "7"),
+     "no checkpoint for the end of epoch 7"),
+    ("resumed batch change", ("mxdl-train", CONFIG, "data.dir={rec}", "data.batch_size=16", "train.epochs=2",
+                              "--output", "{run}", "--resume"), "was trained with data.batch_size=32"),
+    ("resumed model change", ("mxdl-train", CONFIG, "data.dir={rec}", "model.name=mlp", "train.epochs=2",
+                              "--output", "{run}", "--resume"), "model.name: checkpoint has 'lenet'"),
+    ("output is a file", train("--output", "{root}/a_file"), "a_file"),
+    # mxdl-pack
+    ("pack src missing", ("mxdl-pack", "build", "{root}/nowhere", "{root}/p1"), "input not found"),
+    ("pack src a png", ("mxdl-pack", "build", "{root}/photo.png", "{root}/p2"), "photo.png"),
+    ("pack out a file", ("mxdl-pack", "build", "{images}", "{root}/a_file"), "is not a folder"),
+    ("pack out is src", ("mxdl-pack", "build", "{images}", "{images}"), "overlap"),
+    ("pack out inside src", ("mxdl-pack", "build", "{images}", "{images}/shards"), "overlap"),
+    ("pack src inside out", ("mxdl-pack", "build", "{images}", "{images}/.."), "overlap"),
+    ("split nan", ("mxdl-pack", "build", "{images}", "{root}/p3", "--split-sizes", "train=nan"), "train=nan"),
+    ("split inf", ("mxdl-pack", "build", "{images}", "{root}/p4", "--split-sizes", "train=inf,val=0"),
+     "must be a fraction or a count"),
+    ("split 1.5", ("mxdl-pack", "build", "{images}", "{root}/p5", "--split-sizes", "train=1.5,val=0.5"),
+     "neither a fraction"),
+    ("split negative", ("mxdl-pack", "build", "{images}", "{root}/p6", "--split-sizes", "train=-1"),
+     "must be a fraction or a count"),
+    ("split words", ("mxdl-pack", "build", "{images}", "{root}/p7", "--split-sizes", "mostly"), "expected name="),
+    ("split sum", ("mxdl-pack", "build", "{images}", "{root}/p8", "--split-sizes", "train=0.8,val=0.1"),
+     "add up to 0.9"),
+    ("resize negative", ("mxdl-pack", "build", "{images}", "{root}/p9", "--resize", "-5"), "--resize -5"),
+    ("size zero", ("mxdl-pack", "build", "{images}", "{root}/p10", "--size", "0x0"), "width and height must be"),
+    ("size half zero", ("mxdl-pack", "build", "{images}", "{root}/p11", "--size", "32x0"), "width and height must be"),
+    ("size huge", ("mxdl-pack", "build", "{images}", "{root}/p12", "--size", "100000x100000"),
+     "width and height must be"),
+    ("size words", ("mxdl-pack", "build", "{images}", "{root}/p13", "--size", "big"), "must look like WIDTHxHEIGHT"),
+    ("shards 0", ("mxdl-pack", "build", "{images}", "{root}/p14", "--shards", "0"), "must be at least 1"),
+    ("quality 101", ("mxdl-pack", "build", "{images}", "{root}/p15", "--quality", "101"), "--quality 101"),
+    ("png quality 12", ("mxdl-pack", "build", "{images}", "{root}/p16", "--png", "--quality", "12"),
+     "must be 0 to 9 for PNG"),
+    ("workers negative", ("mxdl-pack", "build", "{images}", "{root}/p17", "--workers", "-2"), "--workers -2"),
+    ("pass-through with gray", ("mxdl-pack", "build", "{images}", "{root}/p18", "--pass-through", "--gray"),
+     "cannot be combined"),
+    ("unreadable class", ("mxdl-pack", "build", "{unreadable}", "{root}/p19"), "class broken has no readable image"),
+    ("other build without overwrite", ("mxdl-pack", "build", "{images}", "{rec}", "--shards", "3"),
+     "pass --overwrite"),
+    ("verify no manifest", ("mxdl-pack", "verify", "{root}/no_manifest"), "has no manifest.json"),
+    ("verify garbage manifest", ("mxdl-pack", "verify", "{root}/garbage_manifest"), "is not valid JSON"),
+    ("inspect garbage manifest", ("mxdl-pack", "inspect", "{root}/garbage_manifest"), "is not valid JSON"),
+    ("inspect unwritable grid", ("mxdl-pack", "inspect", "{rec}", "--grid", "/proc/sheet.png"), "sheet.png"),
+    ("inspect split missing", ("mxdl-pack", "inspect", "{rec}", "--grid", "{root}/g.png", "--split", "nosuch"),
+     "split 'nosuch' is not in"),
+    ("adopt missing rec", ("mxdl-pack", "adopt", "{root}", "--prefix", "train=nothing"), "nothing.rec not found"),
+    ("adopt prefix form", ("mxdl-pack", "adopt", "{root}", "--prefix", "train"), "--prefix takes SPLIT=PREFIX"),
+    ("pack unknown command", ("mxdl-pack", "pack", "{images}"), "invalid choice"),
+    # mxdl-eval, mxdl-predict, mxdl-features, mxdl-augment-preview, mxdl-models
+    ("eval model missing", ("mxdl-eval", "{root}/nomodel", "{rec}"), "model not found"),
+    ("eval data missing", ("mxdl-eval", "{run}", "{root}/nowhere"), "does not exist"),
+    ("eval split missing", ("mxdl-eval", "{run}", "{rec}", "--split", "nosuch"), "split 'nosuch' is not in"),
+    ("eval batch 0", ("mxdl-eval", "{run}", "{rec}", "--batch-size", "0"), "must be at least 1"),
+    ("eval not a model", ("mxdl-eval", "{rec}", "{rec}"), "holds no checkpoint or exported model"),
+    ("predict model missing", ("mxdl-predict", "{root}/nomodel", "{root}/photo.png"), "model not found"),
+    ("predict image missing", ("mxdl-predict", "{run}", "{root}/nothing.png"), "image or folder not found"),
+    ("predict top-k 0", ("mxdl-predict", "{run}", "{root}/photo.png", "--top-k", "0"), "must be at least 1"),
+    ("features split missing", ("mxdl-features", "extract", "{run}", "{rec}", "--output", "{root}/f1", "--split",
+                                "nosuch"), "split 'nosuch' is not in"),
+    ("features layer missing", ("mxdl-features", "extract", "{run}", "{rec}", "--output", "{root}/f2", "--layer",
+                                "nope"), "no layer 'nope'"),
+    ("features gluoncv no params", ("mxdl-features", "extract", "{rec}", "--gluoncv", "vgg16", "--output",
+                                    "{root}/f3"), "--gluoncv needs --params"),
+    ("features no model", ("mxdl-features", "extract", "{rec}", "--output", "{root}/f4"), "give a MODEL"),
+    ("logreg no features", ("mxdl-features", "logreg", "{root}/nofeatures"), "nofeatures"),
+    ("preview image missing", ("mxdl-augment-preview", "{root}/none.jpg", "--output", "{root}/g1.png"), "none.jpg"),
+    ("preview unwritable", ("mxdl-augment-preview", "{root}/photo.png", "--output", "/proc/g.png"), "could not write"),
+    ("preview rows 0", ("mxdl-augment-preview", "{root}/photo.png", "--output", "{root}/g2.png", "--rows", "0"),
+     "must be at least 1"),
+    ("preview nothing", ("mxdl-augment-preview", "--output", "{root}/g3.png"), "give an IMAGE"),
+    ("models unknown", ("mxdl-models", "summary", "resnet5"), "unknown model"),
+    ("models input", ("mxdl-models", "summary", "vgg16", "--input", "3x224"), "must look like CxHxW"),
+    ("models classes 0", ("mxdl-models", "summary", "lenet", "--classes", "0"), "must be at least 1"),
+]
+
+
+def _fill(args, world):
+    return [a.format(**world) for a in args]
+
+
+def _temporaries(folder):
+    return [os.path.join(d, f) for d, _, files in os.walk(folder) for f in files
+            if ".tmp" in f] if os.path.isdir(folder) else []
+
+
+@pytest.mark.parametrize("name, args, message", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_one_clear_line(world, name, args, message):
+    script, *rest = _fill(args, world)
+    proc = run_in_process(script, *rest, check=False)
+    err = proc.stderr.strip()
+    assert proc.returncode in (1, 2), (proc.returncode, proc.stdout[-2000:], err)
+    assert "Traceback" not in proc.stderr and len(err.splitlines()) == 1, err
+    assert message in err, err
+    assert _temporaries(world["root"]) == []
+
+
+LAUNCHER_CASES = [
+    ("no config", (), "no CONFIG given"),
+    ("np text", ("{config}", "--np", "abc"), "--np must be a positive number"),
+    ("stop-grace text", ("{config}", "--stop-grace", "abc"), "--stop-grace must be a whole number"),
+    ("resume-from text", ("{config}", "--resume-from", "abc"), "--resume-from"),
+    ("hosts garbage", ("{config}", "--hosts", "a:b:c"), "--hosts"),
+    ("resume and fresh", ("{config}", "--resume", "--fresh"), "--resume"),
+    ("unknown config", ("digitz",), "config file not found: digitz"),
+    ("missing value", ("{config}", "--np"), "--np needs a"),
+]
+
+
+@pytest.mark.parametrize("name, args, message", LAUNCHER_CASES, ids=[c[0] for c in LAUNCHER_CASES])
+def test_launcher_bad_input_is_one_clear_line(world, name, args, message):
+    args = [a.format(config=CONFIG) for a in args]
+    proc = subprocess.run([LAUNCH, *args, "--dry-run"], capture_output=True, text=True, cwd=REPO, timeout=120,
+                          env=dict(os.environ, PATH=BIN + os.pathsep + os.environ["PATH"]))
+    err = proc.stderr.strip()
+    assert proc.returncode == 2, (proc.stdout[-2000:], err)
+    assert "Traceback" not in proc.stderr and message in err.splitlines()[-1], err
+
+
+def test_a_nan_loss_fails_and_keeps_the_last_good_checkpoint(world, tmp_path):
+    out = tmp_path / "run"
+    run_in_process("mxdl-train", CONFIG, f"data.dir={world['rec']}", "train.epochs=1", "train.log_interval=100000",
+                   "--output", out)
+    good = open(out / "checkpoints" / "latest").read()
+    proc = run_in_process("mxdl-train", CONFIG, f"data.dir={world['rec']}", "train.epochs=2", "optim.lr=1e30",
+                          "train.log_interval=100000", "--output", out, check=False)
+    assert proc.returncode == 1 and "training diverged in epoch 2" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert open(out / "checkpoints" / "latest").read() == good
+    assert open(out / "outcome").read().strip() == "failed"
+    assert not (out / "model-0002.params").exists()
+
+
+def test_overwrite_removes_only_the_tools_own_files(world, tmp_path):
+    out = tmp_path / "shards"
+    run_in_process("mxdl-pack", "build", world["images"], out, "--shards", "1", "--png", "--gray")
+    (out / "notes.txt").write_text("mine")
+    (out / "keep").mkdir()
+    (out / "keep" / "photo.jpg").write_bytes(b"mine too")
+    run_in_process("mxdl-pack", "build", world["images"], out, "--shards", "2", "--png", "--gray", "--overwrite")
+    assert (out / "notes.txt").read_text() == "mine" and (out / "keep" / "photo.jpg").read_bytes() == b"mine too"
+    assert sorted(p for p in os.listdir(out) if p.endswith(".rec")) == ["train-00000-of-00002.rec",
+                                                                        "train-00001-of-00002.rec"]
+
+
+def test_a_stale_stop_file_is_reported_and_removed(world, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "STOP").write_text("")
+    proc = run_in_process("mxdl-train", CONFIG, f"data.dir={world['rec']}", "train.epochs=1",
+                          "train.log_interval=100000", "--output", out)
+    assert "removed a stale" in proc.stdout and not (out / "STOP").exists()
+    assert "finished" in proc.stdout
+
+
+def test_rerunning_a_finished_run_re_exports(world, tmp_path):
+    out = tmp_path / "run"
+    args = (CONFIG, f"data.dir={world['rec']}", "train.epochs=1", "train.log_interval=100000", "--output", out)
+    run_in_process("mxdl-train", *args)
+    os.remove(out / "model-0001.params")  # as if the disk had filled during the export
+    proc = run_in_process("mxdl-train", *args)
+    assert "the run is finished" in proc.stdout and (out / "model-0001.params").stat().st_size > 0
+    assert [p for p in os.listdir(out) if p.startswith(".export-")] == []
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_the_packer_exits_130_quickly_every_time(world, tmp_path):
+    interrupted = 0
+    for attempt in range(20):
+        out = tmp_path / f"p{attempt}"
+        proc = subprocess.Popen([os.path.join(BIN, "mxdl-pack"), "build", world["images"], str(out), "--png",
+                                 "--workers", "2", "--shards", "4"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, start_new_session=True,
+                                preexec_fn=as_from_a_terminal)
+        deadline = time.time() + 60
+        while not (out / ".pack-plan.json").exists():
+            assert proc.poll() is None and time.time() < deadline, proc.communicate()
+            time.sleep(0.01)
+        time.sleep(0.05 * (attempt % 5))  # land at different points of the build
+        os.killpg(proc.pid, signal.SIGINT)
+        started = time.time()
+        _, err = proc.communicate(timeout=30)
+        assert time.time() - started < 10
+        if proc.returncode == 0:  # finished before the signal landed
+            continue
+        assert proc.returncode == 130, err
+        assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+        interrupted += 1
+    assert interrupted >= 10  # most signals landed mid-build
