@@ -99,6 +99,16 @@ def digits_rec(tmp_path_factory, digits_images):
     return out
 
 
+@pytest.fixture(scope="session")
+def trained(digits_rec, tmp_path_factory):
+    """A LeNet trained for 4 epochs on the digits: the run the evaluation and bad-input tests use.
+    Tests may read it, never change it."""
+    out = tmp_path_factory.mktemp("trained") / "run"
+    train_in_process(os.path.join(REPO, "configs", "digits.yaml"), f"data.dir={digits_rec}", "train.epochs=4",
+                     "train.log_interval=100000", "--output", out)
+    return str(out)
+
+
 @pytest.fixture
 def photos_tree(tmp_path):
     """A tiny class-per-folder tree of real photographs (scikit-learn's sample images, cropped)."""

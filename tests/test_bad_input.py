@@ -20,14 +20,10 @@ LAUNCH = os.path.join(REPO, "launch", "train.sh")
 
 
 @pytest.fixture(scope="module")
-def world(digits_rec, digits_images, tmp_path_factory):
+def world(digits_rec, digits_images, trained, tmp_path_factory):
     """Files the cases point at: good shards, a trained run, and broken things of every kind."""
     root = tmp_path_factory.mktemp("bad")
-    w = {"rec": digits_rec, "images": digits_images, "root": str(root)}
-    run = root / "run"
-    run_in_process("mxdl-train", CONFIG, f"data.dir={digits_rec}", "train.epochs=1", "train.log_interval=100000",
-                   "--output", run)
-    w["run"] = str(run)
+    w = {"rec": digits_rec, "images": digits_images, "root": str(root), "run": trained}
     (root / "not_utf8.yaml").write_bytes(b"model:\n  name: lenet\n# caf\xe9\n")
     (root / "not_yaml.yaml").write_text("model: [lenet\n")
     (root / "list.yaml").write_text("- model\n- data\n")
@@ -184,6 +180,11 @@ def _fill(args, world):
     return [a.format(**world) for a in args]
 
 
+def _snapshot(folder):
+    return {os.path.join(d, f): os.stat(os.path.join(d, f)).st_mtime_ns for d, _, files in os.walk(folder)
+            for f in files if not f.endswith(".log")}
+
+
 def _temporaries(folder):
     return [os.path.join(d, f) for d, _, files in os.walk(folder) for f in files
             if ".tmp" in f] if os.path.isdir(folder) else []
@@ -192,7 +193,9 @@ def _temporaries(folder):
 @pytest.mark.parametrize("name, args, message", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_is_one_clear_line(world, name, args, message):
     script, *rest = _fill(args, world)
+    before = _snapshot(world["run"])
     proc = run_in_process(script, *rest, check=False)
+    assert _snapshot(world["run"]) == before  # a refused command changes nothing it was pointed at
     err = proc.stderr.strip()
     assert proc.returncode in (1, 2), (proc.returncode, proc.stdout[-2000:], err)
     assert "Traceback" not in proc.stderr and len(err.splitlines()) == 1, err

@@ -18,15 +18,6 @@ from mxdl.eval.metrics import rank_k
 CONFIG = os.path.join(REPO, "configs", "digits.yaml")
 
 
-@pytest.fixture(scope="module")
-def trained(digits_rec, tmp_path_factory):
-    """A LeNet trained for a few epochs on the digits (the networks the tests evaluate)."""
-    out = tmp_path_factory.mktemp("trained") / "run"
-    train_in_process(CONFIG, f"data.dir={digits_rec}", "train.epochs=4", "train.log_interval=100000",
-                     "--output", out)
-    return str(out)
-
-
 def test_rank_k_hand_computed():
     probs = np.array([[0.1, 0.6, 0.3], [0.5, 0.2, 0.3], [0.2, 0.3, 0.5], [0.4, 0.35, 0.25]])
     labels = np.array([1, 2, 0, 2])

@@ -110,7 +110,7 @@ def wait_for_first_epoch(run_dir, proc, timeout=120):
 @pytest.mark.slow
 def test_two_workers_train_digits(digits_rec, tmp_path):
     run_dir = str(tmp_path / "run")
-    proc = launch("--np", "2", f"data.dir={digits_rec}", "--output", run_dir)
+    proc = launch("--np", "2", f"data.dir={digits_rec}", "train.epochs=6", "--output", run_dir)
     assert "2 worker(s)" in proc.stdout
     history = json.load(open(os.path.join(run_dir, "history.json")))["epochs"]
     assert history[-1]["val_acc"] >= 0.90

@@ -218,6 +218,7 @@ def test_interrupted_build_leaves_nothing_finished_and_rerun_completes(digits_im
     assert manifest.total_records == 1797 and verify(out) == []
 
 
+@pytest.mark.slow
 def test_sigkill_mid_shard_leaves_no_finished_looking_shard(digits_images, tmp_path):
     out = str(tmp_path / "shards")
     cmd = [os.path.join(os.path.dirname(sys.executable), "mxdl-pack"), "build", digits_images, out,

@@ -98,8 +98,6 @@ def main(argv=None):
     os.makedirs(run_dir, exist_ok=True)
     logger = log_mod.setup(run_dir, dist.rank)
     if dist.primary:
-        config_mod.dump(cfg, os.path.join(run_dir, "config.yaml"))
-        atomic_write_text(os.path.join(run_dir, "env.txt"), _environment(dist))
         for line in config_mod.diff_from_defaults(cfg):
             logger.info(f"config {line}")
     if dist.size == 1 and os.path.exists(stop_file(run_dir)):
@@ -120,6 +118,9 @@ def main(argv=None):
                     + ([f"--output {args.output}"] if args.output else []))
     run = Run(cfg, run_dir, dist, resume=resume, lr_override=lr_override if resume is not None else None,
               resume_hint=hint)
+    if dist.primary:  # only once the run is accepted: a refused resume leaves the run's files as they were
+        config_mod.dump(cfg, os.path.join(run_dir, "config.yaml"))
+        atomic_write_text(os.path.join(run_dir, "env.txt"), _environment(dist))
     outcome = run.fit()
     # Under Horovod every worker exits 0 (horovodrun reports any other code as a crash);
     # launch/train.sh reads RUN/outcome and gives the stopped code itself.
