@@ -5,6 +5,7 @@ names the problem, no traceback, and no temporary file left behind in the folder
 Console scripts run in-process (the same entry points; see conftest.run_in_process); the
 launcher runs as itself.
 """
+import json
 import os
 import shutil
 import signal
@@ -34,6 +35,13 @@ def world(digits_rec, digits_images, trained, tmp_path_factory):
     shutil.copytree(digits_rec, garbage)
     (garbage / "manifest.json").write_text("{ this is not json")
     (root / "no_manifest").mkdir()
+    short = root / "short_classes"  # a manifest that lists 5 of the 10 classes the records use
+    shutil.copytree(digits_rec, short)
+    raw = json.load(open(short / "manifest.json"))
+    raw["classes"], raw["class_names"] = raw["classes"][:5], raw["class_names"][:5]
+    for split in raw["splits"].values():
+        split["per_class"] = {k: v for k, v in split["per_class"].items() if k in raw["classes"]}
+    (short / "manifest.json").write_text(json.dumps(raw))
     (root / "bad.png").write_text("not an image")
     unreadable = root / "unreadable_class"
     shutil.copytree(os.path.join(digits_images, "1"), unreadable / "one")
@@ -85,6 +93,7 @@ CASES = [
     ("data dir no manifest", train("data.dir={root}/no_manifest"), "has no manifest.json"),
     ("data dir garbage manifest", train("data.dir={root}/garbage_manifest"), "is not valid JSON"),
     ("train split missing", train("data.train_split=nosuch"), "split 'nosuch' is not in"),
+    ("labels beyond classes", train("data.dir={root}/short_classes"), "has labels up to 9 but the manifest lists 5"),
     ("format mismatch", train("data.format=hdf5"), "holds rec shards"),
     ("min area 0", train("data.min_random_area=0"), "data.min_random_area' must be in (0, 1]"),
     ("zoom 1.5", train("data.zoom=1.5"), "data.zoom' must be in [0, 1)"),

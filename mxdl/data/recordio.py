@@ -59,6 +59,18 @@ class ShardIndex:
         if len(self.offsets) and self.offsets[-1] >= self.size:
             raise UserError(f"shard {os.path.basename(rec)} is shorter than its .idx says (truncated?)")
 
+    def check_labels(self, classes):
+        """Labels beyond the class list would train a head of the wrong size without a word; the
+        packer's .lst beside the shard holds every label, so check it when it is there."""
+        lst = self.rec[: -len(".rec")] + ".lst"
+        if not os.path.isfile(lst):
+            return
+        with open(lst, encoding="utf-8", errors="replace") as f:
+            labels = np.array([float(p[1]) for p in (line.split("\t") for line in f) if len(p) >= 3])
+        if len(labels) and (labels.max() >= classes or labels.min() < 0):
+            raise UserError(f"shard {os.path.basename(self.rec)} has labels up to {int(labels.max())} but the "
+                            f"manifest lists {classes} classes: the manifest does not belong to these shards")
+
     def write_range_index(self, path, start, stop):
         """An index file whose part 0 of 2 is exactly records [start, stop) (see module docstring)."""
         count = stop - start
@@ -126,6 +138,8 @@ class RecordDataset:
             entries = self.manifest.split(split).shards
             self._index[split] = [ShardIndex(rec, idx, entry.records)
                                   for (_, rec, idx), entry in zip(self._files[split], entries)]
+            for shard in self._index[split]:
+                shard.check_labels(len(self.manifest.classes))
         return self._index[split]
 
     def _counts(self, split):
