@@ -61,7 +61,10 @@ def load_and_encode(path, opts):
     if reason:
         return reason
     flag = cv2.IMREAD_COLOR if opts.color else cv2.IMREAD_GRAYSCALE
-    image = cv2.imdecode(np.frombuffer(raw, np.uint8), flag)
+    try:
+        image = cv2.imdecode(np.frombuffer(raw, np.uint8), flag)
+    except cv2.error as err:  # e.g. more pixels than OpenCV's limit: skip it like any unreadable file
+        return f"not decodable ({str(err).strip().splitlines()[-1][:120]})"
     if image is None:
         return "not a decodable image"
     if image.ndim == 2:

@@ -58,7 +58,9 @@ def _walk_files(root):
 def _split_images(paths, skipped):
     images = []
     for p in paths:
-        if _is_image(p):
+        if "\n" in p or "\t" in p:
+            skipped.append((p, "a tab or newline in the path (a .lst line cannot hold it)"))
+        elif _is_image(p):
             images.append(p)
         else:
             skipped.append((p, "not an image file extension"))

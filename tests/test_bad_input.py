@@ -304,3 +304,42 @@ def test_ctrl_c_on_the_packer_exits_130_quickly_every_time(world, tmp_path):
         assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
         interrupted += 1
     assert interrupted >= 10  # most signals landed mid-build
+
+
+def _png_claiming(width, height):
+    """A small, well-formed PNG whose header claims width x height grey pixels."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+            + chunk(b"IEND", b""))
+
+
+def test_odd_files_are_skipped_or_read_as_packed(world, tmp_path):
+    """Grey and RGBA PNGs stored as they are, a 40000x40000 image and a newline in a file name."""
+    import cv2
+    import numpy as np
+    from mxdl.data.manifest import Manifest
+    from mxdl.data.shards import iter_shard
+    from recordio_tools.verify import verify
+    src = tmp_path / "src"
+    for name in ("grey", "rgba"):
+        (src / name).mkdir(parents=True)
+    rng = np.random.RandomState(0)
+    for i in range(4):
+        cv2.imwrite(str(src / "grey" / f"{i}.png"), rng.randint(0, 255, (16, 16), np.uint8))
+        cv2.imwrite(str(src / "rgba" / f"{i}.png"), rng.randint(0, 255, (16, 16, 4), np.uint8))
+    (src / "grey" / "huge.png").write_bytes(_png_claiming(40000, 40000))
+    (src / "rgba" / "two\nlines.png").write_bytes((src / "rgba" / "0.png").read_bytes())
+    out = tmp_path / "shards"
+    run_in_process("mxdl-pack", "build", src, out, "--pass-through", "--workers", "2")
+    manifest = Manifest.load(str(out))
+    reasons = {os.path.basename(p): r for p, r in manifest.skipped}
+    assert reasons["huge.png"].startswith("not decodable") and "tab or newline" in reasons["two\nlines.png"]
+    assert manifest.total_records == 8 and verify(str(out)) == []
+    shapes = {image.shape for _, path, idx in manifest.shard_paths("train")
+              for _, _, image in iter_shard(manifest, path, idx)}
+    assert shapes == {(16, 16, 3)}

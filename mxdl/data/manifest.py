@@ -54,6 +54,13 @@ class Manifest:
     root: str = field(default="", compare=False)  # the directory it describes; not stored
 
     @property
+    def channels(self):
+        """Channels a reader decodes records to (3 RGB or 1 grey), as the packer and ImageRecordIter do."""
+        if self.image_shape:
+            return self.image_shape[2]
+        return 3 if self.options.get("color", True) else 1
+
+    @property
     def total_records(self):
         return sum(s.records for s in self.splits.values())
 

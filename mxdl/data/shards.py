@@ -10,14 +10,18 @@ def open_manifest(data_dir):
     return Manifest.load(data_dir)
 
 
-def iter_rec(rec_path, idx_path):
-    """Yield ``(key, label, image_or_None)`` for every record; image is HxWxC RGB uint8."""
+def iter_rec(rec_path, idx_path, channels=3):
+    """Yield ``(key, label, image_or_None)`` for every record; image is HxWxC (RGB or grey) uint8.
+
+    Records are decoded to ``channels`` whatever their file holds (a pass-through PNG may be grey
+    or RGBA), as the packer and ImageRecordIter decode them."""
+    flag = cv2.IMREAD_COLOR if channels == 3 else cv2.IMREAD_GRAYSCALE
     import mxnet as mx
     reader = mx.recordio.MXIndexedRecordIO(idx_path, rec_path, "r")
     try:
         for key in reader.keys:
             header, payload = mx.recordio.unpack(reader.read_idx(key))
-            image = cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_UNCHANGED)
+            image = cv2.imdecode(np.frombuffer(payload, np.uint8), flag)
             if image is not None:
                 image = image[..., None] if image.ndim == 2 else image[..., ::-1]
             yield key, header.label, image
@@ -36,7 +40,7 @@ def iter_h5(path):
 
 
 def iter_shard(manifest, rec_or_h5, idx):
-    return iter_rec(rec_or_h5, idx) if manifest.format == "rec" else iter_h5(rec_or_h5)
+    return iter_rec(rec_or_h5, idx, manifest.channels) if manifest.format == "rec" else iter_h5(rec_or_h5)
 
 
 def class_weights(manifest, split, spec):
