@@ -42,6 +42,8 @@ def build_parser():
     b.add_argument("--workers", type=int, default=0, help="processes (default: all cores)")
     b.add_argument("--seed", type=int, default=0, help="seed for the split and shuffling (default: 0)")
     b.add_argument("--overwrite", action="store_true", help="replace shards of a different build")
+    b.add_argument("--follow-links", action="store_true",
+                   help="walk into linked folders (each real folder once); by default they are skipped")
     v = add_command(sub, "verify", "re-read every record and check it against the manifest",
                     ["mxdl-pack verify shards/animals"])
     v.add_argument("shards", help="shard directory written by mxdl-pack build or adopt")
@@ -73,7 +75,7 @@ def main(argv=None):
               encoding=".png" if args.png else ".jpg", pass_through=args.pass_through,
               color=not args.gray, workers=args.workers or None, seed=args.seed,
               layout=args.layout, compression=args.compression, overwrite=args.overwrite,
-              merge_splits=args.merge_splits)
+              merge_splits=args.merge_splits, follow_links=args.follow_links)
     elif args.command == "verify":
         from .verify import verify
         problems = verify(args.shards)

@@ -47,9 +47,26 @@ def _is_image(name):
     return name.lower().endswith(IMAGE_EXTS)
 
 
-def _walk_files(root):
-    for d, dirs, files in os.walk(root, followlinks=True):
-        dirs[:] = sorted(x for x in dirs if not x.startswith("."))
+def _walk_files(root, skipped, follow_links=False):
+    """Files under root, sorted. Linked folders are skipped (and said so) unless ``follow_links``:
+    a link to '.' or '..' would list images twice or under another class. Even followed, a link back
+    to root or above it is skipped, and each real folder is walked once, so a loop ends."""
+    top = os.path.realpath(root)
+    seen = {top}
+    for d, dirs, files in os.walk(root, followlinks=follow_links):
+        kept = []
+        for x in sorted(dirs):
+            path, real = os.path.join(d, x), os.path.realpath(os.path.join(d, x))
+            if x.startswith("."):
+                continue
+            if os.path.islink(path) and not follow_links:
+                skipped.append((path, "a link to a folder, not followed (--follow-links follows it)"))
+            elif os.path.islink(path) and (top + os.sep).startswith(real + os.sep):
+                skipped.append((path, "a link back to this folder or above it, not followed"))
+            elif real not in seen:
+                seen.add(real)
+                kept.append(x)
+        dirs[:] = kept
         for name in sorted(files):
             if not name.startswith("."):
                 yield os.path.join(d, name)
@@ -67,23 +84,23 @@ def _split_images(paths, skipped):
     return images
 
 
-def from_folder(root):
+def from_folder(root, follow_links=False):
     classes = sorted(d for d in os.listdir(root)
                      if os.path.isdir(os.path.join(root, d)) and not d.startswith("."))
     if not classes:
         raise UserError(f"{root} has no class sub-folders (expected ROOT/<class>/<image>)")
     items, skipped = [], []
     for label, name in enumerate(classes):
-        images = _split_images(_walk_files(os.path.join(root, name)), skipped)
+        images = _split_images(_walk_files(os.path.join(root, name), skipped, follow_links), skipped)
         if not images:
             raise UserError(f"class folder '{name}' in {root} holds no images")
         items += [Item(p, label) for p in images]
     return Listing(classes, {"all": items}, skipped)
 
 
-def from_filenames(root):
+def from_filenames(root, follow_links=False):
     skipped = []
-    images = _split_images(_walk_files(root), skipped)
+    images = _split_images(_walk_files(root, skipped, follow_links), skipped)
     if not images:
         raise UserError(f"{root} holds no images")
     names = [os.path.basename(p).split(".")[0] for p in images]
@@ -162,14 +179,15 @@ def from_lst(path, root=None):
     return Listing(classes, {"all": items})
 
 
-def from_tiny_imagenet(root):
+def from_tiny_imagenet(root, follow_links=False):
     wnids_file = os.path.join(root, "wnids.txt")
     with open(wnids_file) as f:
         classes = sorted(line.strip() for line in f if line.strip())
     index = {c: i for i, c in enumerate(classes)}
     skipped, train = [], []
     for wnid in classes:
-        images = _split_images(_walk_files(os.path.join(root, "train", wnid, "images")), skipped)
+        images = _split_images(_walk_files(os.path.join(root, "train", wnid, "images"), skipped, follow_links),
+                               skipped)
         if not images:
             raise UserError(f"Tiny ImageNet class {wnid} has no training images")
         train += [Item(p, index[wnid]) for p in images]
@@ -233,7 +251,7 @@ def _flat_split(root, folder, classes):
     return items, skipped
 
 
-def from_split_folders(root):
+def from_split_folders(root, follow_links=False):
     folders = [d for d in _subdirs(root) if d in SPLIT_FOLDERS]
     names = [SPLIT_FOLDERS[d] for d in folders]
     if len(set(names)) != len(names):
@@ -241,7 +259,7 @@ def from_split_folders(root):
     if "train" not in names:
         raise UserError(f"{root} has split folders ({', '.join(folders)}) but no train/")
     by_name = dict(zip(names, folders))
-    train = from_folder(os.path.join(root, by_name["train"]))
+    train = from_folder(os.path.join(root, by_name["train"]), follow_links)
     classes, splits, skipped = train.classes, {"train": train.splits["all"]}, list(train.skipped)
     for name, folder in by_name.items():
         if name == "train":
@@ -251,7 +269,7 @@ def from_split_folders(root):
             splits[name], flat_skipped = _flat_split(root, folder, classes)
             skipped += flat_skipped
             continue
-        listing = from_folder(path)
+        listing = from_folder(path, follow_links)
         if listing.classes != classes:
             only_train = sorted(set(classes) - set(listing.classes))
             only_here = sorted(set(listing.classes) - set(classes))
@@ -290,7 +308,10 @@ def detect_layout(src):
     return "filename"
 
 
-def list_images(src, layout=None):
+WALKED = ("folder", "filename", "tiny-imagenet", "splits")  # layouts found by walking folders
+
+
+def list_images(src, layout=None, follow_links=False):
     layout = layout or detect_layout(src)
     if layout not in LAYOUTS:
         raise UserError(f"unknown layout '{layout}'; choose from {', '.join(LAYOUTS)}")
@@ -298,7 +319,7 @@ def list_images(src, layout=None):
         raise UserError(f"layout '{layout}' needs a file, got {src}")
     if layout not in ("csv", "lst") and not os.path.isdir(src):
         raise UserError(f"layout '{layout}' needs a folder, got {src}")
-    listing = LAYOUTS[layout](src)
+    listing = LAYOUTS[layout](src, follow_links) if layout in WALKED else LAYOUTS[layout](src)
     if not any(listing.splits.values()):
         raise UserError(f"no images found in {src}")
     return listing

@@ -306,7 +306,7 @@ def _check_image_options(resize, quality, encoding, workers):
 
 def build(src, out, fmt="rec", shards=1, split=None, resize=0, size=None, quality=None,
           encoding=".jpg", pass_through=False, color=True, workers=None, seed=0, layout=None,
-          compression=None, overwrite=False, merge_splits=False, log=print):
+          compression=None, overwrite=False, merge_splits=False, follow_links=False, log=print):
     """Pack ``src`` into ``out``; returns the manifest dict. See module docstring."""
     if fmt not in ("rec", "hdf5"):
         raise UserError(f"--format must be rec or hdf5, got {fmt}")
@@ -318,7 +318,7 @@ def build(src, out, fmt="rec", shards=1, split=None, resize=0, size=None, qualit
     if pass_through and (resize or size or not color):
         raise UserError("--pass-through stores the original bytes: it cannot be combined with "
                         "--resize, --size or --gray")
-    listing = list_images(src, layout)
+    listing = list_images(src, layout, follow_links)
     check_out_apart_from_src(src, out)
     splits = plan_splits(listing, split, seed, merge_splits)
     if fmt == "hdf5" and not width:

@@ -343,3 +343,25 @@ def test_odd_files_are_skipped_or_read_as_packed(world, tmp_path):
     shapes = {image.shape for _, path, idx in manifest.shard_paths("train")
               for _, _, image in iter_shard(manifest, path, idx)}
     assert shapes == {(16, 16, 3)}
+
+
+def test_folder_links_are_not_followed_unless_asked(world, tmp_path):
+    """A link to '.' once turned 60 images into 1,260 records; a link to '..' labelled another class's
+    images as this one. Followed on request, only links that leave the tree are walked."""
+    from mxdl.data.manifest import Manifest
+    src, outside = tmp_path / "src", tmp_path / "outside"
+    for name in ("cat", "dog"):
+        shutil.copytree(os.path.join(world["images"], "1" if name == "cat" else "2"), src / name)
+    shutil.copytree(os.path.join(world["images"], "3"), outside)
+    os.symlink(".", src / "cat" / "loop")
+    os.symlink("..", src / "cat" / "up")
+    os.symlink(outside, src / "dog" / "more")
+    counts = {name: len(os.listdir(src / name)) - (2 if name == "cat" else 1) for name in ("cat", "dog")}
+    run_in_process("mxdl-pack", "build", src, tmp_path / "a", "--png")
+    plain = Manifest.load(str(tmp_path / "a"))
+    assert plain.total_records == counts["cat"] + counts["dog"]
+    assert sum("not followed" in reason for _, reason in plain.skipped) == 3
+    run_in_process("mxdl-pack", "build", src, tmp_path / "b", "--png", "--follow-links")
+    followed = Manifest.load(str(tmp_path / "b"))
+    assert followed.splits["train"].per_class == {"cat": counts["cat"], "dog": counts["dog"] + len(os.listdir(outside))}
+    assert sum("back to this folder" in reason for _, reason in followed.skipped) == 2  # loop and up
