@@ -12,6 +12,7 @@ complete; the manifest is written last. A shard whose final files exist from
 an earlier run of the same plan is kept, so re-running an interrupted command
 finishes the job.
 """
+import fcntl
 import hashlib
 import json
 import multiprocessing as mp
@@ -33,6 +34,7 @@ from .listing import list_images
 from .split import parse_split, stratified_split
 
 PLAN = ".pack-plan.json"
+LOCK = ".pack.lock"
 
 
 def shard_name(split, i, n):
@@ -222,7 +224,7 @@ def _plan_fingerprint(splits, opts, shards, fmt):
 # What a build writes into OUT (shards, their temporaries and done-markers, and the files below);
 # --overwrite removes exactly these, so an OUT that also holds other files keeps them.
 _OWN_FILE = re.compile(r"^\.?[\w.]+-\d{5}-of-\d{5}\.(rec|idx|lst|h5)(\.tmp)?$|^\.[\w.]+-\d{5}-of-\d{5}\.done\.json$")
-_OWN_NAMES = {MANIFEST, "stats.json", "labels.txt", PLAN}
+_OWN_NAMES = {MANIFEST, "stats.json", "labels.txt", PLAN}  # not LOCK: it is held while removing
 
 
 def own_files(out):
@@ -243,10 +245,22 @@ def check_out_apart_from_src(src, out):
                         "choose an output folder outside the source tree")
 
 
-def _prepare_out(out, fingerprint, overwrite):
+def _lock_output(out):
+    """One build per output folder: a second one at the same time would interleave their shards."""
     if os.path.exists(out) and not os.path.isdir(out):
         raise UserError(f"output {out} exists and is not a folder")
     os.makedirs(out, exist_ok=True)
+    lock = open(os.path.join(out, LOCK), "a")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise UserError(f"another mxdl-pack build is writing to {out}: wait for it to end, or choose another "
+                        f"output folder") from None
+    return lock
+
+
+def _prepare_out(out, fingerprint, overwrite):
     plan_path = os.path.join(out, PLAN)
     previous = None
     if os.path.isfile(plan_path):
@@ -326,44 +340,48 @@ def build(src, out, fmt="rec", shards=1, split=None, resize=0, size=None, qualit
     opts = ImageOptions(resize=resize, width=width, height=height, color=color, encoding=encoding,
                         quality=quality, pass_through=pass_through, keep_pixels=(fmt == "hdf5"))
     fingerprint = _plan_fingerprint(splits, opts, shards, fmt)
-    _prepare_out(out, fingerprint, overwrite)
-    atomic_write_text(os.path.join(out, "labels.txt"), "".join(c + "\n" for c in listing.classes))
-    workers = workers or os.cpu_count() or 1
-    started = time.time()
-    total = sum(len(v) for v in splits.values())
-    progress = _Progress(total, f"packing {os.path.basename(os.path.normpath(out))}")
-    ctx = mp.get_context("fork")
-    pool = ctx.Pool(workers, initializer=_ignore_interrupts) if workers > 1 else None
-    shard_info = {}
+    lock = _lock_output(out)  # held until the build returns or the process ends
     try:
-        for split_name in sorted(splits, key=lambda s: (s != "train", s)):
-            shard_info[split_name] = _write_split(out, split_name, splits[split_name], shards, fmt, opts,
-                                                  pool, progress, listing.classes, compression)
+        _prepare_out(out, fingerprint, overwrite)
+        atomic_write_text(os.path.join(out, "labels.txt"), "".join(c + "\n" for c in listing.classes))
+        workers = workers or os.cpu_count() or 1
+        started = time.time()
+        total = sum(len(v) for v in splits.values())
+        progress = _Progress(total, f"packing {os.path.basename(os.path.normpath(out))}")
+        ctx = mp.get_context("fork")
+        pool = ctx.Pool(workers, initializer=_ignore_interrupts) if workers > 1 else None
+        shard_info = {}
+        try:
+            for split_name in sorted(splits, key=lambda s: (s != "train", s)):
+                shard_info[split_name] = _write_split(out, split_name, splits[split_name], shards, fmt, opts,
+                                                      pool, progress, listing.classes, compression, log)
+        finally:
+            progress.close()
+            if pool is not None:
+                pool.terminate()
+        elapsed = time.time() - started
+        _check_no_empty_class(listing, shard_info)
+        stats = write_stats(out, shard_info["train"] if "train" in shard_info else
+                            next(iter(shard_info.values())), color)
+        manifest = Manifest.assemble(
+            fmt, listing.classes, [listing.readable_names.get(c, c) for c in listing.classes], shard_info, stats,
+            tool="mxdl-pack", version=__version__, source=os.path.abspath(src),
+            options={"shards": shards, "seed": seed, "split": split, "resize": opts.resize,
+                     "size": f"{opts.width}x{opts.height}" if opts.width else None, "color": opts.color,
+                     "encoding": opts.encoding, "quality": opts.quality, "pass_through": opts.pass_through,
+                     "compression": compression},
+            skipped=[s for entries in shard_info.values() for e in entries for s in e["skipped"]] + [list(s) for s in listing.skipped])
+        manifest.save(out)
+        skipped = manifest.skipped
+        log(f"packed {manifest.total_records} images into {out} ({fmt}) in {elapsed:.1f}s "
+            f"({total / max(elapsed, 1e-9):.0f} img/s); skipped {len(skipped)}")
+        for path, reason in skipped[:20]:
+            log(f"  skipped {path}: {reason}")
+        if len(skipped) > 20:
+            log(f"  ... and {len(skipped) - 20} more (listed in {os.path.join(out, MANIFEST)})")
+        return manifest
     finally:
-        progress.close()
-        if pool is not None:
-            pool.terminate()
-    elapsed = time.time() - started
-    _check_no_empty_class(listing, shard_info)
-    stats = write_stats(out, shard_info["train"] if "train" in shard_info else
-                        next(iter(shard_info.values())), color)
-    manifest = Manifest.assemble(
-        fmt, listing.classes, [listing.readable_names.get(c, c) for c in listing.classes], shard_info, stats,
-        tool="mxdl-pack", version=__version__, source=os.path.abspath(src),
-        options={"shards": shards, "seed": seed, "split": split, "resize": opts.resize,
-                 "size": f"{opts.width}x{opts.height}" if opts.width else None, "color": opts.color,
-                 "encoding": opts.encoding, "quality": opts.quality, "pass_through": opts.pass_through,
-                 "compression": compression},
-        skipped=[s for entries in shard_info.values() for e in entries for s in e["skipped"]] + [list(s) for s in listing.skipped])
-    manifest.save(out)
-    skipped = manifest.skipped
-    log(f"packed {manifest.total_records} images into {out} ({fmt}) in {elapsed:.1f}s "
-        f"({total / max(elapsed, 1e-9):.0f} img/s); skipped {len(skipped)}")
-    for path, reason in skipped[:20]:
-        log(f"  skipped {path}: {reason}")
-    if len(skipped) > 20:
-        log(f"  ... and {len(skipped) - 20} more (listed in {os.path.join(out, MANIFEST)})")
-    return manifest
+        lock.close()
 
 
 def _check_no_empty_class(listing, shard_info):
@@ -389,7 +407,20 @@ def _shard_done_json(out, name):
     return os.path.join(out, f".{name}.done.json")
 
 
-def _write_split(out, split_name, items, shards, fmt, opts, pool, progress, classes, compression):
+def _inputs_digest(items):
+    """What a shard was made from: each file's path, size and modification time. A file edited in
+    place changes it, so a re-run writes that shard again instead of keeping stale records."""
+    h = hashlib.sha256()
+    for item in items:
+        try:
+            st = os.stat(item.path)
+            h.update(f"{item.path}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+        except OSError:
+            h.update(f"{item.path}\tmissing\n".encode())
+    return h.hexdigest()
+
+
+def _write_split(out, split_name, items, shards, fmt, opts, pool, progress, classes, compression, log):
     n = min(shards, len(items))
     bounds = [round(i * len(items) / n) for i in range(n + 1)]
     info = []
@@ -397,11 +428,15 @@ def _write_split(out, split_name, items, shards, fmt, opts, pool, progress, clas
         name = shard_name(split_name, i, n)
         chunk = items[bounds[i]: bounds[i + 1]]
         done = _shard_done_json(out, name)
+        inputs = _inputs_digest(chunk)
         if os.path.isfile(done):  # finished by an earlier run of this same plan
             with open(done) as f:
-                info.append(json.load(f))
-            progress.update(len(chunk))
-            continue
+                entry = json.load(f)
+            if entry.get("inputs") == inputs:
+                info.append(entry)
+                progress.update(len(chunk))
+                continue
+            log(f"{name}: its input files changed since it was written (size or time); writing it again")
         if fmt == "rec":
             stats = write_rec_shard(out, name, chunk, opts, pool, progress)
             files = [f"{name}.rec", f"{name}.idx", f"{name}.lst"]
@@ -409,7 +444,7 @@ def _write_split(out, split_name, items, shards, fmt, opts, pool, progress, clas
             stats = write_h5_shard(out, name, chunk, opts, pool, progress, classes, compression)
             files = [f"{name}.h5"]
         entry = {"name": name, "listed": len(chunk), **stats.to_json(),
-                 "files": file_entries(out, files)}
+                 "files": file_entries(out, files), "inputs": inputs}
         atomic_write_json(done, entry)
         info.append(entry)
     return info

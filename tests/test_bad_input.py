@@ -365,3 +365,33 @@ def test_folder_links_are_not_followed_unless_asked(world, tmp_path):
     followed = Manifest.load(str(tmp_path / "b"))
     assert followed.splits["train"].per_class == {"cat": counts["cat"], "dog": counts["dog"] + len(os.listdir(outside))}
     assert sum("back to this folder" in reason for _, reason in followed.skipped) == 2  # loop and up
+
+
+def test_an_image_edited_in_place_is_packed_again(world, tmp_path):
+    import cv2
+    import numpy as np
+    from recordio_tools.verify import verify
+    src = tmp_path / "src"
+    for name in ("1", "2"):
+        shutil.copytree(os.path.join(world["images"], name), src / name)
+    out = tmp_path / "shards"
+    build = ("mxdl-pack", "build", src, out, "--png", "--gray", "--shards", "2")
+    run_in_process(*build)
+    before = {p: open(out / p, "rb").read() for p in os.listdir(out) if p.endswith(".rec")}
+    victim = src / "1" / sorted(os.listdir(src / "1"))[0]
+    cv2.imwrite(str(victim), np.full((8, 8), 255, np.uint8))  # a new picture under the old name
+    again = run_in_process(*build)
+    assert again.stdout.count("writing it again") == 1, again.stdout
+    after = {p: open(out / p, "rb").read() for p in before}
+    assert sum(before[p] != after[p] for p in before) == 1 and verify(str(out)) == []
+
+
+def test_a_second_build_into_the_same_folder_is_refused(world, tmp_path):
+    import fcntl
+    out = tmp_path / "shards"
+    out.mkdir()
+    with open(out / ".pack.lock", "a") as held:  # as a build running in another process holds it
+        fcntl.flock(held, fcntl.LOCK_EX)
+        proc = run_in_process("mxdl-pack", "build", world["images"], out, check=False)
+    assert proc.returncode == 2 and "another mxdl-pack build is writing to" in proc.stderr
+    assert not (out / "manifest.json").exists()
