@@ -15,6 +15,13 @@ class UserError(Exception):
     """Bad input, config or state that the user can correct."""
 
 
+def error_reason(err):
+    """The line of an exception that says what is wrong: MXNet's messages start with a traceback of
+    C++ frames and end with the check that failed."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return f"{type(err).__name__}: {lines[-1] if lines else 'no message'}"
+
+
 class RunFailed(Exception):
     """A run that cannot go on (a diverged loss, say): one line and exit code 1, not a traceback."""
 

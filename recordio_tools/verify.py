@@ -5,6 +5,7 @@ import numpy as np
 
 from mxdl.data.manifest import Manifest
 from mxdl.data.shards import iter_shard
+from mxdl.errors import error_reason
 from .pack import file_digest
 
 
@@ -17,13 +18,6 @@ def _check_files(out, shard):
             yield f"{name}: {os.path.getsize(path)} bytes, manifest says {meta['bytes']}"
         elif file_digest(path) != meta["sha256"]:
             yield f"{name}: checksum differs from the manifest (file changed or corrupted)"
-
-
-def _reason(err):
-    """The line of an exception that says what is wrong: MXNet's messages start with a traceback of
-    C++ frames and end with the check that failed."""
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return f"{type(err).__name__}: {lines[-1] if lines else 'no message'}"
 
 
 def _lst_labels(path):
@@ -46,7 +40,7 @@ def _check_records(out, manifest, shard, path, idx):
             if not (float(label).is_integer() and 0 <= label < classes):
                 yield f"{shard.name} record {key}: label {label} outside 0..{classes - 1}"
     except Exception as err:  # a corrupted container raises from deep inside MXNet or h5py
-        yield f"{shard.name}: unreadable after {count} records ({_reason(err)})"
+        yield f"{shard.name}: unreadable after {count} records ({error_reason(err)})"
         return
     if count != shard.records:
         yield f"{shard.name}: {count} records, manifest says {shard.records}"

@@ -395,3 +395,24 @@ def test_a_second_build_into_the_same_folder_is_refused(world, tmp_path):
         proc = run_in_process("mxdl-pack", "build", world["images"], out, check=False)
     assert proc.returncode == 2 and "another mxdl-pack build is writing to" in proc.stderr
     assert not (out / "manifest.json").exists()
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda ck: open(ck / "model.params", "r+b").truncate(100), "model.params does not load"),
+    (lambda ck: (ck / "meta.json").write_text("{ not json"), "is damaged (not JSON)"),
+    (lambda ck: (ck / "meta.json").write_text("{}"), "is damaged (no 'identity')"),
+    (lambda ck: open(ck / "optimizer.params", "r+b").truncate(10), "optimizer.params does not load"),
+])
+def test_a_damaged_checkpoint_is_one_line_and_names_the_way_out(world, tmp_path, damage, message):
+    run = tmp_path / "run"
+    shutil.copytree(world["run"], run)
+    latest = run / "checkpoints" / open(run / "checkpoints" / "latest").read().strip()
+    damage(latest)
+    for script, args in (("mxdl-train", (CONFIG, f"data.dir={world['rec']}", "train.epochs=6", "--output", run,
+                                         "--resume")),
+                         ("mxdl-eval", (latest, world["rec"], "--split", "val", "--output", tmp_path / "ev"))):
+        if script == "mxdl-eval" and "optimizer" in message:
+            continue  # evaluation never reads the optimizer's state
+        proc = run_in_process(script, *args, check=False)
+        assert proc.returncode == 2 and message in proc.stderr and "--resume-from EPOCH" in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -57,14 +57,14 @@ def _ctx():
 
 def _from_checkpoint(path):
     from ..models.network import build_network
-    from ..train.checkpoint import PARAMS, load_meta
-    meta = load_meta(path)
+    from ..train.checkpoint import load_meta, load_params
+    meta = load_meta(path, ("identity",))
     ident, pre = meta["identity"], meta.get("preprocess")
     if pre is None:
         raise UserError(f"{path} predates stored preprocessing; evaluate its exported model instead")
     ctx = _ctx()
     net = build_network(ident, dtype="float32")
-    net.load_parameters(os.path.join(path, PARAMS), ctx=ctx, cast_dtype=True, dtype_source="current")
+    load_params(net, path, ctx, cast_dtype=True, dtype_source="current")
     net.hybridize()
     return Predictor(net, pre["class_names"], tuple(pre["input_shape"]), pre["mean"], pre["scale"], path, ctx,
                      pre.get("resize", 0))

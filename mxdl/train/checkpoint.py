@@ -24,7 +24,7 @@ import json
 import os
 import shutil
 
-from ..errors import UserError
+from ..errors import UserError, error_reason
 from ..fileio import atomic_write_json, atomic_write_text, commit_dir
 
 META = "meta.json"
@@ -125,12 +125,36 @@ class CheckpointSaver:
         return path
 
 
-def load_meta(path):
+# What a resume reads from meta.json; a file without them is damaged, not old.
+RESUME_KEYS = ("identity", "epoch", "step_in_epoch", "world_size", "batch_size", "steps_per_epoch",
+               "lr_segments", "optimizer")
+DAMAGED = "resume from an earlier one (--resume-from EPOCH) or start over (--fresh)"
+
+
+def load_meta(path, required=()):
     meta_path = os.path.join(path, META)
     if not os.path.isfile(meta_path):
         raise UserError(f"{path} is not a checkpoint (no {META})")
-    with open(meta_path) as f:
-        return json.load(f)
+    try:
+        with open(meta_path, encoding="utf-8") as f:
+            meta = json.load(f)
+    except (ValueError, UnicodeDecodeError):
+        raise UserError(f"checkpoint {meta_path} is damaged (not JSON): {DAMAGED}") from None
+    if not isinstance(meta, dict):
+        raise UserError(f"checkpoint {meta_path} is damaged (not a JSON object): {DAMAGED}")
+    missing = [k for k in required if k not in meta]
+    if missing:
+        raise UserError(f"checkpoint {meta_path} is damaged (no '{missing[0]}'): {DAMAGED}")
+    return meta
+
+
+def load_params(net, path, ctx, **options):
+    """The checkpoint's weights into ``net``; a truncated or foreign file is one line, not a traceback."""
+    import mxnet as mx
+    try:
+        net.load_parameters(os.path.join(path, PARAMS), ctx=ctx, **options)
+    except (mx.base.MXNetError, ValueError, AssertionError, OSError) as err:
+        raise UserError(f"checkpoint {path}: {PARAMS} does not load ({error_reason(err)}): {DAMAGED}") from None
 
 
 # ---- optimizer states, portable across devices -----------------------------------------------
@@ -172,7 +196,10 @@ def load_optimizer(trainer, path, info, ctx):
     import mxnet as mx
     updater = trainer._updaters[0]
     opt = trainer._optimizer
-    arrays = mx.nd.load(path) if info["spec"] else {}
+    try:
+        arrays = mx.nd.load(path) if info["spec"] else {}
+    except (mx.base.MXNetError, OSError) as err:
+        raise UserError(f"{path} does not load ({error_reason(err)}): {DAMAGED}") from None
     updater.states = {int(k): _unflatten_state(k, s, arrays) for k, s in info["spec"].items()}
     updater.states_synced = dict.fromkeys(updater.states, False)  # moved to ctx on first update
     counts = {int(k): v for k, v in info["update_counts"].items()}

@@ -38,7 +38,8 @@ from ..fileio import atomic_write_json, atomic_write_text
 from ..runinfo import FAILED, FINISHED, STOPPED, outcome_file, stop_file
 from ..seeding import Stream, derive_seed
 from .finetune import freeze, load_matching
-from .checkpoint import OPT_STATES, PARAMS, CheckpointSaver, load_meta, load_optimizer, save_optimizer
+from .checkpoint import (OPT_STATES, PARAMS, RESUME_KEYS, CheckpointSaver, load_meta, load_optimizer, load_params,
+                         save_optimizer)
 from .monitor import History
 from .schedule import Schedule
 from .stop import StopRequest
@@ -212,13 +213,13 @@ class Run:
         return path
 
     def _restore(self, path, lr_override):
-        meta = load_meta(path)
+        meta = load_meta(path, RESUME_KEYS)
         if meta.get("format", 1) > CHECKPOINT_FORMAT:
             raise UserError(f"{path} has checkpoint format {meta['format']}, newer than this mxdl reads "
                             f"({CHECKPOINT_FORMAT}): upgrade mxdl")
         check_compatible(meta, self.identity, path)
         self._check_geometry(meta, path)
-        self.net.load_parameters(os.path.join(path, PARAMS), ctx=self.ctx, cast_dtype=True)
+        load_params(self.net, path, self.ctx, cast_dtype=True)
         load_optimizer(self.trainer, os.path.join(path, OPT_STATES), meta["optimizer"], self.ctx)
         self.start_epoch, self.start_step = meta["epoch"], self._resume_step(meta)
         self.schedule.segments = segments_in_epochs(meta, self.cfg["optim"]["scale_lr"])
