@@ -52,18 +52,16 @@ def cli_entry(main):
                 raise ModuleNotFoundError(NO_MXNET, name="mxnet")
             return main(argv)
         except UserError as err:
-            message = str(err)
+            message, code = f"error: {err}", EXIT_USAGE
         except RunFailed as err:
-            print(f"error: {err}", file=sys.stderr)
-            return EXIT_FAILED
+            message, code = f"error: {err}", EXIT_FAILED
         except ModuleNotFoundError as err:
             if err.name != "mxnet":
                 raise
-            message = NO_MXNET
+            message, code = f"error: {NO_MXNET}", EXIT_USAGE
         except KeyboardInterrupt:  # files are written atomically, so what is finished stays usable
-            print("interrupted: finished files are kept; the same command continues", file=sys.stderr)
-            return EXIT_INTERRUPTED
+            message, code = "interrupted: finished files are kept; the same command continues", EXIT_INTERRUPTED
         if os.environ.get("HOROVOD_RANK", os.environ.get("OMPI_COMM_WORLD_RANK", "0")) == "0":
-            print(f"error: {message}", file=sys.stderr)  # one line, from rank 0 only
-        return EXIT_USAGE
+            print(message, file=sys.stderr)  # one line, from rank 0 only
+        return code
     return wrapper

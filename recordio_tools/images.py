@@ -5,6 +5,7 @@ import cv2
 import numpy as np
 
 from mxdl.data.preprocess import aspect_aware_resize, resize_shorter
+from mxdl.errors import error_reason
 
 cv2.setNumThreads(1)  # parallelism comes from the worker processes
 
@@ -64,7 +65,7 @@ def load_and_encode(path, opts):
     try:
         image = cv2.imdecode(np.frombuffer(raw, np.uint8), flag)
     except cv2.error as err:  # e.g. more pixels than OpenCV's limit: skip it like any unreadable file
-        return f"not decodable ({str(err).strip().splitlines()[-1][:120]})"
+        return f"not decodable ({error_reason(err)[:120]})"
     if image is None:
         return "not a decodable image"
     if image.ndim == 2:

@@ -9,7 +9,7 @@ from ..errors import UserError
 
 
 def open_dataset(cfg, rank=0, size=1):
-    from .shards import open_manifest
+    from .manifest import Manifest
     d = cfg["data"]
     if d["synthetic"]:
         from .synthetic import SyntheticDataset
@@ -18,7 +18,7 @@ def open_dataset(cfg, rank=0, size=1):
         raise UserError("config key 'data.dir' is required: set it in the YAML file or as data.dir=... "
                         "(or data.synthetic=true to train on random tensors)")
     data_dir = d["dir"]
-    manifest = open_manifest(data_dir)
+    manifest = Manifest.load(data_dir)
     fmt = d["format"]
     if manifest.format != fmt:
         raise UserError(f"data.format is {fmt} but {data_dir} holds {manifest.format} shards; "

@@ -1,13 +1,8 @@
-"""Reading a shard directory: its manifest, its records one by one, and what the trainer derives from it."""
+"""Reading a shard directory's records one by one, and what the trainer derives from its manifest."""
 import cv2
 import numpy as np
 
 from ..errors import UserError
-from .manifest import Manifest
-
-
-def open_manifest(data_dir):
-    return Manifest.load(data_dir)
 
 
 def iter_rec(rec_path, idx_path, channels=3):

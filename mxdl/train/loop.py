@@ -402,11 +402,19 @@ class Run:
     # ---- the whole run --------------------------------------------------------------------------
 
     def fit(self):
-        """Train to the last epoch or a stop request; returns FINISHED or STOPPED (also in RUN/outcome)."""
-        outcome = self._fit()
+        """Train to the last epoch or a stop request; returns FINISHED or STOPPED (also in RUN/outcome,
+        which says FAILED when the run ends in RunFailed)."""
+        try:
+            outcome = self._fit()
+        except RunFailed:
+            self._record_outcome(FAILED)
+            raise
+        self._record_outcome(outcome)
+        return outcome
+
+    def _record_outcome(self, outcome):
         if self.dist.primary:
             atomic_write_text(outcome_file(self.run_dir), outcome + "\n")
-        return outcome
 
     def _fit(self):
         ck = self.cfg["checkpoint"]
@@ -460,8 +468,6 @@ class Run:
         if np.isfinite(stats["train_loss"]):
             return
         latest = self.saver.latest()
-        if self.dist.primary:
-            atomic_write_text(outcome_file(self.run_dir), FAILED + "\n")
         raise RunFailed(f"training diverged in epoch {epoch + 1} (train loss {stats['train_loss']}); nothing "
                         f"was saved from it. The last good checkpoint is {latest or 'none (no epoch finished)'}; "
                         f"lower optim.lr (now {self.cfg['optim']['lr']:g}) and resume or start over")
