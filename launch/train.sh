@@ -4,7 +4,7 @@
 #   launch/train.sh CONFIG [key=value ...] [--np N] [--hosts h1:4,h2:4 | --hostfile FILE]
 #                   [--resume | --resume-from EPOCH | --fresh] [--output DIR]
 #                   [--max-restarts K [--min-np N]] [--mpi] [--nic NAME] [--stop-grace SECONDS]
-#                   [--dry-run]
+#                   [--verify-data | --no-verify-data] [--dry-run]
 #
 #   launch/train.sh configs/digits.yaml --np 2                   # 2 CPU workers here
 #   launch/train.sh configs/imagenet_resnet50.yaml               # one worker per local GPU
@@ -13,7 +13,11 @@
 #   sbatch launch/slurm.sbatch configs/imagenet_resnet50.yaml    # hosts from the allocation
 #
 # Exit status: 0 finished; 75 stopped on request with a checkpoint (resume later);
-# 1 failed; 2 usage error; 130 ended at once by a second interrupt.
+# 1 failed; 2 usage error; 130 ended at once by a second interrupt (or before any worker started).
+#
+# Before any worker starts, a preflight checks mxnet, Horovod, GPUs, the hosts, the run
+# directory and the shards: their sizes always, their checksums when they total at most
+# 2 GiB (--verify-data checks them at any size, --no-verify-data never).
 #
 # ctrl+c, TERM, HUP (a closed terminal) or USR1 (Slurm's warning before preemption):
 # the first asks every worker to stop at the same step and save a checkpoint (the
@@ -37,7 +41,7 @@ die() { echo "launch/train.sh: $*" >&2; exit 2; }
 value() { [ -n "${2-}" ] && [[ "$2" != --* ]] || die "$1 needs $3"; VALUE=$2; }
 resume_mode() { [ ${#RESUME_ARGS[@]} = 0 ] || die "give one of --resume, --resume-from and --fresh"; }
 
-CONFIG="" NIC="" NP="" HOSTS="" HOSTFILE="" OUTPUT="" DRY_RUN=0 MAX_RESTARTS=0 MIN_NP=1 CONTROLLER=gloo
+CONFIG="" NIC="" NP="" HOSTS="" HOSTFILE="" OUTPUT="" DRY_RUN=0 MAX_RESTARTS=0 MIN_NP=1 CONTROLLER=gloo VERIFY=auto
 STOP_GRACE=${MXDL_STOP_GRACE:-900}
 RESUME_ARGS=() OVERRIDES=()
 while [ $# -gt 0 ]; do
@@ -56,6 +60,8 @@ while [ $# -gt 0 ]; do
         --stop-grace) value "$1" "${2-}" "seconds"; STOP_GRACE=$VALUE; shift ;;
         --mpi) CONTROLLER=mpi ;;
         --nic) value "$1" "${2-}" "an interface name, e.g. eth0"; NIC=$VALUE; shift ;;
+        --verify-data) VERIFY=on ;;
+        --no-verify-data) VERIFY=off ;;
         --dry-run) DRY_RUN=1 ;;
         --*) die "unknown option $1 (see --help)" ;;
         *=*) OVERRIDES+=("$1") ;;
@@ -70,15 +76,31 @@ done
 [[ "$STOP_GRACE" =~ ^[0-9]+$ ]] || die "--stop-grace must be a whole number of seconds, got '$STOP_GRACE'"
 [ -z "$NP" ] || [[ "$NP" =~ ^[1-9][0-9]*$ ]] || die "--np must be a positive number, got '$NP'"
 
+# Until the job starts, ctrl+c ends the launcher at once with one line. Each step runs in the
+# background, where it ignores SIGINT (so Python prints no traceback) and `wait` returns at once.
+STEP_PID=""
+interrupted_before_job() {
+    [ -n "$STEP_PID" ] && kill -TERM "$STEP_PID" 2>/dev/null
+    echo "launch/train.sh: interrupted before any worker started; nothing was run" >&2
+    exit 130
+}
+trap interrupted_before_job INT TERM HUP
+STEP_OUT=$(mktemp) || die "cannot create a temporary file"
+trap 'rm -f "$STEP_OUT"' EXIT
+# before_job CMD...: run a step where the trap above can end it (output goes to a file, not to
+# $(...), whose subshell would not share the trap)
+before_job() { "$@" & STEP_PID=$!; wait "$STEP_PID"; local rc=$?; STEP_PID=""; return "$rc"; }
+
 PYTHON=$(command -v python3 || command -v python) || die "python not found on PATH"
 if [ -z "$HOSTS$HOSTFILE" ] && [ -n "${SLURM_JOB_NODELIST:-}" ]; then
-    HOSTS=$("$PYTHON" -m mxdl.cluster slurm-hosts) || exit 2
+    before_job "$PYTHON" -m mxdl.cluster slurm-hosts > "$STEP_OUT" || exit 2
+    HOSTS=$(cat "$STEP_OUT")
     echo "Slurm allocation ${SLURM_JOB_ID:-}: hosts $HOSTS"
 fi
 # The run directory, its STOP file and its outcome file are named by mxdl itself.
 # A bare name (digits) is a config that ships with mxdl; runinfo says which file that is.
-info=$("$PYTHON" -m mxdl.runinfo "$CONFIG" ${OUTPUT:+--output "$OUTPUT"}) || exit 2
-{ read -r CONFIG; read -r RUN_DIR; read -r STOP_FILE; read -r OUTCOME_FILE; } <<< "$info"
+before_job "$PYTHON" -m mxdl.runinfo "$CONFIG" ${OUTPUT:+--output "$OUTPUT"} > "$STEP_OUT" || exit 2
+{ read -r CONFIG; read -r RUN_DIR; read -r STOP_FILE; read -r OUTCOME_FILE; } < "$STEP_OUT"
 
 # ---- host layout --------------------------------------------------------------------------
 host_list() {  # one "host slots" line per host
@@ -147,9 +169,9 @@ if [ "$DRY_RUN" = 1 ]; then
 fi
 
 # ---- preflight: one line per problem, before any worker starts ------------------------------
-preflight_args=(--np "$NP" --config "$CONFIG" --run-dir "$RUN_DIR" --controller "$CONTROLLER")
+preflight_args=(--np "$NP" --config "$CONFIG" --run-dir "$RUN_DIR" --controller "$CONTROLLER" --verify-data "$VERIFY")
 [ -n "$HOSTS$HOSTFILE" ] && preflight_args+=(--hosts "$(host_list | awk '{printf "%s%s", sep, $1; sep=","}')")
-"$PYTHON" -m mxdl.preflight "${preflight_args[@]}" "${OVERRIDES[@]}" || exit 2
+before_job "$PYTHON" -m mxdl.preflight "${preflight_args[@]}" "${OVERRIDES[@]}" || exit 2
 
 # ---- run, with coordinated ctrl+c and restarts -----------------------------------------------
 JOB_PID="" STOPPING=0 STOP_DEADLINE=0
@@ -196,7 +218,7 @@ drop_lost_hosts() {  # RANK: drop hosts that no longer answer ssh, or whose rank
         if ! answers_ssh "$host"; then
             lost+=("$host (no ssh)")
         elif [ "${STRIKES[$host]:-0}" -ge 2 ]; then
-            lost+=("$host (its rank failed first twice)")
+            lost+=("$host (the failure began on it twice running)")
         else
             keep+="${keep:+,}$host:$slots"
         fi
@@ -221,8 +243,9 @@ while :; do
     [ "$attempt" = 0 ] && print_layout
     log_start=$( (cat "$RUN_DIR/launch.log" 2>/dev/null || true) | wc -l)
     # Own session: the terminal's ctrl+c reaches this script only, never horovodrun directly.
-    # tee ignores INT too, so a ctrl+c cannot break the job's output pipe.
-    setsid "${cmd[@]}" > >(trap '' INT TERM HUP USR1; exec tee -a "$RUN_DIR/launch.log") 2>&1 &
+    # tee and the filter ignore INT too, so a ctrl+c cannot break the job's output pipe.
+    # horovodrun's closing traceback stays in launch.log; the terminal gets the line below instead.
+    setsid "${cmd[@]}" > >(trap '' INT TERM HUP USR1; tee -a "$RUN_DIR/launch.log" | "$PYTHON" -m mxdl.joblog filter) 2>&1 &
     JOB_PID=$!
     # Poll rather than block in `wait`, so a ctrl+c is handled at once and the stop deadline holds.
     while kill -0 "$JOB_PID" 2>/dev/null; do
@@ -246,18 +269,9 @@ while :; do
         exit 75
     fi
     [ "$status" = 0 ] && exit 0
-    # horovodrun logs each worker's exit in order; the first one is the rank that failed.
-    rank=""
-    first=$(tail -n "+$((log_start + 1))" "$RUN_DIR/launch.log" 2>/dev/null |
-            grep -ao 'Process [0-9]* exit with status code [0-9]*' | head -n 1)
-    why=""
-    if [ -n "$first" ]; then
-        rank=$(awk '{print $2}' <<<"$first"); code=$(awk '{print $NF}' <<<"$first")
-        why=" (rank $rank failed first with exit code $code"
-        [ "$code" = 137 ] && why+=": killed by SIGKILL, e.g. the out-of-memory killer or a lost node"
-        why+=")"
-    fi
-    echo "launch/train.sh: job failed with status $status$why" >&2
+    # horovodrun's log says which rank failed first; mxdl.joblog finds the one that stopped responding
+    { read -r rank; read -r why; } < <("$PYTHON" -m mxdl.joblog diagnose "$RUN_DIR/launch.log" "$log_start" "$NP")
+    echo "launch/train.sh: job failed with status $status ($why)" >&2
     if [ "$attempt" -ge "$MAX_RESTARTS" ]; then
         exit "$status"
     fi

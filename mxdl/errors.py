@@ -3,6 +3,7 @@
 Command-line entry points catch it and print a single ``error: ...`` line
 instead of a traceback; anything else is a bug and keeps its traceback.
 """
+import errno
 import functools
 import importlib.util
 import os
@@ -19,11 +20,22 @@ def error_reason(err):
     """The line of an exception that says what is wrong: MXNet's messages start with a traceback of
     C++ frames and end with the check that failed."""
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return f"{type(err).__name__}: {lines[-1] if lines else 'no message'}"
+    last, name = (lines[-1] if lines else "no message"), type(err).__name__
+    return last if last.startswith(name + ":") else f"{name}: {last}"
 
 
 class RunFailed(Exception):
     """A run that cannot go on (a diverged loss, say): one line and exit code 1, not a traceback."""
+
+
+class DamagedData(RunFailed):
+    """A record that does not read. Each worker reads its own records, so the worker that found it
+    says so, whatever its rank (other endings are said once, by rank 0). ``problem`` is the message
+    without its advice, for mxdl-pack verify's own report."""
+
+    def __init__(self, problem, advice):
+        super().__init__(f"{problem}; {advice}")
+        self.problem = problem
 
 
 # mxnet is an extra (CPU or CUDA build), so a plain `pip install mxdl` lacks it.
@@ -36,6 +48,21 @@ def _mxnet_missing():
         return importlib.util.find_spec("mxnet") is None
     except (ImportError, ValueError):  # a broken or blocked install counts as missing
         return True
+
+
+# Failures of the disk rather than of the program: said in one line, since every file is written
+# under a temporary name first and the same command picks up where it stopped.
+DISK_FAILURES = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exceeded",
+                 errno.EROFS: "the file system is read-only", errno.EIO: "the disk reported an I/O error"}
+
+
+def disk_failure(err):
+    """The one-line message for an OSError that a full or failing disk causes, else None."""
+    if not isinstance(err, OSError) or err.errno not in DISK_FAILURES:
+        return None
+    where = f" writing {err.filename}" if err.filename else ""
+    return (f"{DISK_FAILURES[err.errno]}{where}: nothing was left half-written; free space and run the same "
+            "command again")
 
 
 def cli_entry(main):
@@ -53,12 +80,19 @@ def cli_entry(main):
             return main(argv)
         except UserError as err:
             message, code = f"error: {err}", EXIT_USAGE
+        except DamagedData as err:
+            print(f"error: {err}", file=sys.stderr)
+            return EXIT_FAILED
         except RunFailed as err:
             message, code = f"error: {err}", EXIT_FAILED
         except ModuleNotFoundError as err:
             if err.name != "mxnet":
                 raise
             message, code = f"error: {NO_MXNET}", EXIT_USAGE
+        except OSError as err:
+            if disk_failure(err) is None:
+                raise
+            message, code = f"error: {disk_failure(err)}", EXIT_FAILED
         except KeyboardInterrupt:  # files are written atomically, so what is finished stays usable
             message, code = "interrupted: finished files are kept; the same command continues", EXIT_INTERRUPTED
         if os.environ.get("HOROVOD_RANK", os.environ.get("OMPI_COMM_WORLD_RANK", "0")) == "0":

@@ -3,6 +3,8 @@
 A reader (or a crash) can then only ever see the old file or the complete new
 one, never a half-written file that looks finished.
 """
+import contextlib
+import errno
 import json
 import os
 import shutil
@@ -16,15 +18,27 @@ def _tmp_path(path):
 
 def atomic_write_bytes(path, data):
     tmp = _tmp_path(path)
-    try:
+    with partial_files_removed([tmp], path):
         with open(tmp, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:  # a full disk or an interrupt: leave neither a half file nor its temporary
-        if os.path.exists(tmp):
-            os.remove(tmp)
+
+
+@contextlib.contextmanager
+def partial_files_removed(tmp_paths, final_path):
+    """Temporary files that a failed or interrupted block leaves are removed (a full disk then keeps
+    no half file), and a failed write names the file it was for, not its temporary name."""
+    try:
+        with mxnet_write_errors(final_path):
+            yield
+    except BaseException as err:
+        for tmp in tmp_paths:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        if isinstance(err, OSError) and str(err.filename or "") in ["", *tmp_paths]:
+            raise OSError(err.errno, err.strerror, final_path) from None
         raise
 
 
@@ -57,3 +71,33 @@ def commit_dir(tmp_dir, final_dir):
     else:
         os.replace(tmp_dir, final_dir)
     fsync_dir(os.path.dirname(os.path.abspath(final_dir)))
+
+
+@contextlib.contextmanager
+def temporary_dir(parent, prefix):
+    """A hidden folder in ``parent`` for files that :func:`commit_dir` (or renames) move into place
+    when complete. It is removed whatever happens, so a full disk or an interrupt leaves no partial
+    copy behind, and MXNet's failed writes come out as the OSError they are."""
+    tmp = tempfile.mkdtemp(prefix=prefix, dir=parent)
+    try:
+        with mxnet_write_errors(parent):
+            yield tmp
+    except OSError as err:
+        if not str(err.filename or "").startswith(tmp):
+            raise
+        raise OSError(err.errno, err.strerror, parent) from None  # the temporary name is gone: say where
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def mxnet_write_errors(path):
+    """MXNet reports a short write (``FileStream.Write incomplete``) as an MXNetError from C++."""
+    import mxnet as mx
+    try:
+        yield
+    except mx.base.MXNetError as err:
+        if "Write incomplete" not in str(err):
+            raise
+        full = shutil.disk_usage(os.path.dirname(os.path.abspath(path))).free < (1 << 20)
+        raise OSError(errno.ENOSPC if full else errno.EIO, "MXNet could not finish a write", path) from None

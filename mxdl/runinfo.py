@@ -49,4 +49,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:  # ctrl+c as the launcher starts: its caller says so in one line
+        raise SystemExit(EXIT_INTERRUPTED) from None

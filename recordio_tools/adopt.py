@@ -10,12 +10,12 @@ import os
 import cv2
 import numpy as np
 
-from mxdl.data.manifest import Manifest
+from mxdl.data.manifest import Manifest, file_entries
 from mxdl.errors import UserError
 from mxdl.fileio import atomic_write_text
 from . import __version__
 from .images import Encoded, channel_stats
-from .pack import ShardStats, file_entries, write_stats
+from .pack import ShardStats, write_stats
 
 
 def _scan(rec, idx):

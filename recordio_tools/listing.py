@@ -322,4 +322,27 @@ def list_images(src, layout=None, follow_links=False):
     listing = LAYOUTS[layout](src, follow_links) if layout in WALKED else LAYOUTS[layout](src)
     if not any(listing.splits.values()):
         raise UserError(f"no images found in {src}")
+    _list_each_file_once(listing)
     return listing
+
+
+def _list_each_file_once(listing):
+    """Keep the first listing of each real file (same device and inode). A file reached twice, through
+    a link, a hard link or a repeated CSV row, would otherwise sit in train and val at once, or under
+    two classes."""
+    first = {}
+    for split in sorted(listing.splits, key=lambda s: (s != "train", s)):
+        kept = []
+        for item in listing.splits[split]:
+            try:
+                st = os.stat(item.path)
+                identity = (st.st_dev, st.st_ino)
+            except OSError:  # unreadable: the packer skips it with its reason
+                kept.append(item)
+                continue
+            if identity in first:
+                listing.skipped.append((item.path, f"the same file as {first[identity]}, listed once"))
+            else:
+                first[identity] = item.path
+                kept.append(item)
+        listing.splits[split] = kept

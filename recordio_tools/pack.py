@@ -12,6 +12,7 @@ complete; the manifest is written last. A shard whose final files exist from
 an earlier run of the same plan is kept, so re-running an interrupted command
 finishes the job.
 """
+import errno
 import fcntl
 import hashlib
 import json
@@ -19,15 +20,16 @@ import multiprocessing as mp
 import os
 import random
 import re
+import shutil
 import signal
 import sys
 import time
 
 import numpy as np
 
-from mxdl.data.manifest import MANIFEST, Manifest
+from mxdl.data.manifest import MANIFEST, Manifest, file_entries
 from mxdl.errors import UserError
-from mxdl.fileio import atomic_write_json, atomic_write_text
+from mxdl.fileio import atomic_write_json, atomic_write_text, partial_files_removed
 from . import __version__
 from .images import ImageOptions, load_and_encode
 from .listing import list_images
@@ -39,20 +41,6 @@ LOCK = ".pack.lock"
 
 def shard_name(split, i, n):
     return f"{split}-{i:05d}-of-{n:05d}"
-
-
-def file_digest(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def file_entries(out, names):
-    """What the manifest records of each file, so verify and preflight can spot a changed one."""
-    return {f: {"bytes": os.path.getsize(os.path.join(out, f)), "sha256": file_digest(os.path.join(out, f))}
-            for f in names}
 
 
 def _ignore_interrupts():
@@ -121,22 +109,31 @@ def write_rec_shard(out, name, items, opts, pool, progress):
     import mxnet as mx
     tmp = {ext: os.path.join(out, f".{name}.{ext}.tmp") for ext in ("rec", "idx", "lst")}
     stats = ShardStats()
-    writer = mx.recordio.MXIndexedRecordIO(tmp["idx"], tmp["rec"], "w")
-    with open(tmp["lst"], "w") as lst:
-        for item, enc in zip(items, _encoded_stream(items, opts, pool)):
-            progress.update()
-            if isinstance(enc, str):
-                stats.skipped.append([item.path, enc])
-                continue
-            key = stats.records
-            header = mx.recordio.IRHeader(0, float(item.label), key, 0)
-            writer.write_idx(key, mx.recordio.pack(header, enc.payload))
-            lst.write(f"{key}\t{item.label:f}\t{item.path}\n")
-            stats.add(item.label, enc)
-    writer.close()
-    for ext in ("lst", "idx", "rec"):  # .rec last: its presence marks the shard complete
-        os.replace(tmp[ext], os.path.join(out, f"{name}.{ext}"))
+    with partial_files_removed(list(tmp.values()), os.path.join(out, f"{name}.rec")):
+        writer = mx.recordio.MXIndexedRecordIO(tmp["idx"], tmp["rec"], "w")
+        with open(tmp["lst"], "w") as lst:
+            for item, enc in zip(items, _encoded_stream(items, opts, pool)):
+                progress.update()
+                if isinstance(enc, str):
+                    stats.skipped.append([item.path, enc])
+                    continue
+                key = stats.records
+                header = mx.recordio.IRHeader(0, float(item.label), key, 0)
+                writer.write_idx(key, mx.recordio.pack(header, enc.payload))
+                lst.write(f"{key}\t{item.label:f}\t{item.path}\n")
+                stats.add(item.label, enc)
+        writer.close()
+        for ext in ("lst", "idx", "rec"):  # .rec last: its presence marks the shard complete
+            os.replace(tmp[ext], os.path.join(out, f"{name}.{ext}"))
     return stats
+
+
+def _check_room_for(path, size):
+    """HDF5 (1.12, through h5py) crashes the process on a write that finds the disk full, so an
+    HDF5 shard is refused up front when its uncompressed size does not fit."""
+    free = shutil.disk_usage(os.path.dirname(path)).free
+    if free < size + (1 << 20):
+        raise OSError(errno.ENOSPC, f"{size >> 20} MiB needed, {free >> 20} MiB free", path)
 
 
 def write_h5_shard(out, name, items, opts, pool, progress, classes, compression=None, buffer_rows=1000):
@@ -146,41 +143,43 @@ def write_h5_shard(out, name, items, opts, pool, progress, classes, compression=
     tmp = os.path.join(out, f".{name}.h5.tmp")
     stats = ShardStats()
     h, w, c = opts.height, opts.width, 1 if not opts.color else 3
-    with h5py.File(tmp, "w") as f:
-        images = f.create_dataset("images", shape=(len(items), h, w, c), maxshape=(None, h, w, c),
-                                  dtype="uint8", chunks=(min(len(items), 64), h, w, c),
-                                  compression=compression)
-        labels = f.create_dataset("labels", shape=(len(items),), maxshape=(None,), dtype="int64")
-        f.create_dataset("label_names", data=np.array(classes, dtype=object),
-                         dtype=h5py.string_dtype())
-        f.attrs["channel_order"] = "RGB" if c == 3 else "L"
-        buf_x, buf_y = [], []
+    _check_room_for(final, len(items) * (h * w * c + 8))
+    with partial_files_removed([tmp], final):
+        with h5py.File(tmp, "w") as f:
+            images = f.create_dataset("images", shape=(len(items), h, w, c), maxshape=(None, h, w, c),
+                                      dtype="uint8", chunks=(min(len(items), 64), h, w, c),
+                                      compression=compression)
+            labels = f.create_dataset("labels", shape=(len(items),), maxshape=(None,), dtype="int64")
+            f.create_dataset("label_names", data=np.array(classes, dtype=object),
+                             dtype=h5py.string_dtype())
+            f.attrs["channel_order"] = "RGB" if c == 3 else "L"
+            buf_x, buf_y = [], []
 
-        def flush():
-            if buf_x:
-                start = stats.records - len(buf_x)
-                images[start: stats.records] = np.stack(buf_x)
-                labels[start: stats.records] = buf_y
-                buf_x.clear()
-                buf_y.clear()
+            def flush():
+                if buf_x:
+                    start = stats.records - len(buf_x)
+                    images[start: stats.records] = np.stack(buf_x)
+                    labels[start: stats.records] = buf_y
+                    buf_x.clear()
+                    buf_y.clear()
 
-        for item, enc in zip(items, _encoded_stream(items, opts, pool)):
-            progress.update()
-            if isinstance(enc, str):
-                stats.skipped.append([item.path, enc])
-                continue
-            if enc.shape != (h, w, c):
-                stats.skipped.append([item.path, f"size {enc.shape[1]}x{enc.shape[0]} is not {w}x{h}"])
-                continue
-            buf_x.append(enc.payload)
-            buf_y.append(item.label)
-            stats.add(item.label, enc)
-            if len(buf_x) >= buffer_rows:
-                flush()
-        flush()
-        images.resize(stats.records, axis=0)  # skipped files leave unused rows at the end
-        labels.resize(stats.records, axis=0)
-    os.replace(tmp, final)
+            for item, enc in zip(items, _encoded_stream(items, opts, pool)):
+                progress.update()
+                if isinstance(enc, str):
+                    stats.skipped.append([item.path, enc])
+                    continue
+                if enc.shape != (h, w, c):
+                    stats.skipped.append([item.path, f"size {enc.shape[1]}x{enc.shape[0]} is not {w}x{h}"])
+                    continue
+                buf_x.append(enc.payload)
+                buf_y.append(item.label)
+                stats.add(item.label, enc)
+                if len(buf_x) >= buffer_rows:
+                    flush()
+            flush()
+            images.resize(stats.records, axis=0)  # skipped files leave unused rows at the end
+            labels.resize(stats.records, axis=0)
+        os.replace(tmp, final)
     return stats
 
 
@@ -407,17 +406,28 @@ def _shard_done_json(out, name):
     return os.path.join(out, f".{name}.done.json")
 
 
-def _inputs_digest(items):
-    """What a shard was made from: each file's path, size and modification time. A file edited in
-    place changes it, so a re-run writes that shard again instead of keeping stale records."""
-    h = hashlib.sha256()
+def _input_fingerprints(items):
+    """What a shard is made from: each file's path, size and modification time. A file edited in
+    place changes them, so a re-run writes that shard again instead of keeping stale records."""
+    prints = []
     for item in items:
         try:
             st = os.stat(item.path)
-            h.update(f"{item.path}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+            prints.append([item.path, st.st_size, st.st_mtime_ns])
         except OSError:
-            h.update(f"{item.path}\tmissing\n".encode())
-    return h.hexdigest()
+            prints.append([item.path, None, None])
+    return prints
+
+
+def _digest(fingerprints):
+    return hashlib.sha256(json.dumps(fingerprints).encode()).hexdigest()
+
+
+def _changed_inputs(old, new):
+    """Paths whose fingerprint differs, for the log line that says why a shard is written again."""
+    before = {path: rest for path, *rest in old}
+    return [path for path, *rest in new if before.get(path) != rest] + [p for p in before if p not in
+                                                                          {n[0] for n in new}]
 
 
 def _write_split(out, split_name, items, shards, fmt, opts, pool, progress, classes, compression, log):
@@ -428,7 +438,8 @@ def _write_split(out, split_name, items, shards, fmt, opts, pool, progress, clas
         name = shard_name(split_name, i, n)
         chunk = items[bounds[i]: bounds[i + 1]]
         done = _shard_done_json(out, name)
-        inputs = _inputs_digest(chunk)
+        fingerprints = _input_fingerprints(chunk)
+        inputs = _digest(fingerprints)
         if os.path.isfile(done):  # finished by an earlier run of this same plan
             with open(done) as f:
                 entry = json.load(f)
@@ -436,7 +447,9 @@ def _write_split(out, split_name, items, shards, fmt, opts, pool, progress, clas
                 info.append(entry)
                 progress.update(len(chunk))
                 continue
-            log(f"{name}: its input files changed since it was written (size or time); writing it again")
+            changed = _changed_inputs(entry.get("input_files", []), fingerprints)
+            log(f"{name}: {len(changed)} input file(s) changed since it was written (size or time), e.g. "
+                f"{changed[0]}; writing it again")
         if fmt == "rec":
             stats = write_rec_shard(out, name, chunk, opts, pool, progress)
             files = [f"{name}.rec", f"{name}.idx", f"{name}.lst"]
@@ -444,7 +457,8 @@ def _write_split(out, split_name, items, shards, fmt, opts, pool, progress, clas
             stats = write_h5_shard(out, name, chunk, opts, pool, progress, classes, compression)
             files = [f"{name}.h5"]
         entry = {"name": name, "listed": len(chunk), **stats.to_json(),
-                 "files": file_entries(out, files), "inputs": inputs}
+                 "files": file_entries(out, files), "inputs": inputs,
+                 "input_files": fingerprints}
         atomic_write_json(done, entry)
         info.append(entry)
     return info

@@ -3,21 +3,9 @@ import os
 
 import numpy as np
 
-from mxdl.data.manifest import Manifest
+from mxdl.data.manifest import Manifest, check_shard_files
 from mxdl.data.shards import iter_shard
-from mxdl.errors import error_reason
-from .pack import file_digest
-
-
-def _check_files(out, shard):
-    for name, meta in shard.files.items():
-        path = os.path.join(out, name)
-        if not os.path.isfile(path):
-            yield f"{name}: missing"
-        elif os.path.getsize(path) != meta["bytes"]:
-            yield f"{name}: {os.path.getsize(path)} bytes, manifest says {meta['bytes']}"
-        elif file_digest(path) != meta["sha256"]:
-            yield f"{name}: checksum differs from the manifest (file changed or corrupted)"
+from mxdl.errors import DamagedData, error_reason
 
 
 def _lst_labels(path):
@@ -39,6 +27,9 @@ def _check_records(out, manifest, shard, path, idx):
                 yield f"{shard.name} record {key}: shape {list(image.shape)}, manifest says {shape}"
             if not (float(label).is_integer() and 0 <= label < classes):
                 yield f"{shard.name} record {key}: label {label} outside 0..{classes - 1}"
+    except DamagedData as err:
+        yield f"{err.problem}; later records not checked"
+        return
     except Exception as err:  # a corrupted container raises from deep inside MXNet or h5py
         yield f"{shard.name}: unreadable after {count} records ({error_reason(err)})"
         return
@@ -56,7 +47,7 @@ def verify(out):
     for split, info in manifest.splits.items():
         total = 0
         for shard, (_, path, idx) in zip(info.shards, manifest.shard_paths(split)):
-            file_problems = list(_check_files(out, shard))
+            file_problems = list(check_shard_files(out, shard))
             problems += file_problems
             if not any("missing" in p for p in file_problems):
                 problems += list(_check_records(out, manifest, shard, path, idx))

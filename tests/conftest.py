@@ -130,3 +130,31 @@ def copy_tree():
         shutil.copytree(src, dst)
         return str(dst)
     return _copy
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A folder on its own tmpfs of a given size, to fill a disk for real; skips unless this user may
+    mount (root on Linux). ``small_disk(size_kib)`` returns the folder."""
+    mounted = []
+
+    def _mount(kib):
+        where = tmp_path / f"disk{len(mounted)}"
+        where.mkdir()
+        proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kib}k", "tmpfs", str(where)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs to fill (needs root): {proc.stderr.strip() or proc.returncode}")
+        mounted.append(where)
+        return where
+    yield _mount
+    for where in mounted:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def fill_disk(folder, leave_bytes):
+    """Take all but ``leave_bytes`` of the free space of ``folder``'s file system."""
+    st = os.statvfs(folder)
+    take = st.f_bavail * st.f_frsize - leave_bytes
+    with open(os.path.join(folder, "filler"), "wb") as f:
+        f.write(b"\0" * max(0, take))

@@ -355,21 +355,27 @@ def test_folder_links_are_not_followed_unless_asked(world, tmp_path):
     shutil.copytree(os.path.join(world["images"], "3"), outside)
     os.symlink(".", src / "cat" / "loop")
     os.symlink("..", src / "cat" / "up")
+    counts = {name: len(os.listdir(src / name)) - (2 if name == "cat" else 0) for name in ("cat", "dog")}
     os.symlink(outside, src / "dog" / "more")
-    counts = {name: len(os.listdir(src / name)) - (2 if name == "cat" else 1) for name in ("cat", "dog")}
+    os.symlink(outside, src / "cat" / "same")  # the same real files under two classes
+    os.symlink(src / "cat" / sorted(os.listdir(src / "cat"))[0], src / "dog" / "linked.png")
     run_in_process("mxdl-pack", "build", src, tmp_path / "a", "--png")
     plain = Manifest.load(str(tmp_path / "a"))
     assert plain.total_records == counts["cat"] + counts["dog"]
-    assert sum("not followed" in reason for _, reason in plain.skipped) == 3
+    assert sum("not followed" in reason for _, reason in plain.skipped) == 4
+    assert sum("listed once" in reason for _, reason in plain.skipped) == 1  # dog/linked.png
     run_in_process("mxdl-pack", "build", src, tmp_path / "b", "--png", "--follow-links")
     followed = Manifest.load(str(tmp_path / "b"))
-    assert followed.splits["train"].per_class == {"cat": counts["cat"], "dog": counts["dog"] + len(os.listdir(outside))}
+    assert followed.splits["train"].per_class == {"cat": counts["cat"] + len(os.listdir(outside)),
+                                                  "dog": counts["dog"]}
     assert sum("back to this folder" in reason for _, reason in followed.skipped) == 2  # loop and up
+    assert sum("listed once" in reason for _, reason in followed.skipped) == 1 + len(os.listdir(outside))
 
 
 def test_an_image_edited_in_place_is_packed_again(world, tmp_path):
     import cv2
     import numpy as np
+    from mxdl.data.manifest import Manifest
     from recordio_tools.verify import verify
     src = tmp_path / "src"
     for name in ("1", "2"):
@@ -378,12 +384,15 @@ def test_an_image_edited_in_place_is_packed_again(world, tmp_path):
     build = ("mxdl-pack", "build", src, out, "--png", "--gray", "--shards", "2")
     run_in_process(*build)
     before = {p: open(out / p, "rb").read() for p in os.listdir(out) if p.endswith(".rec")}
+    fingerprints = [s.inputs for s in Manifest.load(str(out)).splits["train"].shards]
     victim = src / "1" / sorted(os.listdir(src / "1"))[0]
     cv2.imwrite(str(victim), np.full((8, 8), 255, np.uint8))  # a new picture under the old name
     again = run_in_process(*build)
-    assert again.stdout.count("writing it again") == 1, again.stdout
+    assert again.stdout.count("writing it again") == 1 and f"e.g. {victim};" in again.stdout, again.stdout
     after = {p: open(out / p, "rb").read() for p in before}
     assert sum(before[p] != after[p] for p in before) == 1 and verify(str(out)) == []
+    refreshed = [s.inputs for s in Manifest.load(str(out)).splits["train"].shards]
+    assert all(fingerprints) and sum(a != b for a, b in zip(fingerprints, refreshed)) == 1
 
 
 def test_a_second_build_into_the_same_folder_is_refused(world, tmp_path):
@@ -416,3 +425,101 @@ def test_a_damaged_checkpoint_is_one_line_and_names_the_way_out(world, tmp_path,
         proc = run_in_process(script, *args, check=False)
         assert proc.returncode == 2 and message in proc.stderr and "--resume-from EPOCH" in proc.stderr, proc.stderr
         assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def _damage_record(shards, shard_name, record, header):
+    """Overwrite a record's RecordIO header, or the start of its image, with junk."""
+    offsets = sorted(int(line.split("\t")[1]) for line in open(shards / (shard_name + ".idx")))
+    start = offsets[record] + (0 if header else 8 + 24)  # 8 framing bytes, then MXNet's 24-byte IRHeader
+    with open(shards / (shard_name + ".rec"), "r+b") as f:
+        f.seek(start)
+        f.write(b"A" * 40)
+
+
+@pytest.mark.parametrize("header, why", [(True, "no RecordIO header"), (False, "the image does not decode")])
+def test_a_damaged_record_is_named_in_training_and_evaluation(world, tmp_path, header, why):
+    """ImageRecordIter aborted the process (exit 134, no message) on a damaged header, and raised
+    a C++ traceback on an undecodable image."""
+    shards = tmp_path / "shards"
+    shutil.copytree(world["rec"], shards)
+    for split in ("train", "val"):
+        name = sorted(p for p in os.listdir(shards) if p.startswith(split) and p.endswith(".rec"))[0][:-4]
+        _damage_record(shards, name, 5, header)
+    expected = "record 5 (key 5"
+    runs = (("mxdl-train", CONFIG, f"data.dir={shards}", "train.epochs=1", "--output", tmp_path / "run"),
+            ("mxdl-eval", world["run"], shards, "--split", "val", "--output", tmp_path / "ev"))
+    for script, *args in runs:
+        proc = run_in_process(script, *args, check=False)
+        err = proc.stderr.strip()
+        assert proc.returncode == 1 and "Traceback" not in err and len(err.splitlines()) == 1, err
+        assert expected in err and f"mxdl-pack verify {shards}" in err, err
+        assert script == "mxdl-eval" or why in err, err  # evaluation reads through MXNet's own reader
+
+
+def test_ctrl_c_before_the_job_starts_ends_the_launcher_with_one_line(world, tmp_path):
+    """The launcher's own steps (config lookup, preflight) ran in the foreground: ctrl+c there printed
+    Python tracebacks and exited 2."""
+    env = dict(os.environ, PATH=BIN + os.pathsep + os.environ["PATH"])
+    early = 0
+    for delay in (0.1, 0.3, 0.6, 0.9, 1.2):
+        out = tmp_path / f"run{delay}"
+        proc = subprocess.Popen([LAUNCH, CONFIG, f"data.dir={world['rec']}", "--np", "1", "--output", str(out)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env,
+                                start_new_session=True, preexec_fn=as_from_a_terminal)
+        time.sleep(delay)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=300)
+        if proc.returncode != 130:  # the job had started: the coordinated stop, tested in test_launch
+            assert proc.returncode in (0, 75), err
+            continue
+        assert err.strip() == "launch/train.sh: interrupted before any worker started; nothing was run", err
+        assert not (out / "checkpoints").exists()
+        early += 1
+    assert early >= 3
+
+
+def _one_disk_full_line(proc, where):
+    err = proc.stderr.strip()
+    assert proc.returncode == 1 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith("error: the disk is full writing ") and str(where) in err, err
+
+
+def _leftovers(folder):
+    return [os.path.join(d, x) for d, dirs, files in os.walk(folder) for x in dirs + files
+            if ".tmp" in x or x.startswith(".export-")]
+
+
+@pytest.mark.parametrize("options", [("--png", "--shards", "2"), ("--format", "hdf5", "--size", "16x16")])
+def test_a_full_disk_while_packing_leaves_no_partial_pack_and_the_rerun_finishes(world, small_disk, options):
+    """HDF5 crashed the process (a segfault inside HDF5) when a write found the disk full."""
+    from recordio_tools.verify import verify
+    disk = small_disk(200)  # the digits need about 450 KiB as PNG records, 460 KiB as 16x16 HDF5
+    out = disk / "shards"
+    build = ("mxdl-pack", "build", world["images"], out, "--gray", *options)
+    _one_disk_full_line(run_in_process(*build, check=False), out)
+    assert not (out / "manifest.json").exists() and _leftovers(disk) == []
+    subprocess.run(["mount", "-o", "remount,size=4m", str(disk)], check=True)
+    run_in_process(*build)
+    assert verify(str(out)) == []
+
+
+def test_a_full_disk_at_a_checkpoint_or_the_export_keeps_the_last_good_state(world, small_disk, tmp_path):
+    from conftest import fill_disk
+    disk = small_disk(4096)
+    run = disk / "run"
+    args = (CONFIG, f"data.dir={world['rec']}", "train.log_interval=100000", "--output", run)
+    run_in_process("mxdl-train", *args, "train.epochs=1")
+    ckpt = run / "checkpoints" / "epoch-0001-step-000000"
+    ckpt_bytes = sum(f.stat().st_size for f in ckpt.iterdir())
+    export_bytes = (run / "model-0001.params").stat().st_size
+    for leave, stage in ((ckpt_bytes // 2, "checkpoint"), (ckpt_bytes + export_bytes // 2, "export")):
+        fill_disk(disk, leave)
+        proc = run_in_process("mxdl-train", *args, "train.epochs=2", "--resume", check=False)
+        _one_disk_full_line(proc, run / "checkpoints" if stage == "checkpoint" else run)
+        assert _leftovers(disk) == [] and not (run / "model-0002.params").exists(), stage
+        os.remove(disk / "filler")
+    assert open(run / "checkpoints" / "latest").read().strip() == "epoch-0002-step-000000"  # saved before export
+    again = run_in_process("mxdl-train", *args, "train.epochs=2", "--resume")
+    assert "the run is finished" in again.stdout and (run / "model-0002.params").stat().st_size == export_bytes
+    ev = run_in_process("mxdl-eval", run, world["rec"], "--split", "val", "--output", tmp_path / "ev")
+    assert "rank-1" in ev.stdout.lower()

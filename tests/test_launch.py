@@ -83,10 +83,11 @@ def test_preflight_names_each_problem(tmp_path):
     assert "Traceback" not in proc.stderr
 
 
-def start_launcher(run_dir, *args):
+def start_launcher(run_dir, *args, env=None):
     cmd = [LAUNCH, CONFIG, "--np", "2", "--output", run_dir, "train.log_interval=100000", *args]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
-                            env=dict(os.environ, **ENV), start_new_session=True, preexec_fn=as_from_a_terminal)
+                            env=dict(os.environ, **ENV, **(env or {})), start_new_session=True,
+                            preexec_fn=as_from_a_terminal)
 
 
 def wait_for_log(run_dir, proc, text, timeout=120):
@@ -214,3 +215,57 @@ def test_a_stop_that_overruns_its_grace_fails_and_says_so(digits_rec, tmp_path):
     assert proc.returncode == 1, out[-3000:]
     assert "the stop overran --stop-grace (1s) and the workers were killed" in out
     assert worker_pid(0, run_dir) is None and worker_pid(1, run_dir) is None
+
+
+def _worker(rank, text):
+    return f"[{rank}]<stderr>:{text}\n"
+
+
+def test_the_rank_that_stopped_responding_is_named_not_the_first_to_time_out():
+    from mxdl.joblog import diagnose
+    timeout = "[gloo/transport/tcp/unbound_buffer.cc:81] Timed out waiting 30000ms for recv operation to complete"
+    # 64 workers, rank 37 stopped: the others time out in turn and rank 12 exits first
+    lines = [_worker(r, "epoch 3 [10/90] loss 0.5") for r in range(64)]
+    lines += [_worker(r, timeout) for r in range(64) if r != 37]
+    lines += ["Process 12 exit with status code 1.\n", "Process 37 exit with status code 137.\n"]
+    rank, why = diagnose(lines, 64)
+    assert rank == 37 and why.startswith("rank 37 stopped responding: ranks 0, 1, 2") and "36, 38" in why
+    # a plain crash still names the rank that failed first
+    lines = [_worker(5, "MemoryError"), "Process 5 exit with status code 1.\n", "Process 0 exit with status code 1.\n"]
+    assert diagnose(lines, 64) == (5, "rank 5 failed first with exit code 1")
+    assert "out-of-memory" in diagnose(["Process 3 exit with status code 137.\n"], 8)[1]
+    assert diagnose([], 8) == (None, "no worker reported its exit")
+
+
+def test_horovodruns_closing_traceback_is_kept_from_the_terminal_only():
+    import io
+    from mxdl.joblog import filter_stream
+    closing = ["Traceback (most recent call last):\n", '  File "horovodrun", line 8, in <module>\n',
+               "RuntimeError: Horovod detected that one or more processes exited with non-zero status\n",
+               "Process name: 0\n"]
+    worker_traceback = [_worker(0, "Traceback (most recent call last):"), _worker(0, "ValueError: x")]
+    other = ["Traceback (most recent call last):\n", "OSError: no such host\n"]
+    for stream, shown in ((worker_traceback + closing, worker_traceback), (other + worker_traceback, other + worker_traceback)):
+        out = io.StringIO()
+        filter_stream(iter(stream), out)
+        assert out.getvalue() == "".join(shown)
+
+
+@pytest.mark.slow
+def test_a_stopped_worker_is_named_by_the_launcher(digits_rec, tmp_path):
+    """SIGSTOP on rank 1: rank 0 times out in Gloo and exits first; the launcher must blame rank 1."""
+    run_dir = str(tmp_path / "run")
+    proc = start_launcher(run_dir, f"data.dir={digits_rec}", "train.epochs=50",
+                          env={"HOROVOD_GLOO_TIMEOUT_SECONDS": "10"})  # Gloo's 30 s default, shortened
+    wait_for_first_epoch(run_dir, proc)
+    stopped = worker_pid(1, run_dir)
+    os.kill(stopped, signal.SIGSTOP)
+    try:
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if worker_pid(1, run_dir) == stopped:
+            os.kill(stopped, signal.SIGKILL)
+    assert proc.returncode == 1
+    assert "rank 1 stopped responding: rank 0 timed out waiting for it" in out, out[-3000:]
+    assert "RuntimeError: Horovod detected" not in out  # horovodrun's traceback stays in launch.log
+    assert "RuntimeError: Horovod detected" in open(os.path.join(run_dir, "launch.log")).read()

@@ -80,3 +80,22 @@ def test_mxdl_never_imports_recordio_tools():
             offenders += [f"{os.path.relpath(path, REPO)}: {n}" for n in names if n.startswith("recordio_tools")]
     assert offenders == []
 
+
+
+def test_preflight_checks_checksums_of_small_data_by_default(tmp_path, digits_rec, monkeypatch, capsys):
+    """A shard with flipped bytes but the right size passed the preflight, then aborted a worker."""
+    import shutil
+    from mxdl import preflight
+    out = tmp_path / "shards"
+    shutil.copytree(digits_rec, out)
+    rec = sorted(out.glob("train-*.rec"))[0]
+    with open(rec, "r+b") as f:
+        f.seek(1000)
+        f.write(b"\0" * 16)
+    cfg = {"data": {"synthetic": False, "dir": str(out)}}
+    found = preflight.check_data(cfg, "auto")
+    assert len(found) == 1 and f"{rec.name}: checksum differs" in found[0] and "mxdl-pack verify" in found[0]
+    assert "checksums of" in capsys.readouterr().out
+    assert preflight.check_data(cfg, "off") == []
+    monkeypatch.setattr(preflight, "VERIFY_AUTO_BYTES", 1000)  # as if the data were large
+    assert preflight.check_data(cfg, "auto") == [] and preflight.check_data(cfg, "on") == found

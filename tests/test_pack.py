@@ -1,6 +1,7 @@
 """recordio_tools: listing, splits, RecordIO/HDF5 shards, stats, manifest, verify, bad input."""
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -137,7 +138,7 @@ def test_layouts_csv_filename_lst_tiny_imagenet(photos_tree, tmp_path):
     flat.mkdir()
     for cls in ("cat", "dog"):
         for i in range(3):
-            os.link(os.path.join(photos_tree, "china", f"{i}.jpg"), flat / f"{cls}.{i}.jpg")
+            shutil.copy(os.path.join(photos_tree, "china", f"{i}.jpg"), flat / f"{cls}.{i}.jpg")
     listing = list_images(str(flat))
     assert listing.classes == ["cat", "dog"] and len(listing.splits["all"]) == 6
     lst = tmp_path / "x.lst"
@@ -148,9 +149,9 @@ def test_layouts_csv_filename_lst_tiny_imagenet(photos_tree, tmp_path):
     for wnid in ("n01", "n02"):
         (tiny / "train" / wnid / "images").mkdir(parents=True)
         for i in range(2):
-            os.link(os.path.join(photos_tree, "china", f"{i}.jpg"), tiny / "train" / wnid / "images" / f"{wnid}_{i}.JPEG")
+            shutil.copy(os.path.join(photos_tree, "china", f"{i}.jpg"), tiny / "train" / wnid / "images" / f"{wnid}_{i}.JPEG")
     (tiny / "val" / "images").mkdir(parents=True)
-    os.link(os.path.join(photos_tree, "flower", "0.jpg"), tiny / "val" / "images" / "val_0.JPEG")
+    shutil.copy(os.path.join(photos_tree, "flower", "0.jpg"), tiny / "val" / "images" / "val_0.JPEG")
     (tiny / "val" / "val_annotations.txt").write_text("val_0.JPEG\tn02\t0\t0\t10\t10\n")
     (tiny / "wnids.txt").write_text("n02\nn01\n")
     (tiny / "words.txt").write_text("n01\tgoldfish, Carassius auratus\nn02\ttabby cat\n")
@@ -285,7 +286,6 @@ def test_im2rec_shards_are_adopted_and_trainable(digits_images, tmp_path):
 
 def _split_tree(root, photos_tree, splits=("train", "val", "test")):
     """train/ val/ test/ folders, each a copy of the photos' class folders."""
-    import shutil
     for split in splits:
         shutil.copytree(photos_tree, os.path.join(root, split))
     return str(root)
@@ -316,7 +316,6 @@ def test_split_folders_carve_val_from_train_or_merge(photos_tree, tmp_path):
 
 
 def test_flat_val_folder_with_a_label_file(photos_tree, tmp_path):
-    import shutil
     src = _split_tree(tmp_path / "data", photos_tree, ("train",))
     os.makedirs(os.path.join(src, "val"))
     rows = []
@@ -333,7 +332,6 @@ def test_flat_val_folder_with_a_label_file(photos_tree, tmp_path):
 
 
 def test_split_folder_errors(photos_tree, tmp_path):
-    import shutil
     src = _split_tree(tmp_path / "d1", photos_tree, ("train", "val"))
     shutil.rmtree(os.path.join(src, "val", "flower"))
     os.makedirs(os.path.join(src, "val", "tulip"))

@@ -8,6 +8,7 @@ checks it first. Nothing else opens the file or knows its keys.
 Schema history: 1, the layout below (manifests written before the ``schema``
 key existed have the same layout and load as schema 1).
 """
+import hashlib
 import json
 import os
 import time
@@ -27,6 +28,7 @@ class Shard:
     records: int
     files: dict          # file name -> {"bytes": int, "sha256": hex}
     shapes: list         # the distinct HxWxC image shapes inside
+    inputs: str = ""     # sha256 over the source files' (path, size, mtime); "" when adopted
 
 
 @dataclass
@@ -108,8 +110,9 @@ class Manifest:
     @classmethod
     def from_json(cls, raw, where=MANIFEST):
         _check_layout(raw, where)
-        splits = {name: Split(s["records"], s["per_class"], [Shard(**{k: sh[k] for k in ("name", "records",
-                                                                                         "files", "shapes")})
+        splits = {name: Split(s["records"], s["per_class"], [Shard(**{k: sh[k] for k in ("name", "records", "files",
+                                                                                         "shapes", "inputs")
+                                                                        if k in sh})
                                                              for sh in s["shards"]])
                   for name, s in raw["splits"].items()}
         kept = {k: raw[k] for k in ("format", "classes", "class_names", "image_shape", "stats", "skipped",
@@ -129,14 +132,41 @@ class Manifest:
                     per_class[int(label)] = per_class.get(int(label), 0) + count
             splits[name] = Split(sum(e["records"] for e in entries),
                                  {classes[k]: per_class[k] for k in sorted(per_class)},
-                                 [Shard(e["name"], e["records"], e["files"], [list(s) for s in e["shapes"]])
-                                  for e in entries])
+                                 [Shard(e["name"], e["records"], e["files"], [list(s) for s in e["shapes"]],
+                                        e.get("inputs", "")) for e in entries])
         shapes = {tuple(s) for split in splits.values() for sh in split.shards for s in sh.shapes}
         return cls(format=fmt, classes=list(classes), class_names=list(class_names), splits=splits,
                    image_shape=list(next(iter(shapes))) if len(shapes) == 1 else None,
                    stats={"mean": stats["mean"], "std": stats["std"]}, skipped=[list(s) for s in skipped],
                    tool=tool, version=version, created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                    source=source, options=options)
+
+
+def file_digest(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def file_entries(root, names):
+    """What the manifest records of each shard file, so verify and preflight can spot a changed one."""
+    return {f: {"bytes": os.path.getsize(os.path.join(root, f)), "sha256": file_digest(os.path.join(root, f))}
+            for f in names}
+
+
+def check_shard_files(root, shard, checksums=True):
+    """Problems with a shard's files against the manifest: missing, wrong size, and (reading every
+    byte) a checksum that differs."""
+    for name, meta in shard.files.items():
+        path = os.path.join(root, name)
+        if not os.path.isfile(path):
+            yield f"{name}: missing"
+        elif os.path.getsize(path) != meta["bytes"]:
+            yield f"{name}: {os.path.getsize(path)} bytes, manifest says {meta['bytes']}"
+        elif checksums and file_digest(path) != meta["sha256"]:
+            yield f"{name}: checksum differs from the manifest (file changed or corrupted)"
 
 
 def _check_layout(raw, where):

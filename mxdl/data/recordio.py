@@ -26,15 +26,18 @@ its decode threads start before they are needed.
 """
 import os
 import shutil
+import struct
 import tempfile
 import weakref
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import DamagedData, UserError, error_reason
 from ..seeding import Stream, derive_seed
 from .epoch_plan import dropped_per_epoch, eval_slice, locate, steps_per_epoch, train_slice
-from .shards import input_shape
+from .shards import damaged_record, input_shape
+
+RECORDIO_MAGIC = 0xCED7230A  # dmlc RecordIO: each record starts with this word, then (cflag << 29 | length)
 
 
 class ShardIndex:
@@ -51,7 +54,8 @@ class ShardIndex:
             table = np.array(text.split(), dtype=np.int64).reshape(-1, 2)
         except ValueError:
             raise UserError(f"{idx} is not a RecordIO index (lines of 'key<TAB>offset')") from None
-        self.offsets = np.sort(table[:, 1])
+        order = np.argsort(table[:, 1], kind="stable")
+        self.offsets, self.keys = table[order, 1], table[order, 0]
         self.size = os.path.getsize(rec)
         if len(self.offsets) != expected:
             raise UserError(f"shard {os.path.basename(rec)}: its .idx lists {len(self.offsets)} records "
@@ -70,6 +74,48 @@ class ShardIndex:
         if len(labels) and (labels.max() >= classes or labels.min() < 0):
             raise UserError(f"shard {os.path.basename(self.rec)} has labels up to {int(labels.max())} but the "
                             f"manifest lists {classes} classes: the manifest does not belong to these shards")
+
+    def _end(self, i):
+        return self.offsets[i + 1] if i + 1 < len(self.offsets) else self.size
+
+    def _damaged(self, i, why):
+        return damaged_record(self.rec, i, self.keys[i], why, self.offsets[i])
+
+    def check_framing(self, start, stop):
+        """Refuse records [start, stop) whose RecordIO header is damaged.
+
+        ImageRecordIter meets such a record in a decode thread and aborts the whole
+        process (exit 134, no Python exception), so the 8 header bytes of each record
+        are read here first: cheap next to the decode that follows.
+        """
+        with open(self.rec, "rb") as f:
+            for i in range(start, stop):
+                f.seek(self.offsets[i])
+                head = f.read(8)
+                magic, lrec = struct.unpack("<II", head) if len(head) == 8 else (None, 0)
+                if magic != RECORDIO_MAGIC:
+                    raise self._damaged(i, "no RecordIO header where the .idx points")
+                if lrec >> 29 == 0 and self.offsets[i] + 8 + (lrec & (1 << 29) - 1) > self._end(i):
+                    raise self._damaged(i, "its length runs into the next record")
+
+    def find_undecodable(self, start, stop, reason):
+        """The error for the first record in [start, stop) that does not decode, after
+        ImageRecordIter failed on the range with ``reason``."""
+        import cv2
+        import mxnet as mx
+        with open(self.rec, "rb") as f:
+            for i in range(start, stop):
+                f.seek(self.offsets[i] + 8)
+                payload = f.read(int(self._end(i) - self.offsets[i] - 8))
+                try:
+                    _, image_bytes = mx.recordio.unpack(payload)
+                    ok = cv2.imdecode(np.frombuffer(image_bytes, np.uint8), cv2.IMREAD_UNCHANGED) is not None
+                except Exception:  # noqa: BLE001 - whatever the damage, this record is the one
+                    ok = False
+                if not ok:
+                    return self._damaged(i, "the image does not decode")
+        return DamagedData(f"shard {os.path.basename(self.rec)}: records {start}..{stop - 1} failed to read "
+                           f"({reason})", f"run mxdl-pack verify {os.path.dirname(self.rec)}")
 
     def write_range_index(self, path, start, stop):
         """An index file whose part 0 of 2 is exactly records [start, stop) (see module docstring)."""
@@ -176,6 +222,7 @@ class RecordDataset:
         """One ImageRecordIter over records [seg.start, seg.stop) of a shard (never empty)."""
         import mxnet as mx
         shard = self._shards(split)[seg.shard]
+        shard.check_framing(seg.start, seg.stop)
         idx = os.path.join(self._tmp, f"{split}-{seg.shard}-{seg.start}-{seg.stop}.idx")
         shard.write_range_index(idx, seg.start, seg.stop)
         try:
@@ -194,7 +241,7 @@ class RecordDataset:
             current = ahead
             ahead = self._open_range(split, segments[i + 1], seeds[i + 1], train) if i + 1 < len(segments) else None
             skip = skip_first if i == 0 else 0
-            for batch in current:
+            for batch in self._guarded(current, split, segments[i]):
                 x, y = batch.data[0], batch.label[0]
                 n = x.shape[0] - batch.pad
                 if skip >= n:
@@ -202,6 +249,14 @@ class RecordDataset:
                     continue
                 yield (x, y) if (skip == 0 and n == x.shape[0]) else (x[skip:n], y[skip:n])
                 skip = 0
+
+    def _guarded(self, iterator, split, seg):
+        """The iterator's batches; a record that fails to decode is named, not a C++ traceback."""
+        import mxnet as mx
+        try:
+            yield from iterator
+        except mx.base.MXNetError as err:
+            raise self._shards(split)[seg.shard].find_undecodable(seg.start, seg.stop, error_reason(err)) from None
 
     def train_epoch(self, epoch, skip=0):
         """Exactly ``steps_per_epoch - skip`` batches ``(data, label)`` of this worker's slice."""

@@ -1,8 +1,17 @@
 """Reading a shard directory's records one by one, and what the trainer derives from its manifest."""
+import os
+
 import cv2
 import numpy as np
 
-from ..errors import UserError
+from ..errors import DamagedData, UserError, error_reason
+
+
+def damaged_record(rec_path, index, key, why, offset=None):
+    """The one-line error for a record that does not read, in training, evaluation and verify alike."""
+    where = f"key {key}" if offset is None else f"key {key}, byte {offset}"
+    return DamagedData(f"shard {os.path.basename(rec_path)}: record {index} ({where}) is damaged ({why})",
+                       f"run mxdl-pack verify {os.path.dirname(rec_path) or '.'}, then re-pack or restore the shard")
 
 
 def iter_rec(rec_path, idx_path, channels=3):
@@ -14,8 +23,11 @@ def iter_rec(rec_path, idx_path, channels=3):
     import mxnet as mx
     reader = mx.recordio.MXIndexedRecordIO(idx_path, rec_path, "r")
     try:
-        for key in reader.keys:
-            header, payload = mx.recordio.unpack(reader.read_idx(key))
+        for index, key in enumerate(reader.keys):
+            try:
+                header, payload = mx.recordio.unpack(reader.read_idx(key))
+            except mx.base.MXNetError as err:
+                raise damaged_record(rec_path, index, key, error_reason(err), reader.idx[key]) from None
             image = cv2.imdecode(np.frombuffer(payload, np.uint8), flag)
             if image is not None:
                 image = image[..., None] if image.ndim == 2 else image[..., ::-1]

@@ -13,11 +13,13 @@ from .metrics import confusion_png, rank_k, report
 def iter_split(data_dir, split, rank=0, size=1):
     """Yield ``(record_id, label, image)`` of a split; with several workers each takes every size-th."""
     from ..data.manifest import Manifest
-    from ..data.shards import iter_shard
+    from ..data.shards import damaged_record, iter_shard
     manifest = Manifest.load(data_dir)
     n = 0
     for name, path, idx in manifest.shard_paths(split):
-        for key, label, image in iter_shard(manifest, path, idx):
+        for index, (key, label, image) in enumerate(iter_shard(manifest, path, idx)):
+            if image is None:
+                raise damaged_record(path, index, key, "the image does not decode")
             if n % size == rank:
                 yield f"{name}:{key}", int(label), image
             n += 1

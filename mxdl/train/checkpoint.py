@@ -25,7 +25,7 @@ import os
 import shutil
 
 from ..errors import UserError, error_reason
-from ..fileio import atomic_write_json, atomic_write_text, commit_dir
+from ..fileio import atomic_write_json, atomic_write_text, commit_dir, temporary_dir
 
 META = "meta.json"
 PARAMS = "model.params"
@@ -63,12 +63,10 @@ class CheckpointSaver:
     def save(self, epoch, step_in_epoch, write_payload, meta, metrics=None):
         """Write one checkpoint; ``write_payload(tmp_dir)`` writes the parameter files."""
         name = checkpoint_name(epoch, step_in_epoch)
-        tmp = os.path.join(self.dir, f".tmp-{name}-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        os.makedirs(tmp)
-        write_payload(tmp)
-        atomic_write_json(os.path.join(tmp, META), meta)
-        commit_dir(tmp, os.path.join(self.dir, name))
+        with temporary_dir(self.dir, f".tmp-{name}-") as tmp:
+            write_payload(tmp)
+            atomic_write_json(os.path.join(tmp, META), meta)
+            commit_dir(tmp, os.path.join(self.dir, name))
         atomic_write_text(os.path.join(self.dir, "latest"), name + "\n")
         if name in self.index["kept"]:
             self.index["kept"].remove(name)
@@ -82,16 +80,14 @@ class CheckpointSaver:
         return os.path.join(self.dir, name)
 
     def _copy_to_best(self, name):
-        tmp = os.path.join(self.dir, f".tmp-best-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        os.makedirs(tmp)
-        for f in os.listdir(os.path.join(self.dir, name)):
-            src = os.path.join(self.dir, name, f)
-            try:
-                os.link(src, os.path.join(tmp, f))  # no second copy of a large model
-            except OSError:
-                shutil.copy2(src, os.path.join(tmp, f))
-        commit_dir(tmp, os.path.join(self.dir, "best"))
+        with temporary_dir(self.dir, ".tmp-best-") as tmp:
+            for f in os.listdir(os.path.join(self.dir, name)):
+                src = os.path.join(self.dir, name, f)
+                try:
+                    os.link(src, os.path.join(tmp, f))  # no second copy of a large model
+                except OSError:
+                    shutil.copy2(src, os.path.join(tmp, f))
+            commit_dir(tmp, os.path.join(self.dir, "best"))
 
     def _prune(self):
         while len(self.index["kept"]) > self.keep_last:

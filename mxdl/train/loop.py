@@ -34,7 +34,7 @@ import numpy as np
 
 from .. import __version__
 from ..errors import RunFailed, UserError
-from ..fileio import atomic_write_json, atomic_write_text
+from ..fileio import atomic_write_json, atomic_write_text, temporary_dir
 from ..runinfo import FAILED, FINISHED, STOPPED, outcome_file, stop_file
 from ..seeding import Stream, derive_seed
 from .finetune import freeze, load_matching
@@ -521,21 +521,16 @@ class Run:
         Written into a temporary folder, then moved into place file by file, the symbol JSON last
         (its presence is what marks an export), so a full disk or a crash leaves no truncated file.
         """
-        import shutil
-        import tempfile
         import mxnet as mx
         if not self.cfg["train"]["hybridize"]:
             self.net.hybridize()
         self.net(mx.nd.zeros((1,) + tuple(self.shape), ctx=self.ctx,
                              dtype="float16" if self.cfg["train"]["dtype"] == "float16" else "float32"))
-        tmp = tempfile.mkdtemp(prefix=".export-", dir=self.run_dir)
-        try:
+        with temporary_dir(self.run_dir, ".export-") as tmp:
             self.net.export(os.path.join(tmp, "model"), epoch=self.epochs)
             atomic_write_json(os.path.join(tmp, "model-preprocess.json"),
                               {**self.preprocess(), "model": self.cfg["model"]})
             for name in sorted(os.listdir(tmp), key=lambda n: n.endswith("-symbol.json")):
                 os.replace(os.path.join(tmp, name), os.path.join(self.run_dir, name))
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
         prefix = os.path.join(self.run_dir, "model")
         self.log.info(f"exported {prefix}-symbol.json and {prefix}-{self.epochs:04d}.params")

@@ -1,0 +1,88 @@
+"""Reading horovodrun's output for launch/train.sh: who failed first and why, and a terminal view
+without horovodrun's own closing traceback.
+
+    python -m mxdl.joblog diagnose LOG FIRST_LINE NP   # prints the rank to blame, then one line of why
+    ... | python -m mxdl.joblog filter                  # copies stdin to stdout, less that traceback
+
+horovodrun prefixes each worker's lines with ``[rank]<stdout>:`` or ``[rank]<stderr>:``; its own
+lines have no prefix. It reports each worker's end as ``Process R exit with status code C``, the
+first of them being the worker that failed first. That is the wrong worker when one stops
+responding (stopped, hung, or cut off): the others time out waiting for it and fail first, while
+it fails last or is killed. Gloo says ``Timed out waiting`` on each waiting rank, so the ranks that
+never say it are the ones that stopped responding.
+"""
+import re
+import sys
+
+PROCESS_EXIT = re.compile(r"^Process (\d+) exit with status code (-?\d+)")
+WORKER_LINE = re.compile(r"^\[(\d+)\]<std(?:out|err)>:")
+TIMED_OUT = "Timed out waiting"
+HOROVODRUN_GAVE_UP = "RuntimeError: Horovod detected that one or more processes exited"
+
+
+def _ranks(ranks):
+    return ("rank " if len(ranks) == 1 else "ranks ") + ", ".join(map(str, ranks))
+
+
+def diagnose(lines, np):
+    """``(rank to blame or None, why)`` from a failed attempt's log lines."""
+    first, timed_out = None, set()
+    for line in lines:
+        ended = PROCESS_EXIT.match(line)
+        if ended and first is None:
+            first = (int(ended.group(1)), int(ended.group(2)))
+        worker = WORKER_LINE.match(line)
+        if worker and TIMED_OUT in line:
+            timed_out.add(int(worker.group(1)))
+    if first is None:
+        return None, "no worker reported its exit"
+    rank, code = first
+    silent = sorted(set(range(np)) - timed_out)
+    if timed_out and silent and rank in timed_out:
+        return silent[0], (f"{_ranks(silent)} stopped responding: {_ranks(sorted(timed_out))} timed out "
+                           "waiting for it (a stopped or hung process, or a lost network link)")
+    why = f"rank {rank} failed first with exit code {code}"
+    if code in (137, -9):
+        why += ": killed by SIGKILL, e.g. the out-of-memory killer or a lost node"
+    return rank, why
+
+
+def filter_stream(src, dst):
+    """Copy lines, holding a traceback of horovodrun's own until it is known to be its closing
+    "processes exited" error (said better by the launcher), which is dropped."""
+    held = []
+    for line in src:
+        if held and WORKER_LINE.match(line):
+            dst.writelines(held)
+            held = []
+        if held or (not WORKER_LINE.match(line) and line.startswith("Traceback (most recent call last)")):
+            held.append(line)
+        else:
+            dst.write(line)
+        dst.flush()
+    if not any(HOROVODRUN_GAVE_UP in line for line in held):
+        dst.writelines(held)
+    dst.flush()
+
+
+def main(argv):
+    if argv[:1] == ["filter"]:
+        filter_stream(sys.stdin, sys.stdout)
+        return 0
+    if len(argv) == 4 and argv[0] == "diagnose":
+        log, first_line, np = argv[1], int(argv[2]), int(argv[3])
+        try:
+            with open(log, errors="replace") as f:
+                lines = f.readlines()[first_line:]
+        except OSError:
+            lines = []
+        rank, why = diagnose(lines, np)
+        print("" if rank is None else rank)
+        print(why)
+        return 0
+    print("usage: python -m mxdl.joblog diagnose LOG FIRST_LINE NP | filter", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
