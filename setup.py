@@ -28,6 +28,7 @@ setup(
         "cpu": ["mxnet==1.9.1"],
         # GPU clusters: build Horovod afterwards with HOROVOD_GPU_OPERATIONS=NCCL (see README).
         "cu112": ["mxnet-cu112==1.9.1"],
+        "onnx": ["onnx==1.14.1"],  # mxdl-export --format onnx (newer onnx lacks what mx.onnx imports)
         "dev": ["pytest", "pytest-timeout"],
     },
     entry_points={"console_scripts": [
@@ -39,5 +40,6 @@ setup(
         "mxdl-predict=mxdl.eval.cli:predict_main",
         "mxdl-augment-preview=mxdl.eval.cli:augment_preview_main",
         "mxdl-features=mxdl.eval.features:main",
+        "mxdl-export=mxdl.eval.export:main",
     ]},
 )

@@ -21,7 +21,8 @@ from mxdl.models import get_model  # noqa: E402
 # (mxdl name, gluoncv name, input C,H,W); each pair has the same parameter count (tests/test_models.py)
 PAIRS = [
     ("resnet18_v1", "resnet18_v1", (3, 224, 224)),
-    ("resnet50_v1", "resnet50_v1b", (3, 224, 224)),
+    ("resnet50_v1", "resnet50_v1", (3, 224, 224)),
+    ("resnet50_v1b", "resnet50_v1b", (3, 224, 224)),
     ("resnet50_v2", "resnet50_v2", (3, 224, 224)),
     ("squeezenet1_0", "squeezenet1.0", (3, 224, 224)),
     ("squeezenet1_1", "squeezenet1.1", (3, 224, 224)),

@@ -46,7 +46,10 @@ SCHEMA = {
         "options": Key(dict, {}, "keyword arguments for the model constructor, e.g. {dropout: 0.3}"),
         "init": Key(str, "xavier", "weight initializer", choices=("xavier", "msra", "book")),
         "init_from": Key((str, type(None)), None,
-                         "start from these weights (run dir, checkpoint dir or .params; matching names/shapes)"),
+                         "start from these weights: an mxdl run or checkpoint folder, or a .params file "
+                         "(mxdl's, or gluoncv's model zoo for the same network)"),
+        "init_partial": Key(bool, False, "accept an init_from that leaves source arrays unused or body arrays "
+                            "new (a new head never needs it)"),
         "head": Key((str, type(None)), None, "replace the classifier head: 'book' = flatten, dense, relu, "
                     "dropout 0.5, dense", choices=(None, "book")),
         "head_units": Key(int, 256, "units of the book's head", valid=AT_LEAST_1),

@@ -179,6 +179,12 @@ CASES = [
     ("preview rows 0", ("mxdl-augment-preview", "{root}/photo.png", "--output", "{root}/g2.png", "--rows", "0"),
      "must be at least 1"),
     ("preview nothing", ("mxdl-augment-preview", "--output", "{root}/g3.png"), "give an IMAGE"),
+    ("export model missing", ("mxdl-export", "{root}/nomodel"), "model not found"),
+    ("export output a file", ("mxdl-export", "{run}", "--output", "{root}/a_file"), "is not a folder"),
+    ("export format", ("mxdl-export", "{run}", "--format", "tflite"), "invalid choice"),
+    ("export not a model", ("mxdl-export", "{rec}"), "holds no checkpoint or exported model"),
+    ("init_from not params", train("model.init_from={root}/a_file"), "is not a readable MXNet parameter file"),
+    ("init_from nothing", train("model.init_from={root}/no_manifest"), "no parameters found"),
     ("models unknown", ("mxdl-models", "summary", "resnet5"), "unknown model"),
     ("models input", ("mxdl-models", "summary", "vgg16", "--input", "3x224"), "must look like CxHxW"),
     ("models classes 0", ("mxdl-models", "summary", "lenet", "--classes", "0"), "must be at least 1"),
@@ -298,8 +304,8 @@ def test_ctrl_c_on_the_packer_exits_130_quickly_every_time(world, tmp_path):
         started = time.time()
         _, err = proc.communicate(timeout=30)
         assert time.time() - started < 10
-        if proc.returncode == 0:  # finished before the signal landed
-            continue
+        if proc.returncode == 0 or (proc.returncode == -signal.SIGINT and (out / "manifest.json").exists()):
+            continue  # finished before the signal landed (or as the interpreter was exiting)
         assert proc.returncode == 130, err
         assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
         interrupted += 1

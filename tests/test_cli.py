@@ -63,7 +63,8 @@ sys.exit(getattr(__import__(module, fromlist=[name]), name)())
 
 COMMANDS = {"mxdl-pack": ["verify", "."], "mxdl-train": ["configs/digits.yaml", "data.synthetic=true"],
             "mxdl-eval": ["runs/x", "shards/x"], "mxdl-models": ["list"], "mxdl-predict": ["runs/x", "a.png"],
-            "mxdl-augment-preview": ["a.png", "--output", "g.png"], "mxdl-features": ["logreg", "feats"]}
+            "mxdl-augment-preview": ["a.png", "--output", "g.png"], "mxdl-features": ["logreg", "feats"],
+            "mxdl-export": ["runs/x"]}
 
 
 @pytest.mark.parametrize("script", sorted(set(ENTRY_POINTS) - {"mxdl-launch"}))

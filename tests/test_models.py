@@ -14,7 +14,7 @@ IMAGENET = [
     ("vgg16", "vgg16", 138_357_544),
     ("vgg16_bn", "vgg16_bn", 138_365_992),
     ("resnet18_v1", "resnet18_v1", 11_689_512),
-    ("resnet50_v1", "resnet50_v1b", 25_557_032),
+    ("resnet50_v1b", "resnet50_v1b", 25_557_032),
     ("squeezenet1_0", "squeezenet1.0", 1_248_424),
     ("squeezenet1_1", "squeezenet1.1", 1_235_496),
     ("alexnet", "alexnet", 61_100_840),
@@ -46,13 +46,12 @@ def test_imagenet_counts_match_published_and_gluoncv(name, gluoncv_name, publish
     assert ours == theirs  # trainable and batch-norm statistics alike
 
 
-@pytest.mark.parametrize("depth,version,gluoncv_name", [(34, 1, "resnet34_v1"), (101, 1, "resnet101_v1b"),
-                                                        (152, 2, "resnet152_v2"), (50, 2, "resnet50_v2"),
-                                                        (19, None, "vgg19_bn")])
-def test_other_depths_match_gluoncv(depth, version, gluoncv_name):
-    name = f"resnet{depth}_v{version}" if version else f"vgg{depth}_bn"
+@pytest.mark.parametrize("name", ["resnet34_v1", "resnet50_v1", "resnet101_v1b", "resnet152_v2", "resnet50_v2",
+                                  "vgg19_bn"])
+def test_other_depths_match_gluoncv(name):
+    from mxdl.models.pretrained import GLUONCV
     assert count_parameters(get_model(name), (3, 224, 224)) == \
-        count_parameters(gluoncv_model(gluoncv_name), (3, 224, 224))
+        count_parameters(gluoncv_model(GLUONCV[name]), (3, 224, 224))
 
 
 @pytest.mark.parametrize("name,options,shape,trainable,total", BOOK)
@@ -186,3 +185,23 @@ def test_running_statistics_are_batchnorms_only():
     bns = [b for b in net.features._children.values() if isinstance(b, mx.gluon.nn.BatchNorm)]
     assert len(stats) == 2 * len(bns) == 16
     assert all(p.name.endswith(("running_mean", "running_var")) for p in stats)
+
+
+# published multiply-accumulates per 224x224 image: the papers (ResNet: 1.8 and 3.8 billion for
+# 18 and 50 layers; GoogLeNet 1.5 billion) and torchvision's model table (ResNet-50 v1.5 4.09,
+# VGG-16 15.47, AlexNet 0.71, SqueezeNet 1.0 0.82 and 1.1 0.35 GFLOPS, counted as MACs)
+PUBLISHED_GMACS = [("resnet18_v1", 1.8), ("resnet50_v1", 3.8), ("resnet50_v1b", 4.09), ("vgg16", 15.47),
+                   ("googlenet", 1.5), ("alexnet", 0.71), ("squeezenet1_0", 0.82), ("squeezenet1_1", 0.35)]
+
+
+@pytest.mark.parametrize("name, gmacs", PUBLISHED_GMACS)
+def test_macs_match_published_figures(name, gmacs):
+    from mxdl.models.cli import count_macs
+    net = get_model(name)
+    net.initialize()
+    assert count_macs(net, (3, 224, 224)) / 1e9 == pytest.approx(gmacs, rel=0.02)
+
+
+def test_summary_shows_macs_next_to_parameters():
+    out = run_in_process("mxdl-models", "summary", "resnet50_v1b").stdout
+    assert "25,557,032 trainable parameters" in out and "4.09 GMACs per 3x224x224 image" in out

@@ -28,6 +28,11 @@ class Predictor:
     ctx: object = None
     resize: int = 0             # shorter side resized to this before the center crop (0: no resize)
 
+    def preprocess(self):
+        """What ``model-preprocess.json`` records, for an export of this model."""
+        return {"mean": self.mean, "scale": self.scale, "resize": self.resize,
+                "input_shape": list(self.input_shape), "class_names": self.class_names}
+
     def views(self, image, ten=False):
         """One HxWxC image -> the crops the network takes (1, or 10 with ``ten``), as in validation."""
         from ..data.preprocess import resize_shorter

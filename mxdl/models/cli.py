@@ -1,4 +1,5 @@
-"""``mxdl-models``: list the registered models, or summarize one (layers, output shapes, parameters)."""
+"""``mxdl-models``: list the registered models, or summarize one (layers, output shapes, parameters,
+multiply-accumulates)."""
 import sys
 
 from ..cli_help import add_command, make_parser, positive_int
@@ -28,6 +29,29 @@ def count_parameters(net, input_shape):
     return trainable, total + sum(int(np.prod(s)) for s in aux)
 
 
+def count_macs(net, input_shape):
+    """Multiply-accumulates per image in the convolution and dense layers, read from the graph
+    with inferred shapes (the convention of published GMAC figures, which leave out the small
+    cost of normalization, activations and pooling)."""
+    import json
+    import numpy as np
+    sym = _symbol(net)
+    internals = sym.get_internals()
+    _, shapes, _ = internals.infer_shape(data=(1,) + tuple(input_shape))
+    shape_of = dict(zip(internals.list_outputs(), shapes))
+    nodes = json.loads(sym.tojson())["nodes"]
+    macs = 0
+    for node in nodes:
+        if node["op"] not in ("Convolution", "FullyConnected", "Deconvolution"):
+            continue
+        weight = shape_of[nodes[node["inputs"][1][0]]["name"]]
+        out = shape_of[node["name"] + "_output"]
+        # conv: every output element takes (C_in / groups) x kh x kw products; dense: one per weight
+        macs += int(np.prod(out)) * int(np.prod(weight[1:])) if node["op"] != "FullyConnected" \
+            else int(np.prod(weight))
+    return macs
+
+
 def _symbol(net):
     import mxnet as mx
     out = net(mx.sym.var("data"))
@@ -44,7 +68,9 @@ def summary(name, input_shape, classes, **options):
         raise UserError(f"{name} cannot take input {'x'.join(map(str, input_shape))}: "
                         f"{str(err).splitlines()[0]}") from None
     trainable, total = count_parameters(net, input_shape)
-    print(f"{name}: {trainable:,} trainable parameters, {total:,} including batch-norm statistics")
+    macs = count_macs(net, input_shape)
+    print(f"{name}: {trainable:,} trainable parameters, {total:,} including batch-norm statistics; "
+          f"{macs / 1e9:.2f} GMACs per {'x'.join(map(str, input_shape))} image (convolution and dense layers)")
 
 
 def build_parser():
@@ -53,7 +79,7 @@ def build_parser():
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", help="one of:")
     ls = add_command(sub, "list", "list model names with their native input", ["mxdl-models list 'vgg*'"])
     ls.add_argument("pattern", nargs="?", default="*", help="shell-style name pattern (default: all)")
-    sm = add_command(sub, "summary", "layers, output shapes and parameter counts of one model",
+    sm = add_command(sub, "summary", "layers, output shapes, parameter counts and GMACs per image of one model",
                      ["mxdl-models summary squeezenet1_1 --input 3x224x224"])
     sm.add_argument("name", help="a model name from mxdl-models list")
     sm.add_argument("--input", help="CxHxW (default: the model's native input)")

@@ -58,11 +58,13 @@ def get_model(name, classes=1000, **options):
     builder = _MODELS[_check(name.lower())]
     _check_values(name, classes, options)
     try:
-        return builder(classes=classes, **options)
+        net = builder(classes=classes, **options)
     except TypeError as err:
         raise UserError(f"model '{name}' does not take these options: {err}") from None
     except (ValueError, AssertionError) as err:  # a builder or Gluon layer refusing an option's value
         raise UserError(f"model '{name}' with options {options}: {str(err).splitlines()[0]}") from None
+    net.model_name = name.lower()  # what load_pretrained looks up a gluoncv counterpart by
+    return net
 
 
 def _load_families():

@@ -27,6 +27,13 @@ import shutil
 from ..errors import UserError, error_reason
 from ..fileio import atomic_write_json, atomic_write_text, commit_dir, temporary_dir
 
+# 3: resnet{50,101,152}_v1 is the paper's layout; 2: lr segments in epochs with per-worker rates;
+# 1: global steps, scaled rates.
+CHECKPOINT_FORMAT = 3
+# Before format 3, mxdl called the v1b layout (the stride on the 3x3) v1; such checkpoints are read
+# under the network's true name.
+_V1B_CALLED_V1 = {f"resnet{depth}_v1": f"resnet{depth}_v1b" for depth in (50, 101, 152)}
+
 META = "meta.json"
 PARAMS = "model.params"
 OPT_STATES = "optimizer.params"
@@ -141,6 +148,9 @@ def load_meta(path, required=()):
     missing = [k for k in required if k not in meta]
     if missing:
         raise UserError(f"checkpoint {meta_path} is damaged (no '{missing[0]}'): {DAMAGED}")
+    identity = meta.get("identity")
+    if meta.get("format", 1) < 3 and isinstance(identity, dict) and identity.get("model.name") in _V1B_CALLED_V1:
+        identity["model.name"] = _V1B_CALLED_V1[identity["model.name"]]
     return meta
 
 

@@ -1,4 +1,4 @@
-"""Network surgery for fine-tuning: new head, weights from a trained body, frozen layers.
+"""Freezing layers for fine-tuning (weights come from ``mxdl.models.pretrained``).
 
 The book's recipe, driven by config so it runs through the same trainer
 (multi-worker, ctrl+c and resume included):
@@ -11,45 +11,9 @@ The book's recipe, driven by config so it runs through the same trainer
    parameter names, e.g. ``train.freeze='features\\.[0-9]\\.'``) and continue at a
    lower learning rate with ``model.init_from`` pointing at step 1's run.
 """
-import os
 import re
 
 from ..errors import UserError
-
-
-def _params_file(source):
-    if os.path.isfile(source):
-        return source
-    from .checkpoint import CheckpointSaver, PARAMS
-    if os.path.isfile(os.path.join(source, PARAMS)):
-        return os.path.join(source, PARAMS)
-    ckpts = os.path.join(source, "checkpoints")
-    if os.path.isdir(ckpts):
-        best = os.path.join(ckpts, "best", PARAMS)
-        if os.path.isfile(best):
-            return best
-        latest = CheckpointSaver(ckpts).latest()
-        if latest:
-            return os.path.join(latest, PARAMS)
-    raise UserError(f"model.init_from: no parameters found at {source}")
-
-
-def load_matching(net, source, ctx):
-    """Copy every parameter whose structural name and shape match; return (loaded, skipped) names."""
-    import mxnet as mx
-    saved = mx.nd.load(_params_file(source))
-    saved = {k.split(":", 1)[-1]: v for k, v in saved.items()}  # "arg:"/"aux:" prefixes of exports
-    loaded, skipped = [], []
-    for name, param in net._collect_params_with_prefix().items():
-        value = saved.get(name)
-        if value is not None and param.shape is not None and tuple(value.shape) == tuple(param.shape):
-            param.set_data(value.as_in_context(ctx))
-            loaded.append(name)
-        else:
-            skipped.append(name)
-    if not loaded:
-        raise UserError(f"model.init_from: no parameter of {source} matches this model's names and shapes")
-    return loaded, skipped
 
 
 def freeze(net, pattern):

@@ -34,17 +34,18 @@ import numpy as np
 
 from .. import __version__
 from ..errors import RunFailed, UserError
-from ..fileio import atomic_write_json, atomic_write_text, temporary_dir
+from ..eval.export import export_symbol
+from ..fileio import atomic_write_json, atomic_write_text
+from ..models.pretrained import load_pretrained
 from ..runinfo import FAILED, FINISHED, STOPPED, outcome_file, stop_file
 from ..seeding import Stream, derive_seed
-from .finetune import freeze, load_matching
-from .checkpoint import (OPT_STATES, PARAMS, RESUME_KEYS, CheckpointSaver, load_meta, load_optimizer, load_params,
-                         save_optimizer)
+from .finetune import freeze
+from .checkpoint import (CHECKPOINT_FORMAT, OPT_STATES, PARAMS, RESUME_KEYS, CheckpointSaver, load_meta,
+                         load_optimizer, load_params, save_optimizer)
 from .monitor import History
 from .schedule import Schedule
 from .stop import StopRequest
 
-CHECKPOINT_FORMAT = 2  # 2: lr segments in epochs with per-worker rates (1: global steps, scaled rates)
 
 
 def make_initializer(name):
@@ -179,7 +180,7 @@ class Run:
         if ckpt:
             self._restore(ckpt, lr_override)
         elif m["init_from"]:
-            self._init_from(m["init_from"])
+            self._init_from(m["init_from"], m["init_partial"])
         frozen = freeze(self.net, t["freeze"])
         if frozen and dist.primary:
             self.log.info(f"frozen: {len(frozen)} parameter arrays matching '{t['freeze']}'")
@@ -194,14 +195,13 @@ class Run:
 
     # ---- resume --------------------------------------------------------------------------
 
-    def _init_from(self, source):
+    def _init_from(self, source, allow_partial):
         import mxnet as mx
         # Settle deferred shapes by shape inference, not a forward pass: a forward before
         # Horovod's broadcast would leave MKLDNN-layout arrays that crash it.
         self.net.infer_shape(mx.nd.zeros((1,) + tuple(self.shape), ctx=self.ctx))
-        loaded, skipped = load_matching(self.net, source, self.ctx)
-        self.log.info(f"initialized {len(loaded)} parameter arrays from {source}; "
-                      f"{len(skipped)} new ({', '.join(skipped[:6])}{' ...' if len(skipped) > 6 else ''})")
+        report = load_pretrained(self.net, source, self.ctx, allow_partial)
+        self.log.info(f"model.init_from: {report.summary()}")
 
     def _find_checkpoint(self, resume):
         if resume is None:
@@ -516,21 +516,10 @@ class Run:
         return FINISHED
 
     def export(self):
-        """Symbol JSON + params loadable by plain MXNet (``SymbolBlock.imports``).
-
-        Written into a temporary folder, then moved into place file by file, the symbol JSON last
-        (its presence is what marks an export), so a full disk or a crash leaves no truncated file.
-        """
-        import mxnet as mx
+        """Symbol JSON + params loadable by plain MXNet (``SymbolBlock.imports``), written atomically."""
         if not self.cfg["train"]["hybridize"]:
             self.net.hybridize()
-        self.net(mx.nd.zeros((1,) + tuple(self.shape), ctx=self.ctx,
-                             dtype="float16" if self.cfg["train"]["dtype"] == "float16" else "float32"))
-        with temporary_dir(self.run_dir, ".export-") as tmp:
-            self.net.export(os.path.join(tmp, "model"), epoch=self.epochs)
-            atomic_write_json(os.path.join(tmp, "model-preprocess.json"),
-                              {**self.preprocess(), "model": self.cfg["model"]})
-            for name in sorted(os.listdir(tmp), key=lambda n: n.endswith("-symbol.json")):
-                os.replace(os.path.join(tmp, name), os.path.join(self.run_dir, name))
+        export_symbol(self.net, self.shape, {**self.preprocess(), "model": self.cfg["model"]}, self.run_dir,
+                      self.epochs, "float16" if self.cfg["train"]["dtype"] == "float16" else "float32", self.ctx)
         prefix = os.path.join(self.run_dir, "model")
         self.log.info(f"exported {prefix}-symbol.json and {prefix}-{self.epochs:04d}.params")
