@@ -28,7 +28,8 @@ setup(
         "cpu": ["mxnet==1.9.1"],
         # GPU clusters: build Horovod afterwards with HOROVOD_GPU_OPERATIONS=NCCL (see README).
         "cu112": ["mxnet-cu112==1.9.1"],
-        "onnx": ["onnx==1.14.1"],  # mxdl-export --format onnx (newer onnx lacks what mx.onnx imports)
+        "onnx": ["onnx==1.14.1"],
+        "tensorboard": ["tensorboardX"],  # mxdl-export --format onnx (newer onnx lacks what mx.onnx imports)
         "dev": ["pytest", "pytest-timeout"],
     },
     entry_points={"console_scripts": [
@@ -41,5 +42,6 @@ setup(
         "mxdl-augment-preview=mxdl.eval.cli:augment_preview_main",
         "mxdl-features=mxdl.eval.features:main",
         "mxdl-export=mxdl.eval.export:main",
+        "mxdl-runs=mxdl.eval.runs:main",
     ]},
 )

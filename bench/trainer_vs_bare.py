@@ -26,8 +26,12 @@ os.environ.setdefault("MXNET_CPU_WORKER_NTHREADS", "1")
 class InMemory:
     """The dataset interface the trainer needs, serving the same batches from memory."""
 
-    def __init__(self, x, y, steps, manifest, shape):
-        self.x, self.y, self.steps_per_epoch, self.manifest, self.shape = x, y, steps, manifest, shape
+    def __init__(self, x, y, steps, shape, classes=10):
+        from mxdl.data.manifest import Manifest, Split
+        self.x, self.y, self.steps_per_epoch, self.shape = x, y, steps, shape
+        names = [str(i) for i in range(classes)]
+        self.manifest = Manifest("rec", names, names, {"train": Split(0, {}, [])}, None,
+                                 {"mean": [0.0] * shape[0], "std": [1.0] * shape[0]})
 
     def train_epoch(self, epoch, skip=0):
         for _ in range(skip, self.steps_per_epoch):
@@ -60,8 +64,6 @@ def compare_loops(model, batch, steps, shape=(3, 32, 32)):
 
     x = mx.nd.random.uniform(shape=(batch,) + shape)
     y = mx.nd.array([i % 10 for i in range(batch)])
-    manifest = {"classes": [str(i) for i in range(10)], "class_names": [str(i) for i in range(10)],
-                "splits": {"train": {"per_class": {}}}}
     net = get_model(model, classes=10)
     net.initialize(mx.init.Xavier())
     net.hybridize()
@@ -69,7 +71,7 @@ def compare_loops(model, batch, steps, shape=(3, 32, 32)):
     setup(run_dir, 0)
     cfg = config.resolve(None, [f"model.name={model}", "data.dir=unused", f"data.batch_size={batch}",
                                 "data.val_split=", "train.log_interval=1000000", "optim.wd=0.0"])
-    run = Run(cfg, run_dir, Dist(), dataset=InMemory(x, y, 5, manifest, shape))
+    run = Run(cfg, run_dir, Dist(), dataset=InMemory(x, y, 5, shape))
     bare_loop(net, x, y, 5, batch)  # warm-up: graph build and memory allocation, both sides
     run.train_epoch(0, 0)
     run.data.steps_per_epoch = run.spe = steps

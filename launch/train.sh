@@ -4,7 +4,8 @@
 #   launch/train.sh CONFIG [key=value ...] [--np N] [--hosts h1:4,h2:4 | --hostfile FILE]
 #                   [--resume | --resume-from EPOCH | --fresh] [--output DIR]
 #                   [--max-restarts K [--min-np N]] [--mpi] [--nic NAME] [--stop-grace SECONDS]
-#                   [--verify-data | --no-verify-data] [--dry-run]
+#                   [--verify-data | --no-verify-data] [--timeline FILE] [--fusion-threshold-mb MB]
+#                   [--cycle-time-ms MS] [--hierarchical-allreduce] [--dry-run]
 #
 #   launch/train.sh configs/digits.yaml --np 2                   # 2 CPU workers here
 #   launch/train.sh configs/imagenet_resnet50.yaml               # one worker per local GPU
@@ -35,13 +36,14 @@
 # checkpoint up to K times. A requested stop is never restarted.
 set -uo pipefail
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { echo "launch/train.sh: $*" >&2; exit 2; }
 # value OPTION NEXT WHAT: the option's value, or a usage error (exit 2) naming what it needs
 value() { [ -n "${2-}" ] && [[ "$2" != --* ]] || die "$1 needs $3"; VALUE=$2; }
 resume_mode() { [ ${#RESUME_ARGS[@]} = 0 ] || die "give one of --resume, --resume-from and --fresh"; }
 
 CONFIG="" NIC="" NP="" HOSTS="" HOSTFILE="" OUTPUT="" DRY_RUN=0 MAX_RESTARTS=0 MIN_NP=1 CONTROLLER=gloo VERIFY=auto
+TUNING=()  # horovodrun's own performance flags, passed through
 STOP_GRACE=${MXDL_STOP_GRACE:-900}
 RESUME_ARGS=() OVERRIDES=()
 while [ $# -gt 0 ]; do
@@ -60,6 +62,11 @@ while [ $# -gt 0 ]; do
         --stop-grace) value "$1" "${2-}" "seconds"; STOP_GRACE=$VALUE; shift ;;
         --mpi) CONTROLLER=mpi ;;
         --nic) value "$1" "${2-}" "an interface name, e.g. eth0"; NIC=$VALUE; shift ;;
+        --timeline) value "$1" "${2-}" "a file"; TUNING+=(--timeline-filename "$VALUE"); shift ;;
+        --fusion-threshold-mb|--cycle-time-ms) value "$1" "${2-}" "a number"
+            [[ "$VALUE" =~ ^[0-9]+([.][0-9]+)?$ ]] || die "$1 takes a number, got '$VALUE'"
+            TUNING+=("$1" "$VALUE"); shift ;;
+        --hierarchical-allreduce) TUNING+=("$1") ;;
         --verify-data) VERIFY=on ;;
         --no-verify-data) VERIFY=off ;;
         --dry-run) DRY_RUN=1 ;;
@@ -142,7 +149,7 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$THREADS}
 export MXNET_CPU_WORKER_NTHREADS=${MXNET_CPU_WORKER_NTHREADS:-$THREADS}
 
 build_hvd() {
-    HVD=(horovodrun -np "$NP" "--$CONTROLLER" --start-timeout 60)
+    HVD=(horovodrun -np "$NP" "--$CONTROLLER" --start-timeout 60 "${TUNING[@]}")
     [ -n "$HOSTS" ] && HVD+=(-H "$HOSTS")
     # Name the interface the nodes share when they also share others (e.g. docker0, or lo in
     # network namespaces): Horovod may otherwise pick one that does not reach the other nodes.

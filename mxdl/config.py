@@ -10,12 +10,33 @@ import copy
 import difflib
 import math
 import os
+import re
 
 import yaml
 
 from .errors import UserError
 
 REQUIRED = object()  # marks a key that has no default and must be set
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML's numbers as YAML 1.2 and Python read them. PyYAML follows YAML 1.1, where ``1e-4``
+    (no dot) is a string and ``3:6`` a base-60 integer (186); here ``1e-4``, ``1E-4`` and ``.5``
+    are floats and ``3:6`` stays the text it looks like."""
+
+
+_INT, _FLOAT = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+_Loader.yaml_implicit_resolvers = {first: [(tag, rx) for tag, rx in resolvers if tag not in (_INT, _FLOAT)]
+                                   for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver(_INT, re.compile(r"^[-+]?(?:0|[1-9][0-9_]*|0x[0-9a-fA-F_]+|0o[0-7_]+)$"),
+                              list("-+0123456789"))
+_Loader.add_implicit_resolver(_FLOAT, re.compile(
+    r"^(?:[-+]?(?:[0-9][0-9_]*\.[0-9_]*|\.[0-9][0-9_]*|[0-9][0-9_]*(?=[eE]))(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"), list("-+0123456789."))
+
+
+def yaml_load(text_or_file):
+    return yaml.load(text_or_file, Loader=_Loader)
 
 
 class Key:
@@ -53,6 +74,8 @@ SCHEMA = {
         "head": Key((str, type(None)), None, "replace the classifier head: 'book' = flatten, dense, relu, "
                     "dropout 0.5, dense", choices=(None, "book")),
         "head_units": Key(int, 256, "units of the book's head", valid=AT_LEAST_1),
+        "last_gamma": Key(bool, False, "start the last batch-norm gamma of each residual block at zero, so "
+                                       "every block starts as the identity (Goyal et al. 2017; ResNets)"),
     },
     "data": {
         "dir": Key((str, type(None)), None, "shard directory written by mxdl-pack build (required unless "
@@ -106,7 +129,7 @@ SCHEMA = {
     },
     "schedule": {
         "name": Key(str, "constant", "learning-rate schedule",
-                    choices=("constant", "step", "multistep", "poly", "time")),
+                    choices=("constant", "step", "multistep", "poly", "time", "cosine")),
         "factor": Key(float, 0.1, "step/multistep: multiply the lr by this at each drop", valid=POSITIVE),
         "every": Key(int, 10, "step: drop every N epochs (the book's D)", valid=AT_LEAST_1),
         "milestones": Key(list, [], "multistep: epochs at which the lr drops", valid=NUMBERS),
@@ -118,6 +141,9 @@ SCHEMA = {
         "epochs": Key(int, 10, "total epochs", valid=AT_LEAST_1),
         "seed": Key(int, 42, "seed for weights, shuffling and augmentation"),
         "dtype": Key(str, "float32", "compute dtype (float16 is for GPUs)", choices=("float32", "float16")),
+        "amp": Key((str, type(None)), None, "automatic mixed precision with dynamic loss scaling: float16 "
+                   "(GPUs) or bfloat16 (CPUs with MKLDNN, recent GPUs); weights stay float32",
+                   choices=(None, "float16", "bfloat16")),
         "hybridize": Key(bool, True, "compile the network (plain hybridize(), see mxdl/train/loop.py)"),
         "log_interval": Key(int, 50, "steps between log lines", valid=AT_LEAST_1),
         "stop_check_interval": Key(int, 10, "steps between cross-worker checks for a stop request", valid=AT_LEAST_1),
@@ -125,10 +151,40 @@ SCHEMA = {
                              "per-class loss weights, or 'balanced' for max(count)/count_c"),
         "label_smoothing": Key(float, 0.0, "label smoothing epsilon", valid=FRACTION),
         "freeze": Key(str, "", "freeze parameters: 'features' (the body) or a regex over parameter names"),
+        "mixup": Key(float, 0.0, "mixup alpha (0: off): each batch blends with a shuffled copy of itself",
+                     valid=NON_NEGATIVE),
+        "cutmix": Key(float, 0.0, "cutmix alpha (0: off): a box from a shuffled copy is pasted in; with "
+                                  "mixup too, each batch takes one of them", valid=NON_NEGATIVE),
+        "accumulate": Key(int, 1, "micro-batches per optimizer step (gradients add up; the update sees "
+                                  "data.batch_size x accumulate images)", valid=AT_LEAST_1),
+        "clip_grad_norm": Key(float, 0.0, "clip the gradients' global norm (per image) to this (0: off)",
+                              valid=NON_NEGATIVE),
+        "nonfinite_limit": Key(int, 0, "skip optimizer steps with NaN/inf gradients and stop after this many "
+                                       "in a row, saving the weights from before them (0: off; on, it waits "
+                                       "for the device once per step: 6-14% of a CPU step in bench/recipe_costs.py; "
+                                       "a NaN epoch loss always stops the run)", valid=NON_NEGATIVE),
+        "ema_decay": Key(float, 0.0, "keep a moving average of the weights with this decay, e.g. 0.9999, "
+                                     "validated and saved beside them (0: off)", valid=FRACTION),
+        "val_every": Key(int, 1, "validate every N epochs (and after the last)", valid=AT_LEAST_1),
+        "tensorboard": Key(bool, False, "also write TensorBoard event files to RUN/tensorboard (tensorboardX)"),
+        "profile_steps": Key(str, "", "'A:B': record MXNet's profiler from global step A to B into "
+                                      "RUN/profile-rank-N.json (chrome://tracing)"),
+    },
+    "horovod": {
+        "fp16_allreduce": Key(bool, False, "send gradients as float16 in the allreduce (Horovod's "
+                                           "Compression.fp16): half the traffic, for bandwidth-bound jobs"),
+        "fusion_threshold_mb": Key(int, 0, "Horovod tensor fusion buffer in MB (0: Horovod's default, 128; "
+                                           "HOROVOD_FUSION_THRESHOLD)", valid=NON_NEGATIVE),
+        "cycle_time_ms": Key(float, 0.0, "Horovod cycle time in ms (0: Horovod's default; HOROVOD_CYCLE_TIME)",
+                             valid=NON_NEGATIVE),
+        "hierarchical_allreduce": Key(bool, False, "allreduce within each node first, then across nodes "
+                                                   "(HOROVOD_HIERARCHICAL_ALLREDUCE)"),
     },
     "checkpoint": {
         "every_epochs": Key(int, 5, "write a checkpoint every N epochs (the book: 5)", valid=AT_LEAST_1),
         "keep_last": Key(int, 3, "periodic checkpoints to keep", valid=AT_LEAST_1),
+        "keep_best": Key(int, 1, "also keep the K best checkpoints by checkpoint.monitor (best/ is the first)",
+                         valid=AT_LEAST_1),
         "monitor": Key(str, "val_acc", "metric for the best checkpoint",
                        choices=("val_acc", "val_loss", "val_top5", "train_loss")),
         "export": Key(bool, True, "export symbol JSON + params at the end of training"),
@@ -207,7 +263,7 @@ def parse_override(text):
         raise UserError(f"override '{text}' must look like key=value, e.g. optim.lr=0.1")
     dotted, _, raw = text.partition("=")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = yaml_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
     return dotted.strip(), value
@@ -247,7 +303,7 @@ def load_yaml(path):
     path = locate(path)
     try:
         with open(path, encoding="utf-8") as f:
-            tree = yaml.safe_load(f) or {}
+            tree = yaml_load(f) or {}
     except UnicodeDecodeError as err:
         raise UserError(f"config file {path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
     except yaml.YAMLError as err:
@@ -268,7 +324,16 @@ def resolve(path=None, overrides=(), base=None):
     missing = [k for k in all_keys() if _lookup(k).default is REQUIRED and cfg[k.split(".")[0]][k.split(".")[1]] is None]
     if missing:
         raise UserError(f"config key '{missing[0]}' is required: set it in the YAML file or as {missing[0]}=...")
+    _check_combinations(cfg)
     return cfg
+
+
+def _check_combinations(cfg):
+    """Keys that are fine alone but not together; the message names both."""
+    t = cfg["train"]
+    if t["amp"] and t["dtype"] == "float16":
+        raise UserError(f"train.amp={t['amp']} and train.dtype=float16 do not go together: AMP keeps float32 "
+                        "weights and casts where it is safe; use one of them")
 
 
 def diff_from_defaults(cfg):

@@ -20,12 +20,27 @@ def launched_by_horovod():
     return "SLURM_PROCID" in os.environ and int(os.environ.get("SLURM_STEP_NUM_TASKS", "1")) > 1
 
 
+def horovod_environment(hvd_cfg):
+    """Horovod reads its tuning from the environment when it starts: the config's values (when set)
+    go there before ``hvd.init()``, over what horovodrun's flags put there."""
+    env = {}
+    if hvd_cfg["fusion_threshold_mb"]:
+        env["HOROVOD_FUSION_THRESHOLD"] = str(hvd_cfg["fusion_threshold_mb"] * 1024 * 1024)
+    if hvd_cfg["cycle_time_ms"]:
+        env["HOROVOD_CYCLE_TIME"] = f"{hvd_cfg['cycle_time_ms']:g}"
+    if hvd_cfg["hierarchical_allreduce"]:
+        env["HOROVOD_HIERARCHICAL_ALLREDUCE"] = "1"
+    return env
+
+
 class Dist:
-    def __init__(self):
+    def __init__(self, hvd_cfg=None):
         self.hvd = None
         self.rank, self.size, self.local_rank = 0, 1, 0
+        self.fp16_allreduce = bool(hvd_cfg and hvd_cfg["fp16_allreduce"])
         if launched_by_horovod():
             import horovod.mxnet as hvd
+            os.environ.update(horovod_environment(hvd_cfg) if hvd_cfg else {})
             hvd.init()
             self.hvd = hvd
             self.rank, self.size, self.local_rank = hvd.rank(), hvd.size(), hvd.local_rank()
@@ -43,7 +58,8 @@ class Dist:
         from mxnet import gluon
         if self.hvd is None:
             return gluon.Trainer(params, optimizer, optimizer_params, kvstore=None)
-        return self.hvd.DistributedTrainer(params, optimizer, optimizer_params)
+        compression = self.hvd.Compression.fp16 if self.fp16_allreduce else self.hvd.Compression.none
+        return self.hvd.DistributedTrainer(params, optimizer, optimizer_params, compression=compression)
 
     def broadcast_parameters(self, params):
         # Must run before the first forward pass: afterwards MKLDNN-layout arrays crash

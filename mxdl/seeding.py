@@ -16,6 +16,7 @@ class Stream:
     H5_ORDER = 4         # HDF5: the epoch's permutation (data/hdf5.py)
     H5_AUGMENT = 5       # HDF5: augmentation of one batch
     TRAIN_STEP = 6       # MXNet's generator (dropout) at a step where a stop can land (train/loop.py)
+    MIX = 7              # mixup/cutmix of one batch: partner order, share, box (train/step.py)
 
 
 def _sequence(seed, stream, keys):

@@ -16,7 +16,7 @@ pip() { "$VENV/bin/python" -m pip "$@"; }
 pip install -q -c requirements/constraints.txt pip setuptools wheel
 # One resolve with every pin: alone, gluoncv pulls numpy 2.x, which mxnet 1.9.1 cannot import.
 pip install -q -c requirements/constraints.txt mxnet numpy gluoncv opencv-python h5py \
-    scikit-learn pyyaml tqdm matplotlib pytest pytest-timeout onnx coloredlogs flatbuffers sympy
+    scikit-learn pyyaml tqdm matplotlib pytest pytest-timeout onnx coloredlogs flatbuffers sympy tensorboardX
 # ONNX Runtime checks mxdl's ONNX exports in the tests. Its releases for Python 3.11 all declare
 # numpy>=1.24.2, which mxnet 1.9.1 cannot import; 1.15.1 runs on numpy 1.23.5 all the same (its
 # dependencies are installed above), so it goes in without pip's resolver.

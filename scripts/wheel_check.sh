@@ -24,7 +24,7 @@ pip install -q -c "$PINS" "$wheel"
 cd "$work"
 for cmd in "mxdl-train digits" "mxdl-pack verify ." "mxdl-eval run shards" "mxdl-predict run a.png" \
            "mxdl-models list" "mxdl-features logreg feats" "mxdl-augment-preview a.png --output g.png" \
-           "mxdl-export run"; do
+           "mxdl-export run" "mxdl-runs compare run --output x.png"; do
     set +e; said=$("$work/venv/bin/"$cmd 2>&1); code=$?; set -e
     [ "$code" = 2 ] && [ "$(printf '%s\n' "$said" | wc -l)" = 1 ] && [[ "$said" == *"pip install 'mxdl[cpu]'"* ]] \
         || fail "without mxnet, '$cmd' exited $code saying: $said"

@@ -64,7 +64,7 @@ sys.exit(getattr(__import__(module, fromlist=[name]), name)())
 COMMANDS = {"mxdl-pack": ["verify", "."], "mxdl-train": ["configs/digits.yaml", "data.synthetic=true"],
             "mxdl-eval": ["runs/x", "shards/x"], "mxdl-models": ["list"], "mxdl-predict": ["runs/x", "a.png"],
             "mxdl-augment-preview": ["a.png", "--output", "g.png"], "mxdl-features": ["logreg", "feats"],
-            "mxdl-export": ["runs/x"]}
+            "mxdl-export": ["runs/x"], "mxdl-runs": ["compare", "runs/x", "--output", "x.png"]}
 
 
 @pytest.mark.parametrize("script", sorted(set(ENTRY_POINTS) - {"mxdl-launch"}))

@@ -100,3 +100,13 @@ def test_every_shipped_config_resolves():
 def test_exponent_notation_is_a_number():
     cfg = config.resolve(None, ["model.name=lenet", "optim.lr=1e-4", "optim.wd=5e-4"])
     assert cfg["optim"]["lr"] == 1e-4 and cfg["optim"]["wd"] == 5e-4
+
+
+def test_numbers_read_as_yaml_users_write_them():
+    """PyYAML (YAML 1.1) reads 1e-4 as a string and 3:6 as the base-60 number 186."""
+    from mxdl.config import parse_override, resolve
+    assert [parse_override(f"optim.lr={v}")[1] for v in ("1e-4", "1E-4", ".5", "-2.5e3", "3")] == \
+        [1e-4, 1e-4, 0.5, -2500.0, 3]
+    assert parse_override("train.profile_steps=3:6")[1] == "3:6"
+    cfg = resolve(None, ["model.name=lenet", "optim.lr=1E-4", "train.label_smoothing=.1"])
+    assert cfg["optim"]["lr"] == 1e-4 and cfg["train"]["label_smoothing"] == 0.1

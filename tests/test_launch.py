@@ -34,6 +34,11 @@ def test_dry_run_layouts(tmp_path):
     assert out.strip().endswith("optim.lr=1e-4 --resume-from 40")
     out = launch("--np", "2", "--dry-run").stdout
     assert "localhost: ranks 0-1" in out and "OMP_NUM_THREADS=" in out
+    out = launch("--np", "2", "--timeline", "t.json", "--cycle-time-ms", "2.5", "--hierarchical-allreduce",
+                 "--dry-run").stdout
+    assert "--timeline-filename t.json --cycle-time-ms 2.5 --hierarchical-allreduce" in out
+    bad = launch("--cycle-time-ms", "fast", "--dry-run", check=False)
+    assert bad.returncode == 2 and "--cycle-time-ms takes a number, got 'fast'" in bad.stderr
     bad = launch("--np", "5", "--hosts", "a:2,b:2", "--dry-run", check=False)
     assert bad.returncode == 2 and "more than the 4 slots" in bad.stderr
     bad = launch("--bogus", check=False)
@@ -110,9 +115,13 @@ def wait_for_first_epoch(run_dir, proc, timeout=120):
 
 @pytest.mark.slow
 def test_two_workers_train_digits(digits_rec, tmp_path):
+    """With Horovod's tuning on: float16 gradients in the allreduce, a fusion buffer, a timeline."""
     run_dir = str(tmp_path / "run")
-    proc = launch("--np", "2", f"data.dir={digits_rec}", "train.epochs=6", "--output", run_dir)
+    timeline = tmp_path / "timeline.json"
+    proc = launch("--np", "2", f"data.dir={digits_rec}", "train.epochs=6", "--output", run_dir,
+                  "horovod.fp16_allreduce=true", "--fusion-threshold-mb", "32", "--timeline", str(timeline))
     assert "2 worker(s)" in proc.stdout
+    assert "allreduce" in timeline.read_text().lower()
     history = json.load(open(os.path.join(run_dir, "history.json")))["epochs"]
     assert history[-1]["val_acc"] >= 0.90
     assert "finished: validation accuracy" in proc.stdout

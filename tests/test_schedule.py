@@ -93,3 +93,15 @@ def test_the_rate_at_an_epoch_does_not_depend_on_the_worker_count(name):
         one = by_size[1].lr_at(epoch * by_size[1].spe)
         for w, s in by_size.items():
             assert s.lr_at(epoch * s.spe) == pytest.approx(one * w, rel=1e-12), (w, epoch)
+
+
+def test_cosine_after_warmup_reaches_zero_at_the_end():
+    import math
+    s = sched(name="cosine", per="iteration", lr=0.4, warmup=5, epochs=45)
+    assert s.lr_at(0) == pytest.approx(0.4 / 50)           # warmup: 1/50 of the way
+    assert s.lr_at(49) == pytest.approx(0.4)                # warmup's last step
+    assert at_epoch(s, 5) == pytest.approx(0.4)             # the cosine starts at its top
+    assert at_epoch(s, 25) == pytest.approx(0.2)            # half way through the 40 cosine epochs
+    assert at_epoch(s, 35) == pytest.approx(0.4 * 0.5 * (1 + math.cos(0.75 * math.pi)))
+    assert s.lr_at(45 * SPE - 1) == pytest.approx(0.4 * 0.5 * (1 + math.cos(math.pi * 399 / 400)))
+    assert "cosine (half cosine) to zero at epoch 45" in s.describe()

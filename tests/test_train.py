@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 
+import mxnet as mx
 import numpy as np
 import pytest
 
@@ -57,12 +58,22 @@ def interrupt_in_second_epoch(cmd, sig, out):
     return proc.returncode, output
 
 
+RECIPE = ("train.mixup=0.2", "train.cutmix=1.0", "train.ema_decay=0.9", "train.accumulate=2",
+          "train.clip_grad_norm=5", "model.name=minivggnet")
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("sig,model,check", [(signal.SIGINT, "minivggnet", 7), (signal.SIGTERM, "lenet", 1)])
-def test_stop_mid_epoch_then_resume_equals_uninterrupted(digits_rec, tmp_path, sig, model, check):
-    """MiniVGGNet adds BatchNorm statistics and dropout masks (RNG reseeded every 7 steps)."""
+@pytest.mark.parametrize("sig,model,check,extra", [(signal.SIGINT, "minivggnet", 7, ()),
+                                                   (signal.SIGTERM, "lenet", 1, ()),
+                                                   (signal.SIGINT, "minivggnet", 4, RECIPE),
+                                                   (signal.SIGINT, "minivggnet", 5, ("train.amp=bfloat16",))],
+                         ids=["minivggnet", "lenet", "recipe", "bfloat16-amp"])
+def test_stop_mid_epoch_then_resume_equals_uninterrupted(digits_rec, tmp_path, sig, model, check, extra):
+    """MiniVGGNet adds BatchNorm statistics and dropout masks (RNG reseeded every 7 steps); the recipe
+    adds mixed batches, the weights' average, accumulated and clipped gradients."""
     full, cut = tmp_path / "full", tmp_path / "cut"
-    args = ("train.epochs=2", f"model.name={model}", f"train.stop_check_interval={check}", "data.batch_size=8")
+    args = ("train.epochs=2", f"model.name={model}", f"train.stop_check_interval={check}", "data.batch_size=8",
+            *extra)
     # Both runs compared bitwise are fresh processes: MXNet state left by earlier in-process runs
     # (its random generators, MKLDNN's primitive cache) is not part of what resume must restore.
     run_cli(*train_cmd(digits_rec, full, *args))
@@ -76,6 +87,10 @@ def test_stop_mid_epoch_then_resume_equals_uninterrupted(digits_rec, tmp_path, s
     assert "resumed from" in resumed.stdout
     final = "checkpoints/epoch-0002-step-000000"
     assert_bitwise_equal(full / final, cut / final)
+    if "train.ema_decay=0.9" in extra:
+        ema = [mx.nd.load(str(run / final / "ema.params")) for run in (full, cut)]
+        assert ema[0].keys() == ema[1].keys() and all(np.array_equal(ema[0][k].asnumpy(), ema[1][k].asnumpy())
+                                                      for k in ema[0])
     history = json.load(open(cut / "history.json"))
     assert [e["epoch"] for e in history["epochs"]] == [1, 2]
 
@@ -183,12 +198,24 @@ def test_saver_keeps_last_k_and_best(tmp_path):
     noop = lambda d: open(os.path.join(d, "model.params"), "w").write("x")  # noqa: E731
     for epoch, loss in ((1, 0.9), (2, 0.5), (3, 0.7), (4, 0.8)):
         saver.save(epoch, 0, noop, {"epoch": epoch}, {"val_loss": loss})
-    assert saver.available() == ["epoch-0003-step-000000", "epoch-0004-step-000000"]
+    assert saver.available() == ["epoch-0002-step-000000", "epoch-0003-step-000000", "epoch-0004-step-000000"]
     assert load_meta(str(tmp_path / "best"))["epoch"] == 2
     again = CheckpointSaver(str(tmp_path), keep_last=2, monitor="val_loss")  # bookkeeping survives a restart
     again.save(5, 0, noop, {"epoch": 5}, {"val_loss": 0.6})
-    assert again.available() == ["epoch-0004-step-000000", "epoch-0005-step-000000"]
+    assert again.available() == ["epoch-0002-step-000000", "epoch-0004-step-000000", "epoch-0005-step-000000"]
     assert load_meta(str(tmp_path / "best"))["epoch"] == 2
+
+
+def test_saver_keeps_the_best_k(tmp_path):
+    saver = CheckpointSaver(str(tmp_path), keep_last=1, monitor="val_acc", keep_best=3)
+    noop = lambda d: open(os.path.join(d, "model.params"), "w").write("x")  # noqa: E731
+    for epoch, acc in ((1, 0.5), (2, 0.9), (3, 0.7), (4, 0.8), (5, 0.6), (6, 0.95)):
+        saver.save(epoch, 0, noop, {"epoch": epoch}, {"val_acc": acc})
+    # the three best (6, also in best/, then 2 and 4) stay, and the latest (6) always does
+    assert saver.available() == ["epoch-0002-step-000000", "epoch-0004-step-000000", "epoch-0006-step-000000"]
+    assert [t["value"] for t in saver.index["top"]] == [0.95, 0.9, 0.8]
+    saver.save(7, 0, noop, {"epoch": 7}, {"val_acc": 0.85})  # pushes epoch 4 out of the best three
+    assert saver.available() == ["epoch-0002-step-000000", "epoch-0006-step-000000", "epoch-0007-step-000000"]
 
 
 def test_optimizer_states_round_trip_to_a_fresh_trainer(tmp_path):

@@ -88,6 +88,24 @@ class PreActBottleneckV2(PreActV2):
                       _conv(channels, 1))
 
 
+def zero_last_gamma(net):
+    """Start the last batch norm of every residual block's body with gamma 0: each block then starts
+    as the identity (Goyal et al. 2017; gluoncv's ``last_gamma``). Returns how many were set."""
+    from mxnet import init
+    count = 0
+
+    def visit(block):
+        nonlocal count
+        if isinstance(block, (BasicV1, PreActV2)):
+            norms = [b for b in block.body._children.values() if isinstance(b, nn.BatchNorm)]
+            norms[-1].gamma.init = init.Zero()
+            count += 1
+        for child in block._children.values():
+            visit(child)
+    visit(net)
+    return count
+
+
 _SPECS = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)), 50: ("bottleneck", (3, 4, 6, 3)),
           101: ("bottleneck", (3, 4, 23, 3)), 152: ("bottleneck", (3, 8, 36, 3))}
 _BLOCKS = {("v1", "basic"): BasicV1, ("v1", "bottleneck"): BottleneckV1,

@@ -37,6 +37,7 @@ _V1B_CALLED_V1 = {f"resnet{depth}_v1": f"resnet{depth}_v1b" for depth in (50, 10
 META = "meta.json"
 PARAMS = "model.params"
 OPT_STATES = "optimizer.params"
+EMA_PARAMS = "ema.params"  # the moving average of the weights, with train.ema_decay
 
 
 def checkpoint_name(epoch, step_in_epoch):
@@ -44,9 +45,10 @@ def checkpoint_name(epoch, step_in_epoch):
 
 
 class CheckpointSaver:
-    def __init__(self, ckpt_dir, keep_last=3, monitor="val_acc"):
+    def __init__(self, ckpt_dir, keep_last=3, monitor="val_acc", keep_best=1):
         self.dir = ckpt_dir
         self.keep_last = max(1, keep_last)
+        self.keep_best = max(1, keep_best)
         self.monitor = monitor
         self.maximize = monitor in ("val_acc", "val_top5")
         os.makedirs(ckpt_dir, exist_ok=True)
@@ -56,8 +58,10 @@ class CheckpointSaver:
         path = os.path.join(self.dir, "index.json")
         if os.path.isfile(path):
             with open(path) as f:
-                return json.load(f)
-        return {"kept": [], "best": None}
+                index = json.load(f)
+            index.setdefault("top", [index["best"]] if index.get("best") else [])
+            return index
+        return {"kept": [], "best": None, "top": []}
 
     def _better(self, value):
         best = self.index["best"]
@@ -82,6 +86,7 @@ class CheckpointSaver:
         if self._better(value):
             self._copy_to_best(name)
             self.index["best"] = {"name": name, "metric": self.monitor, "value": value}
+        self._rank(name, value)
         self._prune()
         atomic_write_json(os.path.join(self.dir, "index.json"), self.index)
         return os.path.join(self.dir, name)
@@ -96,10 +101,27 @@ class CheckpointSaver:
                     shutil.copy2(src, os.path.join(tmp, f))
             commit_dir(tmp, os.path.join(self.dir, "best"))
 
+    def _rank(self, name, value):
+        """Keep the ``keep_best`` best checkpoints by the monitored metric, best first."""
+        if value is None:
+            return
+        top = [t for t in self.index["top"] if t["name"] != name] + [{"name": name, "value": value}]
+        top.sort(key=lambda t: -t["value"] if self.maximize else t["value"])
+        self.index["top"] = top[: self.keep_best]
+
     def _prune(self):
+        """Drop periodic checkpoints beyond ``keep_last``, unless they are among the best (the best
+        one's files are hard links shared with ``best/``, so keeping it costs no space)."""
+        protected = {t["name"] for t in self.index["top"]}
         while len(self.index["kept"]) > self.keep_last:
             old = self.index["kept"].pop(0)
-            shutil.rmtree(os.path.join(self.dir, old), ignore_errors=True)
+            if old not in protected:
+                shutil.rmtree(os.path.join(self.dir, old), ignore_errors=True)
+        # checkpoints kept only for being among the best go once they are not
+        for old in self.index.get("kept_as_best", []):
+            if old not in protected and old not in self.index["kept"]:
+                shutil.rmtree(os.path.join(self.dir, old), ignore_errors=True)
+        self.index["kept_as_best"] = sorted(protected - set(self.index["kept"]))
 
     # ---- finding checkpoints to resume from -------------------------------------------------
 

@@ -86,7 +86,7 @@ def main(argv=None):
     from ..fileio import atomic_write_text
     from ..runinfo import EXIT_STOPPED, STOPPED, run_dir_for, stop_file
     from .loop import Run
-    dist = Dist()
+    dist = Dist(cfg["horovod"])
     run_dir = run_dir_for(args.config, args.output)
     if os.path.exists(run_dir) and not os.path.isdir(run_dir):
         raise UserError(f"--output {run_dir} exists and is not a folder")

@@ -35,15 +35,18 @@ import numpy as np
 from .. import __version__
 from ..errors import RunFailed, UserError
 from ..eval.export import export_symbol
-from ..fileio import atomic_write_json, atomic_write_text
+from ..fileio import atomic_write_text
 from ..models.pretrained import load_pretrained
+from ..models.resnet import zero_last_gamma
 from ..runinfo import FAILED, FINISHED, STOPPED, outcome_file, stop_file
 from ..seeding import Stream, derive_seed
 from .finetune import freeze
-from .checkpoint import (CHECKPOINT_FORMAT, OPT_STATES, PARAMS, RESUME_KEYS, CheckpointSaver, load_meta,
+from .checkpoint import (CHECKPOINT_FORMAT, EMA_PARAMS, OPT_STATES, PARAMS, RESUME_KEYS, CheckpointSaver, load_meta,
                          load_optimizer, load_params, save_optimizer)
 from .monitor import History
 from .schedule import Schedule
+from .step import Stepper, init_amp, loss_scaler_state, nonfinite_stop, restore_loss_scaler
+from .tracking import StepProfiler, Tracker, eta_text
 from .stop import StopRequest
 
 
@@ -92,7 +95,7 @@ def identity(cfg, classes, shape):
     return {"model.name": cfg["model"]["name"], "model.options": cfg["model"]["options"],
             "model.head": cfg["model"]["head"], "model.head_units": cfg["model"]["head_units"],
             "classes": classes, "input_shape": list(shape), "data.format": cfg["data"]["format"],
-            "train.dtype": cfg["train"]["dtype"]}
+            "train.dtype": cfg["train"]["dtype"], "train.amp": cfg["train"]["amp"]}
 
 
 def check_compatible(meta, expected, path):
@@ -142,7 +145,6 @@ class Run:
 
     def __init__(self, cfg, run_dir, dist, resume=None, lr_override=None, resume_hint="", dataset=None):
         import mxnet as mx
-        from mxnet import gluon
         from ..data import open_dataset
         from ..data.shards import class_weights
         from ..log import get
@@ -161,22 +163,33 @@ class Run:
         self.epochs = t["epochs"]
         self.identity = identity(cfg, len(self.classes), self.shape)
 
+        m = cfg["model"]
+        if (t["mixup"] or t["cutmix"]) and len(self.classes) < 2:
+            raise UserError(f"train.mixup/train.cutmix mix two classes' images, but data.dir "
+                            f"{cfg['data']['dir']} has {len(self.classes)} class")
+        self.profiler = StepProfiler(t["profile_steps"], run_dir, dist.rank, self.epochs * self.spe)
+        self.saver = CheckpointSaver(os.path.join(run_dir, "checkpoints"), cfg["checkpoint"]["keep_last"],
+                                     cfg["checkpoint"]["monitor"], cfg["checkpoint"]["keep_best"])
+        ckpt = self._find_checkpoint(resume)
+        if ckpt:  # refused before AMP changes MXNet for the whole process
+            check_compatible(load_meta(ckpt, RESUME_KEYS), self.identity, ckpt)
+
         mx.random.seed(t["seed"])
         np.random.seed(t["seed"])
-        m = cfg["model"]
+        init_amp(t["amp"])
         self.net = build_network(self.identity)
+        if m["last_gamma"] and not zero_last_gamma(self.net):
+            raise UserError(f"model.last_gamma is for residual networks; {m['name']} has no residual block")
         self.net.initialize(make_initializer(m["init"]), ctx=self.ctx)
         exclude_from_weight_decay(self.net)
 
-        self.saver = CheckpointSaver(os.path.join(run_dir, "checkpoints"), cfg["checkpoint"]["keep_last"],
-                                     cfg["checkpoint"]["monitor"])
-        ckpt = self._find_checkpoint(resume)
         self.schedule = Schedule(cfg["schedule"], self.epochs, self.spe, cfg["optim"]["warmup_epochs"],
                                  [{"epoch": 0, "lr": cfg["optim"]["lr"]}], lr_scale(cfg, dist.size))
         self.trainer = dist.make_trainer(self.net.collect_params(), cfg["optim"]["name"],
                                          optimizer_params(cfg, self.schedule.lr_at(0)))
         self.start_epoch, self.start_step = 0, 0
         self.history = History(run_dir)
+        self.tracker = Tracker(run_dir, t["tensorboard"], dist.primary)
         if ckpt:
             self._restore(ckpt, lr_override)
         elif m["init_from"]:
@@ -189,8 +202,10 @@ class Run:
             self.net.hybridize()
 
         weights = class_weights(manifest, cfg["data"]["train_split"], t["class_weights"])
-        self.class_weights = mx.nd.array(weights, ctx=self.ctx) if weights else None
-        self.loss_fn = gluon.loss.SoftmaxCrossEntropyLoss(sparse_label=t["label_smoothing"] == 0)
+        self.stepper = Stepper(self.net, self.trainer, t, cfg["data"]["batch_size"], len(self.classes),
+                               mx.nd.array(weights, ctx=self.ctx) if weights else None)
+        if ckpt:
+            self._restore_step_state(ckpt)
         self.stop = StopRequest(stop_file(run_dir))
 
     # ---- resume --------------------------------------------------------------------------
@@ -231,6 +246,16 @@ class Run:
                                "lr": lr_override * self.schedule.scale})
         self.log.info(f"resumed from {path} at epoch {self.start_epoch} step {self.start_step} "
                       f"(lr now {self.schedule.lr_at(step):g})")
+
+    def _restore_step_state(self, path):
+        """The weights' average, the skipped-step count and AMP's loss scale continue from the
+        checkpoint's (a checkpoint without an average starts one there)."""
+        ema = self.stepper.ema
+        if ema is not None and os.path.isfile(os.path.join(path, EMA_PARAMS)):
+            ema.load(os.path.join(path, EMA_PARAMS), self.ctx)
+        meta = load_meta(path)
+        self.stepper.skipped = meta.get("skipped_steps", 0)
+        restore_loss_scaler(self.trainer, meta.get("amp_loss_scaler"))
 
     def _check_geometry(self, meta, path):
         """Batch size must match; the worker count may change (the schedule is kept in epochs)."""
@@ -281,6 +306,8 @@ class Run:
         def payload(tmp):
             self.net.save_parameters(os.path.join(tmp, PARAMS))
             payload.opt = save_optimizer(self.trainer, os.path.join(tmp, OPT_STATES))
+            if self.stepper.ema is not None:
+                self.stepper.ema.save(os.path.join(tmp, EMA_PARAMS))
 
         meta = {"format": CHECKPOINT_FORMAT, "mxdl_version": __version__, "reason": reason,
                 "epoch": epoch, "step_in_epoch": step_in_epoch,
@@ -289,6 +316,7 @@ class Run:
                 "batch_size": self.cfg["data"]["batch_size"], "steps_per_epoch": self.spe,
                 "lr_segments": self.schedule.segments, "lr_scale": self.schedule.scale, "seed": self.cfg["train"]["seed"],
                 "metrics": metrics or {}, "config": self.cfg, "preprocess": self.preprocess(),
+                "skipped_steps": self.stepper.skipped, "amp_loss_scaler": loss_scaler_state(self.trainer),
                 "param_names": list(self.net.collect_params().keys())}
 
         def write(tmp):
@@ -298,26 +326,6 @@ class Run:
 
     # ---- one step, one epoch ----------------------------------------------------------------
 
-    def _loss(self, out, label):
-        from mxnet import nd
-        smoothing = self.cfg["train"]["label_smoothing"]
-        if smoothing:
-            k = out.shape[1]
-            target = nd.one_hot(label, k) * (1 - smoothing) + smoothing / k
-        else:
-            target = label
-        loss = self.loss_fn(out, target)
-        if self.class_weights is not None:
-            loss = loss * nd.take(self.class_weights, label)
-        return loss
-
-    def _forward_loss(self, x, y):
-        out = self.net(x)
-        if isinstance(out, (tuple, list)):  # auxiliary heads (GoogLeNet) weigh 0.3 each
-            loss = self._loss(out[0], y) + 0.3 * sum(self._loss(a, y) for a in out[1:])
-            return out[0], loss
-        return out, self._loss(out, y)
-
     def _to_ctx(self, x, y):
         x = x.as_in_context(self.ctx)
         if self.cfg["train"]["dtype"] == "float16":
@@ -326,9 +334,7 @@ class Run:
 
     def train_epoch(self, epoch, first_step):
         import mxnet as mx
-        from mxnet import autograd
         seed = self.cfg["train"]["seed"]
-        batch = self.cfg["data"]["batch_size"]
         check_every = max(1, self.cfg["train"]["stop_check_interval"])
         acc = Accumulator()
         bar = self._progress(epoch, first_step)
@@ -341,20 +347,22 @@ class Run:
             waited += time.time() - t0
             x, y = self._to_ctx(x, y)
             gstep = self.global_step(epoch, step)
+            self.profiler.at(gstep)
             self.trainer.set_learning_rate(self.schedule.lr_at(gstep))
             if step % check_every == 0:  # every step a stop (so a resume) can start from
                 mx.random.seed(derive_seed(seed, Stream.TRAIN_STEP, gstep, self.dist.rank))
-            with autograd.record():
-                out, loss = self._forward_loss(x, y)
-            loss.backward()
-            self.trainer.step(batch)
-            acc.add(out, y, loss)
+            mix_seed = derive_seed(seed, Stream.MIX, gstep, self.dist.rank) if self.stepper.mixer.on else None
+            out, label, loss = self.stepper.micro_batch(x, y, mix_seed)
+            acc.add(out, label, loss)
+            self.tracker.step(epoch, step + 1, gstep + 1, loss, self.schedule.lr_at(gstep))
             step += 1
+            if self.stepper.due(step, self.spe):
+                self._update(epoch, step)
             if bar is not None:
                 bar.update(1)
             if step % self.cfg["train"]["log_interval"] == 0 and self.dist.primary:
                 self._log_progress(epoch, step, acc, started, waited, bar)
-            if step % check_every == 0 or step == self.spe:
+            if (step % check_every == 0 or step == self.spe) and not self.stepper.pending:
                 if self.dist.any(self.stop.check_local(), "stop"):
                     if bar is not None:
                         bar.close()
@@ -368,6 +376,15 @@ class Run:
                 "images_per_sec": totals[3] / max(elapsed, 1e-9),
                 "data_wait": waited / max(elapsed, 1e-9), "seconds": elapsed}, step
 
+    def _update(self, epoch, step):
+        """The optimizer step; after too many non-finite ones in a row, save the weights from before
+        them (the skipped steps left them untouched) and stop."""
+        if self.stepper.update() or not self.stepper.too_many_skipped():
+            return
+        path = self.save_checkpoint(epoch, step, "nonfinite")
+        self.dist.barrier("nonfinite.saved")
+        raise nonfinite_stop(self.stepper.limit, epoch, step, self.cfg["optim"]["lr"], path or "rank 0's")
+
     def _progress(self, epoch, first_step):
         if not (self.dist.primary and sys.stderr.isatty()):
             return None
@@ -377,14 +394,18 @@ class Run:
 
     def _log_progress(self, epoch, step, acc, started, waited, bar):
         loss, top1, _ = summarize(acc.totals())
+        self.tracker.flush()
         elapsed = time.time() - started
         rate = acc.count * self.dist.size / max(elapsed, 1e-9)
-        lr = self.schedule.lr_at(self.global_step(epoch, step))
+        gstep = self.global_step(epoch, step)
+        lr = self.schedule.lr_at(gstep)
+        left = self.tracker.eta(gstep, self.epochs * self.spe)
+        eta = f" eta {eta_text(left)}" if left is not None else ""
         if bar is not None:
             bar.set_postfix(loss=f"{loss:.3f}", acc=f"{top1:.3f}", img_s=f"{rate:.0f}")
         else:
             self.log.info(f"epoch {epoch + 1} [{step}/{self.spe}] loss {loss:.4f} acc {top1:.4f} "
-                          f"{rate:.0f} img/s lr {lr:.3g} data-wait {waited / max(elapsed, 1e-9):.0%}")
+                          f"{rate:.0f} img/s lr {lr:.3g} data-wait {waited / max(elapsed, 1e-9):.0%}{eta}")
 
     def evaluate(self, split=None):
         from mxnet import autograd
@@ -394,7 +415,7 @@ class Run:
                 x, y = self._to_ctx(x, y)
                 out = self.net(x)
                 out = out[0] if isinstance(out, (tuple, list)) else out
-                acc.add(out, y, self._loss(out, y), rows)
+                acc.add(out, y, self.stepper.loss(out, y), rows)
         totals = self.dist.allreduce_sum(acc.totals(), f"val.{split}")
         loss, top1, top5 = summarize(totals)
         return {"val_loss": loss, "val_acc": top1, "val_top5": top5}
@@ -428,10 +449,13 @@ class Run:
         if self.dist.primary:
             self.log.info(f"{self.cfg['model']['name']} on {len(self.classes)} classes, input "
                           f"{'x'.join(map(str, self.shape))}, {self.dist.size} worker(s) on {self.ctx}, "
-                          f"batch {self.cfg['data']['batch_size']}/worker")
+                          f"batch {self.cfg['data']['batch_size']}/worker"
+                          + (f", AMP {self.cfg['train']['amp']} with dynamic loss scaling" if self.cfg["train"]["amp"]
+                             else ""))
             self.log.info(self.schedule.describe())
             self.log.info(self._epoch_coverage())
         self.stop.install()
+        self.tracker.start(self.global_step(self.start_epoch, self.start_step))
         try:
             for epoch in range(self.start_epoch, self.epochs):
                 first = self.start_step if epoch == self.start_epoch else 0
@@ -440,18 +464,22 @@ class Run:
                     return self._stopped(epoch, step)
                 self._check_finite(epoch, stats)
                 self.dist.average_aux_states(self.net)
-                if self.validates:
+                last = epoch + 1 == self.epochs
+                if self.validates and ((epoch + 1) % self.cfg["train"]["val_every"] == 0 or last):
                     stats.update(self.evaluate())
+                    stats.update(self._evaluate_ema())
+                stats["skipped_steps"] = self.stepper.skipped
                 entry = {"epoch": epoch + 1, "lr": self.schedule.lr_at(self.global_step(epoch, self.spe - 1)),
                          "world_size": self.dist.size, **stats}
                 if self.dist.primary:
                     self.history.append(entry)
+                    self.tracker.epoch(entry, self.global_step(epoch + 1, 0))
                     self.log.info(self._epoch_line(entry))
-                last = epoch + 1 == self.epochs
                 if (epoch + 1) % ck["every_epochs"] == 0 or last:
                     self.save_checkpoint(epoch + 1, 0, "final" if last else "periodic", entry)
         finally:
             self.stop.uninstall()
+            self.tracker.close()
         if self.dist.primary and ck["export"]:
             self.export()
         self.dist.barrier("finished")
@@ -461,6 +489,17 @@ class Run:
                 self.log.info(f"finished: validation accuracy {last['val_acc']:.4f} "
                               f"(top-5 {last['val_top5']:.4f}) after {self.epochs} epochs")
         return FINISHED
+
+    def _evaluate_ema(self):
+        """Validation with the averaged weights, reported as ema_val_*."""
+        ema = self.stepper.ema
+        if ema is None:
+            return {}
+        ema.swap()
+        try:
+            return {f"ema_{k}": v for k, v in self.evaluate().items()}
+        finally:
+            ema.swap()
 
     def _check_finite(self, epoch, stats):
         """A NaN or infinite loss means the weights are garbage: keep the last checkpoint as it is,
@@ -488,9 +527,14 @@ class Run:
     def _epoch_line(self, e):
         val = (f" | val loss {e['val_loss']:.4f} acc {e['val_acc']:.4f} top5 {e['val_top5']:.4f}"
                if "val_acc" in e else "")
+        if "ema_val_acc" in e:
+            val += f" (EMA acc {e['ema_val_acc']:.4f})"
+        skipped = f", {e['skipped_steps']} non-finite steps skipped so far" if e.get("skipped_steps") else ""
+        left = self.tracker.eta(self.global_step(e["epoch"], 0), self.epochs * self.spe)
+        eta = f", eta {eta_text(left)}" if left is not None and e["epoch"] < self.epochs else ""
         return (f"epoch {e['epoch']}/{self.epochs} lr {e['lr']:.3g} | train loss {e['train_loss']:.4f} "
                 f"acc {e['train_acc']:.4f}{val} | {e['images_per_sec']:.0f} img/s, "
-                f"data-wait {e['data_wait']:.0%}, {e['seconds']:.1f}s")
+                f"data-wait {e['data_wait']:.0%}, {e['seconds']:.1f}s{skipped}{eta}")
 
     def _stopped(self, epoch, step):
         if step == self.spe:  # the stop landed on the epoch's last step: save as an epoch end

@@ -12,7 +12,7 @@ import os
 from ..fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 COLUMNS = ["epoch", "lr", "train_loss", "train_acc", "train_top5", "val_loss", "val_acc", "val_top5",
-           "images_per_sec", "data_wait", "seconds"]
+           "ema_val_loss", "ema_val_acc", "ema_val_top5", "skipped_steps", "images_per_sec", "data_wait", "seconds"]
 
 
 class History:

@@ -7,7 +7,9 @@
   ``constant``; ``step`` (the book's lr0 * F ** floor((1 + E) / D), first drop at
   E = D - 1); ``multistep`` (times F at each listed epoch); ``poly``
   ((1 - E / epochs) ** p, linear to zero for p = 1); ``time`` (Keras's
-  lr0 / (1 + decay * t), t counted in iterations, as Keras applies it);
+  lr0 / (1 + decay * t), t counted in iterations, as Keras applies it); ``cosine``
+  (half a cosine from 1 after the warmup to 0 at the last epoch, SGDR without restarts; the recipe of
+  gluoncv's and NVIDIA's ImageNet scripts, best with ``per: iteration``);
 - optional linear warmup over the first ``warmup_epochs``;
 - segments: a learning rate given on resume starts a new segment. Its value is
   the rate in force from that point on, and the shape keeps decaying from there
@@ -50,6 +52,10 @@ class Schedule:
             return max(0.0, 1.0 - epoch / self.epochs) ** c["power"]
         if name == "time":  # Keras counts iterations: those of this run's steps per epoch
             return 1.0 / (1.0 + c["decay"] * epoch * self.spe)
+        if name == "cosine":  # after the warmup, as in gluoncv's and NVIDIA's scripts
+            warm = self.warmup_steps / self.spe
+            done = min(max(epoch - warm, 0.0) / max(self.epochs - warm, 1e-9), 1.0)
+            return 0.5 * (1.0 + math.cos(math.pi * done))
         raise ValueError(f"unknown schedule {name}")
 
     def add_segment(self, epoch, lr):
@@ -70,7 +76,8 @@ class Schedule:
         detail = {"constant": "", "step": f" x{c['factor']} every {c['every']} epochs (first drop after epoch {c['every'] - 1})",
                   "multistep": f" x{c['factor']} at epochs {c['milestones']}",
                   "poly": f" power {c['power']} to zero at epoch {self.epochs}",
-                  "time": f" decay {c['decay']} per iteration"}[c["name"]]
+                  "time": f" decay {c['decay']} per iteration",
+                  "cosine": f" (half cosine) to zero at epoch {self.epochs}"}[c["name"]]
         warm = f", linear warmup over {self.warmup_steps} steps" if self.warmup_steps else ""
         scaled = f" (x{self.scale:g} workers = {self.segments[0]['lr'] * self.scale:g})" if self.scale != 1 else ""
         return (f"lr {self.segments[0]['lr']:g}{scaled} {c['name']}{detail}{warm}; "

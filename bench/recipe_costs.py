@@ -1,0 +1,116 @@
+"""What each option of the modern recipe costs on the trainer's step, in one run.
+
+1. The mxdl trainer with one option at a time (mixup, cutmix, EMA, clipping, accumulation, the
+   non-finite guard) against the bare hybridized Gluon loop of bench/trainer_vs_bare.py: same
+   model, batch and in-memory data, alternated, best of three each. Goal: each option within
+   5% of the trainer without options.
+2. float32 against bfloat16 AMP through the same trainer; AMP patches MXNet for the whole
+   process, so each precision runs in a fresh process of its own.
+
+    python bench/recipe_costs.py [--model minivggnet] [--batch 64] [--steps 40]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench.common import report  # noqa: E402
+from bench.trainer_vs_bare import InMemory, bare_loop  # noqa: E402
+
+OPTIONS = [("trainer, no option", []), ("mixup 0.2", ["train.mixup=0.2"]), ("cutmix 1.0", ["train.cutmix=1.0"]),
+           ("EMA 0.999", ["train.ema_decay=0.999"]), ("clip grad norm 5", ["train.clip_grad_norm=5"]),
+           ("accumulate 2", ["train.accumulate=2"]), ("non-finite guard 5", ["train.nonfinite_limit=5"])]
+
+
+def make_run(model, batch, shape, overrides):
+    import mxnet as mx
+    from mxdl import config
+    from mxdl.dist import Dist
+    from mxdl.log import setup
+    from mxdl.train.loop import Run
+    x = mx.nd.random.uniform(shape=(batch,) + shape)
+    y = mx.nd.array([i % 10 for i in range(batch)])
+    run_dir = tempfile.mkdtemp()
+    setup(run_dir, 0)
+    cfg = config.resolve(None, [f"model.name={model}", "data.dir=unused", f"data.batch_size={batch}",
+                                "data.val_split=", "train.log_interval=1000000", *overrides])
+    return Run(cfg, run_dir, Dist(), dataset=InMemory(x, y, 4, shape)), x, y
+
+
+def images_per_second(run, epoch, steps, batch):
+    import mxnet as mx
+    run.data.steps_per_epoch = run.spe = steps
+    start = time.perf_counter()
+    run.train_epoch(epoch, 0)
+    mx.nd.waitall()
+    return batch * steps / (time.perf_counter() - start)
+
+
+def option_costs(model, batch, steps, shape=(3, 32, 32)):
+    import mxnet as mx
+    from mxdl.models import get_model
+    runs = [(name, make_run(model, batch, shape, overrides)[0]) for name, overrides in OPTIONS]
+    x = mx.nd.random.uniform(shape=(batch,) + shape)
+    y = mx.nd.array([i % 10 for i in range(batch)])
+    net = get_model(model, classes=10)
+    net.initialize(mx.init.Xavier())
+    net.hybridize()
+    bare_loop(net, x, y, 4, batch)
+    for _, run in runs:  # warm-up: graph build and memory allocation
+        images_per_second(run, 0, 4, batch)
+    best = {name: 0.0 for name, _ in runs}
+    best["bare hybridized Gluon loop"] = 0.0
+    for epoch in range(1, 4):
+        start = time.perf_counter()
+        bare_loop(net, x, y, steps, batch)
+        best["bare hybridized Gluon loop"] = max(best["bare hybridized Gluon loop"],
+                                                 batch * steps / (time.perf_counter() - start))
+        for name, run in runs:
+            best[name] = max(best[name], images_per_second(run, epoch, steps, batch))
+    rows = [("bare hybridized Gluon loop", best["bare hybridized Gluon loop"])] + [(n, best[n]) for n, _ in runs]
+    report(f"{model}, batch {batch}, {steps} steps, data in memory: each option against the bare loop", rows,
+           "bare hybridized Gluon loop")
+    base = best["trainer, no option"]
+    print("  against the trainer without options: " +
+          ", ".join(f"{n} x{best[n] / base:.3f}" for n, _ in runs[1:]))
+
+
+def one_precision(model, batch, steps, amp):
+    """Runs in its own process: best of three epochs, as JSON on the last line."""
+    overrides = [f"train.amp={amp}"] if amp else []
+    run = make_run(model, batch, (3, 32, 32), overrides)[0]
+    images_per_second(run, 0, 4, batch)
+    print(json.dumps(max(images_per_second(run, e, steps, batch) for e in range(1, 4))))
+
+
+def precision_costs(model, batch, steps):
+    rows = []
+    for label, amp in (("float32", ""), ("bfloat16 AMP", "bfloat16")):
+        out = subprocess.run([sys.executable, __file__, "--model", model, "--batch", str(batch), "--steps",
+                              str(steps), "--one-precision", amp or "float32"],
+                             capture_output=True, text=True, check=True).stdout
+        rows.append((label, float(out.strip().splitlines()[-1])))
+    report(f"{model}, batch {batch}: float32 against bfloat16 AMP (MKLDNN), each in a fresh process", rows,
+           "float32")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default="minivggnet")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--one-precision", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.one_precision:
+        one_precision(args.model, args.batch, args.steps, "" if args.one_precision == "float32" else args.one_precision)
+        return
+    option_costs(args.model, args.batch, args.steps)
+    precision_costs(args.model, args.batch, args.steps)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""The training step's parts, numerically: accumulation, clipping, the non-finite guard, mixing, EMA."""
+import mxnet as mx
+import numpy as np
+import pytest
+from mxnet import gluon
+
+from mxdl.models import get_model
+from mxdl.train.step import Ema, Mixer, Stepper
+
+TRAIN = {"label_smoothing": 0.0, "accumulate": 1, "clip_grad_norm": 0.0, "nonfinite_limit": 0, "mixup": 0.0,
+         "cutmix": 0.0, "ema_decay": 0.0, "amp": None}
+
+
+def _net(seed=0):
+    """LeNet has no batch norm and no dropout: a batch split in two gives the same gradients."""
+    mx.random.seed(seed)
+    net = get_model("lenet", classes=10)
+    net.initialize(mx.init.Xavier())
+    net(mx.nd.zeros((1, 1, 8, 8)))
+    return net
+
+
+def _stepper(net, batch, lr=0.1, momentum=0.9, wd=1e-4, **train):
+    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": lr, "momentum": momentum, "wd": wd},
+                            kvstore=None)
+    return Stepper(net, trainer, {**TRAIN, **train}, batch, 10, None)
+
+
+def _batch(n, seed):
+    rng = np.random.RandomState(seed)
+    return mx.nd.array(rng.uniform(size=(n, 1, 8, 8))), mx.nd.array(rng.randint(0, 10, n))
+
+
+def _weights(net):
+    return {k: v.data().asnumpy() for k, v in net._collect_params_with_prefix().items()}
+
+
+def test_accumulating_k_micro_batches_equals_one_k_times_larger_batch():
+    big, small = _net(), _net()
+    one = _stepper(big, batch=32)
+    accumulated = _stepper(small, batch=16, accumulate=2)
+    for step in range(3):
+        x, y = _batch(32, step)
+        one.micro_batch(x, y, None)
+        one.update()
+        for half in (slice(0, 16), slice(16, 32)):
+            accumulated.micro_batch(x[half], y[half], None)
+            assert accumulated.due(1 if half.start == 0 else 2, 100) == (half.start == 16)
+        accumulated.update()
+    a, b = _weights(big), _weights(small)
+    for k in a:
+        np.testing.assert_allclose(a[k], b[k], rtol=1e-5, atol=1e-6, err_msg=k)
+
+
+def test_clipping_bounds_the_per_image_gradient_norm():
+    net = _net()
+    before = _weights(net)
+    stepper = _stepper(net, batch=8, lr=1.0, momentum=0.0, wd=0.0, clip_grad_norm=0.01)
+    x, y = _batch(8, 0)
+    stepper.micro_batch(x * 1000, y, None)
+    stepper.update()
+    moved = np.sqrt(sum(((_weights(net)[k] - before[k]) ** 2).sum() for k in before))
+    assert moved == pytest.approx(0.01, rel=1e-3)  # plain SGD at lr 1 moves the weights by the gradient
+
+
+def test_non_finite_steps_are_skipped_counted_and_stop_after_the_limit():
+    net = _net()
+    stepper = _stepper(net, batch=4, nonfinite_limit=2)
+    x, y = _batch(4, 0)
+    poisoned = x.copy()
+    poisoned[0, 0, 0, 0] = np.nan
+    before = _weights(net)
+    stepper.micro_batch(poisoned, y, None)
+    assert stepper.update() is False and stepper.skipped == 1 and not stepper.too_many_skipped()
+    assert all(np.array_equal(before[k], v) for k, v in _weights(net).items())  # untouched
+    stepper.micro_batch(poisoned, y, None)
+    stepper.update()
+    assert stepper.too_many_skipped()
+    stepper.micro_batch(x, y, None)
+    assert stepper.update() is True and stepper.skipped_in_a_row == 0 and stepper.skipped == 2
+
+
+def test_mixup_loss_is_the_mix_of_both_labels_losses():
+    net = _net()
+    stepper = _stepper(net, batch=6, mixup=0.4)
+    x, y = _batch(6, 1)
+    mixed, y_a, y_b, lam = Mixer(0.4, 0.0).mix(x, y, seed=3)
+    assert 0 < lam < 1 and mixed.shape == x.shape
+    again = Mixer(0.4, 0.0).mix(x, y, seed=3)
+    assert again[3] == lam and np.array_equal(again[0].asnumpy(), mixed.asnumpy())  # seeded: resumable
+    out = net(mixed)
+    sparse = gluon.loss.SoftmaxCrossEntropyLoss()
+    expected = lam * sparse(out, y_a) + (1 - lam) * sparse(out, y_b)
+    np.testing.assert_allclose(stepper.loss(out, y_a, y_b, lam).asnumpy(), expected.asnumpy(), rtol=1e-5)
+
+
+def test_cutmix_pastes_a_box_and_lam_is_the_area_kept():
+    x = mx.nd.zeros((4, 3, 32, 32))
+    x[:] = mx.nd.arange(4).reshape((4, 1, 1, 1))  # image i is filled with the value i
+    y = mx.nd.arange(4)
+    mixed, y_a, y_b, lam = Mixer(0.0, 1.0).mix(x, y, seed=5)
+    for i in range(4):
+        kept = (mixed[i].asnumpy() == i).mean()
+        if y_b[i].asscalar() != i:
+            assert kept == pytest.approx(lam)
+            assert ((mixed[i].asnumpy() == y_b[i].asscalar()).mean()) == pytest.approx(1 - lam)
+
+
+def test_ema_averages_swaps_and_reloads(tmp_path):
+    net = _net()
+    ema = Ema(net, decay=0.5)
+    start = _weights(net)
+    ema.update()  # the first update takes a copy
+    for p in net.collect_params().values():
+        p.set_data(p.data() + 1)
+    ema.update()
+    ema.swap()
+    averaged = _weights(net)
+    for k in start:
+        np.testing.assert_allclose(averaged[k], start[k] + 0.5, rtol=1e-6, atol=1e-6)
+    ema.swap()
+    for k in start:
+        np.testing.assert_allclose(_weights(net)[k], start[k] + 1, rtol=1e-6, atol=1e-6)
+    ema.save(str(tmp_path / "ema.params"))
+    other = Ema(_net(seed=1), decay=0.5)
+    other.load(str(tmp_path / "ema.params"), mx.cpu())
+    assert all(np.array_equal(a.asnumpy(), b.asnumpy()) for a, b in zip(other.shadow, ema.shadow))
