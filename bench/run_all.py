@@ -22,6 +22,7 @@ def main():
     run(os.path.join(HERE, "pack_vs_im2rec.py"), "--workers", "2", "--generated", "200000",
         *(["--cifar-tar", CIFAR_TAR] if have_cifar else []))
     run(os.path.join(HERE, "models_vs_gluoncv.py"))
+    run(os.path.join(HERE, "recipe_costs.py"))
     if have_cifar:
         with tempfile.TemporaryDirectory() as tmp:
             import tarfile
@@ -31,7 +32,8 @@ def main():
             subprocess.run([os.path.join(os.path.dirname(sys.executable), "mxdl-pack"), "build",
                             os.path.join(tmp, "train"), shards, "--split-sizes", "train=0.9,val=0.1", "--shards", "2"],
                            check=True)
-            run(os.path.join(HERE, "trainer_vs_bare.py"), "--shards", shards, "--epochs", "2")
+            run(os.path.join(HERE, "trainer_vs_bare.py"))
+            run(os.path.join(HERE, "scaling.py"), "--shards", shards)
             run(os.path.join(HERE, "reader_vs_imagerecorditer.py"), "--shards", shards, "--repeat", "3",
                 "--many-shards", "1000")
     else:

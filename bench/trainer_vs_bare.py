@@ -1,17 +1,11 @@
-"""Trainer overhead and Horovod scaling on CPU, in one run.
-
-1. mxdl's trainer (Run.train_epoch: lr from the schedule, RNG reseed, metrics, stop
-   checks) against a bare hybridized Gluon loop: same model, batch and in-memory data.
-   Goal: at least 97% of the bare loop.
-2. 2 Horovod workers with one thread each against 1 worker with one thread, both
-   through mxdl-train on the same RecordIO shards (images/s from history.json).
+"""Trainer overhead on CPU: mxdl's trainer (Run.train_epoch: lr from the schedule, RNG reseed,
+metrics, stop checks) against a bare hybridized Gluon loop, same model, batch and in-memory data.
+Goal: at least 97% of the bare loop. (Scaling over workers: bench/scaling.py.)
 
     python bench/trainer_vs_bare.py [--model minivggnet] [--batch 64] [--steps 60]
 """
 import argparse
-import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -89,36 +83,13 @@ def compare_loops(model, batch, steps, shape=(3, 32, 32)):
            "bare hybridized Gluon loop")
 
 
-def horovod_scaling(data_dir, model, batch, epochs):
-    bin_dir = os.path.dirname(sys.executable)
-    env = dict(os.environ, PATH=bin_dir + os.pathsep + os.environ["PATH"], OMP_NUM_THREADS="1",
-               MXNET_CPU_WORKER_NTHREADS="1")
-    rows = []
-    for np_ in (1, 2):
-        out = tempfile.mkdtemp()
-        cmd = ["horovodrun", "-np", str(np_), "--gloo", sys.executable, "-m", "mxdl.train.cli",
-               os.path.join(os.path.dirname(__file__), "..", "configs", "digits.yaml"),
-               f"data.dir={data_dir}", f"model.name={model}", f"data.batch_size={batch}",
-               f"train.epochs={epochs}", "data.threads=1", "data.val_split=", "train.log_interval=1000000",
-               "data.shape=null", "--output", out]
-        subprocess.run(cmd, check=True, env=env, capture_output=True)
-        history = json.load(open(os.path.join(out, "history.json")))["epochs"]
-        rate = sum(e["images_per_sec"] for e in history[1:]) / max(1, len(history) - 1)  # skip warm-up epoch
-        rows.append((f"{np_} Horovod worker(s) x 1 thread", rate))
-    report(f"mxdl-train {model} on {data_dir}, batch {batch}/worker", rows, "1 Horovod worker(s) x 1 thread")
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="minivggnet")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--steps", type=int, default=60)
-    p.add_argument("--shards", help="RecordIO shards for the Horovod comparison (default: skip)")
-    p.add_argument("--epochs", type=int, default=3)
     args = p.parse_args()
     compare_loops(args.model, args.batch, args.steps)
-    if args.shards:
-        horovod_scaling(args.shards, args.model, args.batch, args.epochs)
 
 
 if __name__ == "__main__":

@@ -122,7 +122,6 @@ LOCAL_GPUS=0
 if command -v nvidia-smi >/dev/null 2>&1; then
     LOCAL_GPUS=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)   # grep -c prints 0 itself
 fi
-CORES=$(nproc 2>/dev/null || echo 1)
 if [ -n "$HOSTFILE" ]; then  # one list of host:slots from here on, so a restart can drop hosts from it
     [ -f "$HOSTFILE" ] || die "hostfile not found: $HOSTFILE"
     HOSTS=$(host_list | awk '{printf "%s%s:%s", sep, $1, $2; sep=","}')
@@ -138,15 +137,27 @@ else
     PER_HOST=$NP
 fi
 [[ "$NP" =~ ^[1-9][0-9]*$ ]] || die "the hosts give no worker slots: check --hosts/--hostfile"
+# Each worker splits its node's cores between compute and decoding itself (mxdl/budget.py),
+# from the cores it may use and the workers on its node; the layout below shows this node's.
 if [ "$LOCAL_GPUS" -gt 0 ]; then
     DEVICE="one GPU per worker (mx.gpu(local_rank)), NCCL allreduce"
-    THREADS=$(( CORES / PER_HOST > 0 ? CORES / PER_HOST : 1 ))
+    # NVIDIA's MXNet ResNet-50 settings for GPU nodes (a value already set is kept):
+    # two engine threads per GPU, so compute overlaps the next batch's copy...
+    export MXNET_GPU_WORKER_NTHREADS=${MXNET_GPU_WORKER_NTHREADS:-2}
+    export MXNET_GPU_COPY_NTHREADS=${MXNET_GPU_COPY_NTHREADS:-1}
+    # ...cuDNN's heuristics instead of timing every algorithm at start-up, which needs large
+    # workspaces (out-of-memory at start) and minutes on big networks...
+    export MXNET_CUDNN_AUTOTUNE_DEFAULT=${MXNET_CUDNN_AUTOTUNE_DEFAULT:-0}
+    # ...forward and backward operators launched in bulk, fewer engine round trips per step...
+    export MXNET_EXEC_BULK_EXEC_MAX_NODE_TRAIN_FWD=${MXNET_EXEC_BULK_EXEC_MAX_NODE_TRAIN_FWD:-999}
+    export MXNET_EXEC_BULK_EXEC_MAX_NODE_TRAIN_BWD=${MXNET_EXEC_BULK_EXEC_MAX_NODE_TRAIN_BWD:-25}
+    # ...Horovod negotiating every 0.1 ms and fusing gradients into 64 MiB buffers, so the
+    # allreduce of one layer starts while the backward pass computes the next.
+    export HOROVOD_CYCLE_TIME=${HOROVOD_CYCLE_TIME:-0.1}
+    export HOROVOD_FUSION_THRESHOLD=${HOROVOD_FUSION_THRESHOLD:-67108864}
 else
-    THREADS=$(( CORES / PER_HOST > 0 ? CORES / PER_HOST : 1 ))
-    DEVICE="CPU, $THREADS thread(s) per worker"
+    DEVICE="CPU"
 fi
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$THREADS}
-export MXNET_CPU_WORKER_NTHREADS=${MXNET_CPU_WORKER_NTHREADS:-$THREADS}
 
 build_hvd() {
     HVD=(horovodrun -np "$NP" "--$CONTROLLER" --start-timeout 60 "${TUNING[@]}")
@@ -160,7 +171,7 @@ TRAIN=("$PYTHON" -m mxdl.train.cli "$CONFIG" "${OVERRIDES[@]}")
 [ -n "$OUTPUT" ] && TRAIN+=(--output "$OUTPUT")
 
 print_layout() {
-    echo "layout: $NP worker(s); $DEVICE; OMP_NUM_THREADS=$OMP_NUM_THREADS"
+    echo "layout: $NP worker(s); $DEVICE; threads here: $("$PYTHON" -m mxdl.budget --local-workers "$PER_HOST")"
     if [ -n "$HOSTS$HOSTFILE" ]; then
         host_list | awk -v np="$NP" '{n=($2<np-r?$2:np-r); if(n>0) printf "  %s: ranks %d-%d\n", $1, r, r+n-1; r+=n}'
     else

@@ -57,6 +57,7 @@ POSITIVE = (lambda v: v > 0, "above 0")
 NON_NEGATIVE = (lambda v: v >= 0, "0 or more")
 FRACTION = (lambda v: 0 <= v < 1, "in [0, 1)")
 AREA = (lambda v: 0 < v <= 1, "in (0, 1]")
+THREADS = (lambda v: v == "auto" or (isinstance(v, int) and v >= 1), "'auto' or at least 1")
 NUMBERS = (lambda v: all(isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0 for x in v),
            "a list of epoch numbers")
 
@@ -85,7 +86,8 @@ SCHEMA = {
         "val_split": Key(str, "val", "split used for validation ('' for none)"),
         "batch_size": Key(int, 64, "images per worker per step", valid=AT_LEAST_1),
         "shape": Key((list, type(None)), None, "network input C,H,W; default: the shards' image size"),
-        "threads": Key(int, 2, "decoding threads per worker (ImageRecordIter preprocess_threads)", valid=AT_LEAST_1),
+        "threads": Key((int, str), "auto", "decoding threads per worker (ImageRecordIter preprocess_threads); "
+                       "auto: from the node's cores and workers (mxdl/budget.py, logged at start)", valid=THREADS),
         "mean_subtract": Key(bool, True, "subtract the per-channel mean from stats.json"),
         "scale": Key(float, 1.0, "multiply pixels by this after mean subtraction (1/255 for [0,1])", valid=POSITIVE),
         "resize": Key(int, 0, "resize the shorter side to this before cropping (0: keep; training skips it "
@@ -144,7 +146,9 @@ SCHEMA = {
         "amp": Key((str, type(None)), None, "automatic mixed precision with dynamic loss scaling: float16 "
                    "(GPUs) or bfloat16 (CPUs with MKLDNN, recent GPUs); weights stay float32",
                    choices=(None, "float16", "bfloat16")),
-        "hybridize": Key(bool, True, "compile the network (plain hybridize(), see mxdl/train/loop.py)"),
+        "hybridize": Key(bool, True, "compile the network (see mxdl/train/loop.py)"),
+        "static_alloc": Key((bool, type(None)), None, "hybridize with static_alloc and static_shape (null: on "
+                                                      "GPUs, off on CPUs, where it gains nothing)"),
         "log_interval": Key(int, 50, "steps between log lines", valid=AT_LEAST_1),
         "stop_check_interval": Key(int, 10, "steps between cross-worker checks for a stop request", valid=AT_LEAST_1),
         "class_weights": Key((list, str, type(None)), None,

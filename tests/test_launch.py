@@ -33,7 +33,7 @@ def test_dry_run_layouts(tmp_path):
     assert "8 worker(s)" in out and "node2: ranks 4-7" in out
     assert out.strip().endswith("optim.lr=1e-4 --resume-from 40")
     out = launch("--np", "2", "--dry-run").stdout
-    assert "localhost: ranks 0-1" in out and "OMP_NUM_THREADS=" in out
+    assert "localhost: ranks 0-1" in out and "compute + 1 decode thread(s) per worker" in out
     out = launch("--np", "2", "--timeline", "t.json", "--cycle-time-ms", "2.5", "--hierarchical-allreduce",
                  "--dry-run").stdout
     assert "--timeline-filename t.json --cycle-time-ms 2.5 --hierarchical-allreduce" in out
@@ -74,7 +74,7 @@ def test_an_nvidia_smi_that_lists_no_gpu_means_cpu(tmp_path):
     (fake / "nvidia-smi").write_text("#!/bin/sh\nexit 0\n")
     (fake / "nvidia-smi").chmod(0o755)
     proc = run_cli(LAUNCH, CONFIG, "--dry-run", env={"PATH": f"{fake}{os.pathsep}{ENV['PATH']}"})
-    assert "CPU, " in proc.stdout and "localhost: ranks 0-0" in proc.stdout
+    assert "on this node, CPU: " in proc.stdout and "localhost: ranks 0-0" in proc.stdout
     assert "integer" not in proc.stderr
 
 

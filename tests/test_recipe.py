@@ -91,3 +91,24 @@ def test_horovod_tuning_reaches_horovod_through_its_environment():
                                         "HOROVOD_CYCLE_TIME": "2.5", "HOROVOD_HIERARCHICAL_ALLREDUCE": "1"}
     assert horovod_environment({**cfg, "fusion_threshold_mb": 0, "cycle_time_ms": 0.0,
                                 "hierarchical_allreduce": False}) == {}
+
+
+@pytest.mark.parametrize("cores, workers, gpus, compute, decode", [
+    (2, 1, 0, 2, 1), (2, 2, 0, 1, 1), (4, 1, 0, 3, 1), (64, 1, 0, 48, 16), (64, 8, 0, 6, 2),
+    (48, 8, 8, 1, 5), (8, 8, 8, 1, 1), (1, 4, 0, 1, 1)])
+def test_the_thread_budget_shares_the_cores(cores, workers, gpus, compute, decode):
+    from mxdl.budget import plan
+    b = plan(cores, workers, gpus)
+    assert (b.compute, b.decode) == (compute, decode)
+    if not gpus and cores >= workers * 2:
+        assert workers * (b.compute + b.decode) <= cores + workers  # at most one sleeping decoder over
+
+
+def test_too_many_decode_threads_are_lowered_with_a_warning(caplog):
+    import logging
+    from mxdl.budget import decode_threads, plan
+    log = logging.getLogger("mxdl-test")
+    assert decode_threads("auto", plan(8, 2, 0), log) == 1
+    with caplog.at_level(logging.WARNING):
+        assert decode_threads(64, plan(8, 2, 0), log) == 8
+    assert "data.threads=64 is more than the 8 core(s) here: using 8" in caplog.text

@@ -11,6 +11,10 @@ from ..errors import UserError
 def open_dataset(cfg, rank=0, size=1):
     from .manifest import Manifest
     d = cfg["data"]
+    if d["threads"] == "auto":  # callers other than the trainer (which logs its choice) take the budget's
+        from ..budget import here
+        d = {**d, "threads": here().decode}
+        cfg = {**cfg, "data": d}
     if d["synthetic"]:
         from .synthetic import SyntheticDataset
         return SyntheticDataset(d, rank, size, cfg["train"]["seed"])

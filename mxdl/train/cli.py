@@ -81,6 +81,9 @@ def main(argv=None):
     given_lr = "optim.lr" in dict(config_mod.parse_override(o) for o in args.overrides)
     lr_override = cfg["optim"]["lr"] if given_lr else None
 
+    from .. import budget as budget_mod
+    node = budget_mod.here()
+    budget_mod.set_compute_threads(node)  # before MXNet is imported: it reads them once
     from ..dist import Dist
     from .. import log as log_mod
     from ..fileio import atomic_write_text
@@ -117,7 +120,7 @@ def main(argv=None):
     hint = " ".join(["mxdl-train", args.config] + [o for o in args.overrides if not o.startswith("optim.lr=")]
                     + ([f"--output {args.output}"] if args.output else []))
     run = Run(cfg, run_dir, dist, resume=resume, lr_override=lr_override if resume is not None else None,
-              resume_hint=hint)
+              resume_hint=hint, budget=node)
     if dist.primary:  # only once the run is accepted: a refused resume leaves the run's files as they were
         config_mod.dump(cfg, os.path.join(run_dir, "config.yaml"))
         atomic_write_text(os.path.join(run_dir, "env.txt"), _environment(dist))

@@ -9,10 +9,12 @@ One process (``mxdl-train``) or one Horovod worker each (``launch/train.sh``):
 
 Decisions worth knowing:
 
-- The network is compiled with plain ``hybridize()``: with ``static_alloc=True``
-  BatchNorm running statistics reach the parameters only after an inference
-  forward, so a checkpoint taken right after training steps (what ctrl+c does)
-  would hold the initial statistics; plain hybridize is as fast on CPU.
+- The network is compiled with ``hybridize(static_alloc=True, static_shape=True)``
+  on GPUs (fewer allocations per step) and plain ``hybridize()`` on CPUs, where it
+  is as fast (``train.static_alloc`` forces either). With static_alloc, BatchNorm
+  running statistics reach the parameters only after an inference forward, so
+  one (on a batch of zeros, in predict mode, which changes nothing) runs before
+  every checkpoint, export and statistics average.
 - Parameters are broadcast from rank 0 before the first forward pass (after it,
   MKLDNN-layout arrays crash Horovod's broadcast).
 - Horovod averages gradients only; BatchNorm running statistics are averaged
@@ -33,6 +35,7 @@ import time
 import numpy as np
 
 from .. import __version__
+from .. import budget as budget_mod
 from ..errors import RunFailed, UserError
 from ..eval.export import export_symbol
 from ..fileio import atomic_write_text
@@ -143,7 +146,8 @@ def summarize(totals):
 class Run:
     """Everything one worker needs, built once; ``fit()`` runs the epochs."""
 
-    def __init__(self, cfg, run_dir, dist, resume=None, lr_override=None, resume_hint="", dataset=None):
+    def __init__(self, cfg, run_dir, dist, resume=None, lr_override=None, resume_hint="", dataset=None,
+                 budget=None):
         import mxnet as mx
         from ..data import open_dataset
         from ..data.shards import class_weights
@@ -155,7 +159,12 @@ class Run:
         self.ctx = dist.context()
         self.resume_hint = resume_hint
         t = cfg["train"]
-        self.data = dataset or open_dataset(cfg, dist.rank, dist.size)
+        self.budget = budget or budget_mod.here()
+        threads = budget_mod.decode_threads(cfg["data"]["threads"], self.budget, self.log)
+        self.data = dataset or open_dataset({**cfg, "data": {**cfg["data"], "threads": threads}}, dist.rank, dist.size)
+        if dist.primary:
+            self.log.info(f"threads: {self.budget.describe()}; data.threads={threads}, OMP_NUM_THREADS="
+                          f"{os.environ.get('OMP_NUM_THREADS', '?')}")
         manifest = self.data.manifest
         self.classes = manifest.classes
         self.shape = self.data.shape
@@ -198,8 +207,9 @@ class Run:
         if frozen and dist.primary:
             self.log.info(f"frozen: {len(frozen)} parameter arrays matching '{t['freeze']}'")
         dist.broadcast_parameters(self.net.collect_params())
+        self.static_alloc = t["static_alloc"] if t["static_alloc"] is not None else self.budget.gpus > 0
         if t["hybridize"]:
-            self.net.hybridize()
+            self.net.hybridize(static_alloc=self.static_alloc, static_shape=self.static_alloc)
 
         weights = class_weights(manifest, cfg["data"]["train_split"], t["class_weights"])
         self.stepper = Stepper(self.net, self.trainer, t, cfg["data"]["batch_size"], len(self.classes),
@@ -298,8 +308,22 @@ class Run:
 
     # ---- checkpoints ----------------------------------------------------------------------
 
+    def settle_statistics(self):
+        """Under static_alloc, BatchNorm's running statistics live in the cached graph until an
+        inference forward copies them out: run one (predict mode updates nothing)."""
+        if not self.static_alloc:
+            return
+        import mxnet as mx
+        from mxnet import autograd
+        batch = (self.cfg["data"]["batch_size"],) + tuple(self.shape)  # the static shape
+        dtype = "float16" if self.cfg["train"]["dtype"] == "float16" else "float32"
+        with autograd.predict_mode():
+            self.net(mx.nd.zeros(batch, ctx=self.ctx, dtype=dtype))
+        mx.nd.waitall()
+
     def save_checkpoint(self, epoch, step_in_epoch, reason, metrics=None):
         """Rank 0 writes; every worker calls this at the same point."""
+        self.settle_statistics()
         if not self.dist.primary:
             return None
 
@@ -369,6 +393,7 @@ class Run:
                     return None, step
         if bar is not None:
             bar.close()
+        mx.nd.waitall()  # the clock is read once the device has finished the epoch's work, not when it was queued
         elapsed = time.time() - started
         totals = self.dist.allreduce_sum(acc.totals(), f"train.{epoch}")
         loss, top1, top5 = summarize(totals)
@@ -463,6 +488,7 @@ class Run:
                 if stats is None:
                     return self._stopped(epoch, step)
                 self._check_finite(epoch, stats)
+                self.settle_statistics()
                 self.dist.average_aux_states(self.net)
                 last = epoch + 1 == self.epochs
                 if self.validates and ((epoch + 1) % self.cfg["train"]["val_every"] == 0 or last):
@@ -561,6 +587,7 @@ class Run:
 
     def export(self):
         """Symbol JSON + params loadable by plain MXNet (``SymbolBlock.imports``), written atomically."""
+        self.settle_statistics()
         if not self.cfg["train"]["hybridize"]:
             self.net.hybridize()
         export_symbol(self.net, self.shape, {**self.preprocess(), "model": self.cfg["model"]}, self.run_dir,

@@ -1,0 +1,68 @@
+"""Weak scaling at equal total cores, the way a user runs it: N workers against 1 worker given all
+the cores, both through launch/train.sh with its defaults (each worker's thread budget from
+mxdl/budget.py), alternating, in one run. The same layouts on data.synthetic give the compute-only
+ceiling beside them, so the data pipeline's share is visible.
+
+    python bench/scaling.py --shards SHARDS [--config configs/cifar10_minivggnet.yaml] [--workers 2]
+                            [--epochs 2] [--repeat 2]
+
+Figures come from history.json: images/s over the epochs after the first (graph building and
+MKLDNN's first-call costs), summed over the workers, with the device's work finished before the
+clock is read.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, REPO)
+from bench.common import report  # noqa: E402
+
+
+def one_run(config, np_, data, epochs):
+    out = tempfile.mkdtemp(prefix="mxdl-scaling-")
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    for var in ("OMP_NUM_THREADS", "MXNET_CPU_WORKER_NTHREADS"):  # the launcher's defaults, as a user gets them
+        env.pop(var, None)
+    cmd = [os.path.join(REPO, "launch", "train.sh"), config, "--np", str(np_), "--output", out, "--fresh",
+           f"train.epochs={epochs}", "data.val_split=", "checkpoint.export=false", "train.log_interval=1000000",
+           *data]
+    subprocess.run(cmd, check=True, env=env, capture_output=True)
+    epochs_run = json.load(open(os.path.join(out, "history.json")))["epochs"][1:]
+    rate = sum(e["images_per_sec"] for e in epochs_run) / len(epochs_run)
+    wait = sum(e["data_wait"] for e in epochs_run) / len(epochs_run)
+    return rate, wait
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--shards", required=True, help="RecordIO shards (e.g. CIFAR-10 packed by mxdl-pack)")
+    p.add_argument("--config", default=os.path.join(REPO, "configs", "cifar10_minivggnet.yaml"))
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--repeat", type=int, default=2)
+    args = p.parse_args()
+    real = [f"data.dir={args.shards}"]
+    synthetic = ["data.synthetic=true", "data.shape=[3,32,32]", "data.synthetic_classes=10",
+                 "data.synthetic_records=10000"]
+    results = {}
+    for _ in range(args.repeat):  # alternate the layouts: the machine's noise is large
+        for name, data in (("real", real), ("synthetic", synthetic)):
+            for np_ in (1, args.workers):
+                rate, wait = one_run(args.config, np_, data, args.epochs)
+                best = results.get((name, np_))
+                if best is None or rate > best[0]:
+                    results[(name, np_)] = (rate, wait)
+    cores = os.cpu_count()
+    for name in ("real", "synthetic"):
+        rows = [(f"{np_} worker(s), {cores} cores in all (data-wait {results[(name, np_)][1]:.0%})",
+                 results[(name, np_)][0]) for np_ in (1, args.workers)]
+        report(f"{os.path.basename(args.config)}, {name} data, best of {args.repeat}", rows, rows[0][0])
+
+
+if __name__ == "__main__":
+    main()
