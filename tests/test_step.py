@@ -125,3 +125,17 @@ def test_ema_averages_swaps_and_reloads(tmp_path):
     other = Ema(_net(seed=1), decay=0.5)
     other.load(str(tmp_path / "ema.params"), mx.cpu())
     assert all(np.array_equal(a.asnumpy(), b.asnumpy()) for a, b in zip(other.shadow, ema.shadow))
+
+
+def test_mixed_labels_with_smoothing_and_class_weights():
+    net = _net()
+    weights = mx.nd.array(np.arange(1, 11, dtype=np.float32))
+    trainer = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.1}, kvstore=None)
+    stepper = Stepper(net, trainer, {**TRAIN, "mixup": 0.4, "label_smoothing": 0.1}, 6, 10, weights)
+    x, y = _batch(6, 2)
+    mixed, y_a, y_b, lam = Mixer(0.4, 0.0).mix(x, y, seed=4)
+    out = net(mixed)
+    target = (lam * mx.nd.one_hot(y_a, 10) + (1 - lam) * mx.nd.one_hot(y_b, 10)) * 0.9 + 0.01
+    ce = -(target * mx.nd.log_softmax(out)).sum(axis=1)
+    weight = lam * weights.take(y_a) + (1 - lam) * weights.take(y_b)
+    np.testing.assert_allclose(stepper.loss(out, y_a, y_b, lam).asnumpy(), (ce * weight).asnumpy(), rtol=1e-5)
