@@ -12,6 +12,7 @@ complete; the manifest is written last. A shard whose final files exist from
 an earlier run of the same plan is kept, so re-running an interrupted command
 finishes the job.
 """
+import contextlib
 import errno
 import fcntl
 import hashlib
@@ -43,10 +44,42 @@ def shard_name(split, i, n):
     return f"{split}-{i:05d}-of-{n:05d}"
 
 
-def _ignore_interrupts():
+def _worker_setup():
     # ctrl+c reaches the whole process group: only the main process acts on it (it terminates the
-    # pool), so workers neither print tracebacks nor die holding the pool's locks.
+    # pool), so workers neither print tracebacks nor die holding the pool's locks. And a worker
+    # ends with the main process, whatever ends it: an orphaned worker kept the terminal's pipes
+    # open after the main process had said "interrupted" and exited.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent()
+
+
+def _die_with_parent():
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG (Linux)
+    except (OSError, AttributeError):  # not Linux: the pool's own shutdown has to do
+        pass
+
+
+@contextlib.contextmanager
+def _pool(workers):
+    """The worker pool (None for one worker), terminated on leaving. ctrl+c is held back while it
+    forks (one landing mid-fork left a worker half set up) and until it is bound, so the
+    interrupt arrives where the pool is sure to be terminated."""
+    if workers <= 1:
+        yield None
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        pool = mp.get_context("fork").Pool(workers, initializer=_worker_setup)
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        raise
+    try:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        yield pool
+    finally:
+        pool.terminate()
 
 
 def _encode_job(args):
@@ -347,17 +380,14 @@ def build(src, out, fmt="rec", shards=1, split=None, resize=0, size=None, qualit
         started = time.time()
         total = sum(len(v) for v in splits.values())
         progress = _Progress(total, f"packing {os.path.basename(os.path.normpath(out))}")
-        ctx = mp.get_context("fork")
-        pool = ctx.Pool(workers, initializer=_ignore_interrupts) if workers > 1 else None
         shard_info = {}
         try:
-            for split_name in sorted(splits, key=lambda s: (s != "train", s)):
-                shard_info[split_name] = _write_split(out, split_name, splits[split_name], shards, fmt, opts,
-                                                      pool, progress, listing.classes, compression, log)
+            with _pool(workers) as pool:
+                for split_name in sorted(splits, key=lambda s: (s != "train", s)):
+                    shard_info[split_name] = _write_split(out, split_name, splits[split_name], shards, fmt, opts,
+                                                          pool, progress, listing.classes, compression, log)
         finally:
             progress.close()
-            if pool is not None:
-                pool.terminate()
         elapsed = time.time() - started
         _check_no_empty_class(listing, shard_info)
         stats = write_stats(out, shard_info["train"] if "train" in shard_info else
