@@ -14,31 +14,15 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.common import report  # noqa: E402
-from bench.trainer_vs_bare import InMemory, bare_loop  # noqa: E402
+from bench.trainer_vs_bare import bare_loop, in_memory_run  # noqa: E402
 
 OPTIONS = [("trainer, no option", []), ("mixup 0.2", ["train.mixup=0.2"]), ("cutmix 1.0", ["train.cutmix=1.0"]),
            ("EMA 0.999", ["train.ema_decay=0.999"]), ("clip grad norm 5", ["train.clip_grad_norm=5"]),
            ("accumulate 2", ["train.accumulate=2"]), ("non-finite guard 5", ["train.nonfinite_limit=5"])]
-
-
-def make_run(model, batch, shape, overrides):
-    import mxnet as mx
-    from mxdl import config
-    from mxdl.dist import Dist
-    from mxdl.log import setup
-    from mxdl.train.loop import Run
-    x = mx.nd.random.uniform(shape=(batch,) + shape)
-    y = mx.nd.array([i % 10 for i in range(batch)])
-    run_dir = tempfile.mkdtemp()
-    setup(run_dir, 0)
-    cfg = config.resolve(None, [f"model.name={model}", "data.dir=unused", f"data.batch_size={batch}",
-                                "data.val_split=", "train.log_interval=1000000", *overrides])
-    return Run(cfg, run_dir, Dist(), dataset=InMemory(x, y, 4, shape)), x, y
 
 
 def images_per_second(run, epoch, steps, batch):
@@ -53,7 +37,7 @@ def images_per_second(run, epoch, steps, batch):
 def option_costs(model, batch, steps, shape=(3, 32, 32)):
     import mxnet as mx
     from mxdl.models import get_model
-    runs = [(name, make_run(model, batch, shape, overrides)[0]) for name, overrides in OPTIONS]
+    runs = [(name, in_memory_run(model, batch, shape, overrides, steps=4)[0]) for name, overrides in OPTIONS]
     x = mx.nd.random.uniform(shape=(batch,) + shape)
     y = mx.nd.array([i % 10 for i in range(batch)])
     net = get_model(model, classes=10)
@@ -82,7 +66,7 @@ def option_costs(model, batch, steps, shape=(3, 32, 32)):
 def one_precision(model, batch, steps, amp):
     """Runs in its own process: best of three epochs, as JSON on the last line."""
     overrides = [f"train.amp={amp}"] if amp else []
-    run = make_run(model, batch, (3, 32, 32), overrides)[0]
+    run = in_memory_run(model, batch, (3, 32, 32), overrides, steps=4)[0]
     images_per_second(run, 0, 4, batch)
     print(json.dumps(max(images_per_second(run, e, steps, batch) for e in range(1, 4))))
 

@@ -48,24 +48,30 @@ def bare_loop(net, x, y, steps, batch):
     mx.nd.waitall()
 
 
-def compare_loops(model, batch, steps, shape=(3, 32, 32)):
+def in_memory_run(model, batch, shape, overrides=(), steps=5):
+    """mxdl's trainer (a Run) on one random batch served from memory; returns ``(run, x, y)``."""
     import mxnet as mx
     from mxdl import config
     from mxdl.dist import Dist
     from mxdl.log import setup
-    from mxdl.models import get_model
     from mxdl.train.loop import Run
-
     x = mx.nd.random.uniform(shape=(batch,) + shape)
     y = mx.nd.array([i % 10 for i in range(batch)])
-    net = get_model(model, classes=10)
-    net.initialize(mx.init.Xavier())
-    net.hybridize()
     run_dir = tempfile.mkdtemp()
     setup(run_dir, 0)
     cfg = config.resolve(None, [f"model.name={model}", "data.dir=unused", f"data.batch_size={batch}",
-                                "data.val_split=", "train.log_interval=1000000", "optim.wd=0.0"])
-    run = Run(cfg, run_dir, Dist(), dataset=InMemory(x, y, 5, shape))
+                                "data.val_split=", "train.log_interval=1000000", *overrides])
+    return Run(cfg, run_dir, Dist(), dataset=InMemory(x, y, steps, shape)), x, y
+
+
+def compare_loops(model, batch, steps, shape=(3, 32, 32)):
+    import mxnet as mx
+    from mxdl.models import get_model
+
+    run, x, y = in_memory_run(model, batch, shape, ["optim.wd=0.0"])
+    net = get_model(model, classes=10)
+    net.initialize(mx.init.Xavier())
+    net.hybridize()
     bare_loop(net, x, y, 5, batch)  # warm-up: graph build and memory allocation, both sides
     run.train_epoch(0, 0)
     run.data.steps_per_epoch = run.spe = steps

@@ -101,13 +101,10 @@ def load_predictor(path):
         return _from_export(path)
     if os.path.isfile(os.path.join(path, "meta.json")):
         return _from_checkpoint(path)
-    ckpts = os.path.join(path, "checkpoints")
-    if os.path.isdir(ckpts):
-        from ..train.checkpoint import CheckpointSaver
-        best = os.path.join(ckpts, "best")
-        chosen = best if os.path.isfile(os.path.join(best, "meta.json")) else CheckpointSaver(ckpts).latest()
-        if chosen:
-            return _from_checkpoint(chosen)
+    from ..train.checkpoint import run_checkpoint
+    chosen = run_checkpoint(path)
+    if chosen:
+        return _from_checkpoint(chosen)
     exported = glob.glob(os.path.join(path, "*-symbol.json"))
     if exported:
         return _from_export(exported[0])

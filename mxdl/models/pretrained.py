@@ -67,17 +67,14 @@ class LoadReport:
 
 def params_file(source):
     """``(file, format)`` for a run folder, checkpoint folder or parameter file."""
-    from ..train.checkpoint import META, PARAMS, CheckpointSaver
+    from ..train.checkpoint import META, PARAMS, run_checkpoint
     if os.path.isfile(source):
         return source, None
     if os.path.isfile(os.path.join(source, PARAMS)) and os.path.isfile(os.path.join(source, META)):
         return os.path.join(source, PARAMS), "mxdl checkpoint"
-    ckpts = os.path.join(source, "checkpoints")
-    if os.path.isdir(ckpts):
-        best = os.path.join(ckpts, "best", PARAMS)
-        latest = CheckpointSaver(ckpts).latest()
-        if os.path.isfile(best) or latest:
-            return (best if os.path.isfile(best) else os.path.join(latest, PARAMS)), "mxdl run"
+    chosen = run_checkpoint(source)
+    if chosen:
+        return os.path.join(chosen, PARAMS), "mxdl run"
     raise UserError(f"no parameters found at {source} (give a run folder, a checkpoint folder or a .params file)")
 
 

@@ -156,6 +156,15 @@ RESUME_KEYS = ("identity", "epoch", "step_in_epoch", "world_size", "batch_size",
 DAMAGED = "resume from an earlier one (--resume-from EPOCH) or start over (--fresh)"
 
 
+def run_checkpoint(run_dir):
+    """The checkpoint a run folder stands for: its best, else its latest (None when it has none)."""
+    ckpts = os.path.join(run_dir, "checkpoints")
+    if not os.path.isdir(ckpts):
+        return None
+    best = os.path.join(ckpts, "best")
+    return best if os.path.isfile(os.path.join(best, META)) else CheckpointSaver(ckpts).latest()
+
+
 def load_meta(path, required=()):
     meta_path = os.path.join(path, META)
     if not os.path.isfile(meta_path):
