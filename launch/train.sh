@@ -37,7 +37,66 @@
 set -uo pipefail
 
 usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
-die() { echo "launch/train.sh: $*" >&2; exit 2; }
+help_text() {  # every option the parser below takes, with its meaning and default
+    usage
+    cat <<EOF
+
+options:
+  CONFIG                      a YAML experiment, or the name of a config that ships with mxdl
+  key=value                   config overrides, e.g. optim.lr=0.01 data.dir=shards/cifar10
+  --np N                      workers (default: the hosts' slots; one per local GPU; else 1)
+  --hosts H:S,...             hosts and worker slots, e.g. node1:8,node2:8 (default: this machine,
+                              or the Slurm allocation inside sbatch/salloc)
+  --hostfile FILE             the same as a file: one "host slots=S" per line
+  --resume                    continue from the run's latest checkpoint (one must exist)
+  --resume-from EPOCH         continue from the checkpoint written at the end of EPOCH
+  --fresh                     delete the run's checkpoints, history and step log; start over
+                              (default: continue from the latest checkpoint if there is one)
+  --output DIR                run directory (default: runs/<config name>)
+  --max-restarts K            restart a failed job from its latest checkpoint up to K times,
+                              leaving out hosts that no longer answer (default: 0)
+  --min-np N                  give up when fewer than N worker slots survive (default: 1)
+  --stop-grace SECONDS        how long a requested stop may take to save (default: 900, or
+                              \$MXDL_STOP_GRACE)
+  --mpi                       Horovod's MPI controller instead of Gloo
+  --nic NAME                  the network interface the hosts share, e.g. eth0 (default: Horovod's choice)
+  --verify-data               check the shards' checksums whatever their size
+  --no-verify-data            never check the checksums (default: when the shards total <= 2 GiB)
+  --timeline FILE             write Horovod's timeline (chrome trace) to FILE
+  --fusion-threshold-mb MB    Horovod's tensor fusion buffer (default: Horovod's 64, or the config's)
+  --cycle-time-ms MS          Horovod's cycle time (default: Horovod's 1 ms; 0.1 on GPU nodes)
+  --hierarchical-allreduce    allreduce within each node first, then across nodes
+  --dry-run                   print the layout and the horovodrun command, start nothing
+  -h, --help                  this text
+
+exit codes: $EXIT_OK finished; $EXIT_FAILED failed; $EXIT_USAGE usage or input error (one line, before any worker
+starts when it can be known then); $EXIT_STOPPED stopped on request with a checkpoint (resume later);
+$EXIT_INTERRUPTED ended at once by a second interrupt, or interrupted before any worker started.
+EOF
+}
+
+# Until the job starts, ctrl+c ends the launcher at once with one line. Each step runs in the
+# background, where it ignores SIGINT (so Python prints no traceback) and `wait` returns at once.
+STEP_PID=""
+interrupted_before_job() {
+    [ -n "$STEP_PID" ] && kill -TERM "$STEP_PID" 2>/dev/null
+    echo "launch/train.sh: interrupted before any worker started; nothing was run" >&2
+    exit "${EXIT_INTERRUPTED:-130}"  # 130 is also the shell's own status for ctrl+c, before the codes are read
+}
+trap interrupted_before_job INT TERM HUP
+# before_job CMD...: run a step where the trap above can end it (output goes to a file, not to
+# $(...), whose subshell would not share the trap)
+before_job() { "$@" & STEP_PID=$!; wait "$STEP_PID"; local rc=$?; STEP_PID=""; return "$rc"; }
+STEP_OUT=$(mktemp) || { echo "launch/train.sh: cannot create a temporary file" >&2; exit 2; }
+trap 'rm -f "$STEP_OUT"' EXIT
+
+# The exit codes are mxdl's (mxdl/errors.py); the python on PATH is the one that runs the workers.
+PYTHON=$(command -v python3 || command -v python) || { echo "launch/train.sh: python not found on PATH" >&2; exit 2; }
+# (no redirection of stderr here: the ctrl+c trap would write into it)
+before_job "$PYTHON" -m mxdl.errors shell > "$STEP_OUT" \
+    || { echo "launch/train.sh: mxdl does not import with $PYTHON: activate its environment (make env)" >&2; exit 2; }
+source "$STEP_OUT"
+die() { echo "launch/train.sh: $*" >&2; exit "$EXIT_USAGE"; }
 # value OPTION NEXT WHAT: the option's value, or a usage error (exit 2) naming what it needs
 value() { [ -n "${2-}" ] && [[ "$2" != --* ]] || die "$1 needs $3"; VALUE=$2; }
 resume_mode() { [ ${#RESUME_ARGS[@]} = 0 ] || die "give one of --resume, --resume-from and --fresh"; }
@@ -48,7 +107,7 @@ STOP_GRACE=${MXDL_STOP_GRACE:-900}
 RESUME_ARGS=() OVERRIDES=()
 while [ $# -gt 0 ]; do
     case "$1" in
-        -h|--help) usage; exit 0 ;;
+        -h|--help) help_text; exit "$EXIT_OK" ;;
         --np) value "$1" "${2-}" "a number"; NP=$VALUE; shift ;;
         --hosts) value "$1" "${2-}" "h1:4,h2:4"; HOSTS=$VALUE; shift ;;
         --hostfile) value "$1" "${2-}" "a file"; HOSTFILE=$VALUE; shift ;;
@@ -83,30 +142,15 @@ done
 [[ "$STOP_GRACE" =~ ^[0-9]+$ ]] || die "--stop-grace must be a whole number of seconds, got '$STOP_GRACE'"
 [ -z "$NP" ] || [[ "$NP" =~ ^[1-9][0-9]*$ ]] || die "--np must be a positive number, got '$NP'"
 
-# Until the job starts, ctrl+c ends the launcher at once with one line. Each step runs in the
-# background, where it ignores SIGINT (so Python prints no traceback) and `wait` returns at once.
-STEP_PID=""
-interrupted_before_job() {
-    [ -n "$STEP_PID" ] && kill -TERM "$STEP_PID" 2>/dev/null
-    echo "launch/train.sh: interrupted before any worker started; nothing was run" >&2
-    exit 130
-}
-trap interrupted_before_job INT TERM HUP
-STEP_OUT=$(mktemp) || die "cannot create a temporary file"
-trap 'rm -f "$STEP_OUT"' EXIT
-# before_job CMD...: run a step where the trap above can end it (output goes to a file, not to
-# $(...), whose subshell would not share the trap)
-before_job() { "$@" & STEP_PID=$!; wait "$STEP_PID"; local rc=$?; STEP_PID=""; return "$rc"; }
 
-PYTHON=$(command -v python3 || command -v python) || die "python not found on PATH"
 if [ -z "$HOSTS$HOSTFILE" ] && [ -n "${SLURM_JOB_NODELIST:-}" ]; then
-    before_job "$PYTHON" -m mxdl.cluster slurm-hosts > "$STEP_OUT" || exit 2
+    before_job "$PYTHON" -m mxdl.cluster slurm-hosts > "$STEP_OUT" || exit "$EXIT_USAGE"
     HOSTS=$(cat "$STEP_OUT")
     echo "Slurm allocation ${SLURM_JOB_ID:-}: hosts $HOSTS"
 fi
 # The run directory, its STOP file and its outcome file are named by mxdl itself.
-# A bare name (digits) is a config that ships with mxdl; runinfo says which file that is.
-before_job "$PYTHON" -m mxdl.runinfo "$CONFIG" ${OUTPUT:+--output "$OUTPUT"} > "$STEP_OUT" || exit 2
+# A bare name (digits) is a config that ships with mxdl; mxdl.runs.layout says which file that is.
+before_job "$PYTHON" -m mxdl.runs.layout "$CONFIG" ${OUTPUT:+--output "$OUTPUT"} > "$STEP_OUT" || exit "$EXIT_USAGE"
 { read -r CONFIG; read -r RUN_DIR; read -r STOP_FILE; read -r OUTCOME_FILE; } < "$STEP_OUT"
 
 # ---- host layout --------------------------------------------------------------------------
@@ -118,10 +162,9 @@ host_list() {  # one "host slots" line per host
         awk '!/^#/ && NF {s=1; for(i=2;i<=NF;i++) if ($i ~ /^slots=/) {split($i,a,"="); s=a[2]}; print $1, s}' "$HOSTFILE"
     fi
 }
-LOCAL_GPUS=0
-if command -v nvidia-smi >/dev/null 2>&1; then
-    LOCAL_GPUS=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)   # grep -c prints 0 itself
-fi
+# GPUs on this (the launching) node, counted as every worker counts its own (mxdl/topology.py)
+before_job "$PYTHON" -m mxdl.topology gpus > "$STEP_OUT" || exit "$EXIT_USAGE"
+read -r LOCAL_GPUS GPU_SOURCE < "$STEP_OUT"
 if [ -n "$HOSTFILE" ]; then  # one list of host:slots from here on, so a restart can drop hosts from it
     [ -f "$HOSTFILE" ] || die "hostfile not found: $HOSTFILE"
     HOSTS=$(host_list | awk '{printf "%s%s:%s", sep, $1, $2; sep=","}')
@@ -158,6 +201,7 @@ if [ "$LOCAL_GPUS" -gt 0 ]; then
 else
     DEVICE="CPU"
 fi
+DEVICE+="; GPUs on the launching node: $LOCAL_GPUS ($GPU_SOURCE)"
 
 build_hvd() {
     HVD=(horovodrun -np "$NP" "--$CONTROLLER" --start-timeout 60 "${TUNING[@]}")
@@ -188,11 +232,13 @@ fi
 
 # ---- preflight: one line per problem, before any worker starts ------------------------------
 preflight_args=(--np "$NP" --config "$CONFIG" --run-dir "$RUN_DIR" --controller "$CONTROLLER" --verify-data "$VERIFY")
+[ "${RESUME_ARGS[0]:-}" = --resume-from ] && preflight_args+=("${RESUME_ARGS[@]}")
 [ -n "$HOSTS$HOSTFILE" ] && preflight_args+=(--hosts "$(host_list | awk '{printf "%s%s", sep, $1; sep=","}')")
-before_job "$PYTHON" -m mxdl.preflight "${preflight_args[@]}" "${OVERRIDES[@]}" || exit 2
+before_job "$PYTHON" -m mxdl.preflight "${preflight_args[@]}" "${OVERRIDES[@]}" || exit "$EXIT_USAGE"
 
 # ---- run, with coordinated ctrl+c and restarts -----------------------------------------------
 JOB_PID="" STOPPING=0 STOP_DEADLINE=0
+export MXDL_UNDER_LAUNCHER=1  # the workers leave the resume hint to this script, which knows the hosts
 mkdir -p "$RUN_DIR"
 rm -f "$STOP_FILE" "$OUTCOME_FILE"
 
@@ -206,7 +252,7 @@ on_interrupt() {
     if [ "$STOPPING" = 1 ]; then
         echo "launch/train.sh: second interrupt: ending all workers now" >&2
         kill_job
-        exit 130
+        exit "$EXIT_INTERRUPTED"
     fi
     STOPPING=1
     STOP_DEADLINE=$(( $(date +%s) + STOP_GRACE ))
@@ -246,7 +292,7 @@ drop_lost_hosts() {  # RANK: drop hosts that no longer answer ssh, or whose rank
     [ -n "$keep" ] && slots_left=$(tr ',' '\n' <<<"$keep" | awk -F: '{s+=$2} END{print s+0}')
     if [ "$slots_left" -lt "$MIN_NP" ]; then
         echo "launch/train.sh: lost ${lost[*]}; $slots_left worker slot(s) left, below --min-np $MIN_NP: giving up" >&2
-        exit 1
+        exit "$EXIT_FAILED"
     fi
     echo "launch/train.sh: lost ${lost[*]}; continuing on $keep" >&2
     HOSTS=$keep
@@ -280,13 +326,13 @@ while :; do
         echo "launch/train.sh: the stop overran --stop-grace (${STOP_GRACE}s) and the workers were killed;" \
              "the checkpoint of this stop may be missing (the previous ones are intact)." \
              "Resume with: $(resume_command)" >&2
-        exit 1
+        exit "$EXIT_FAILED"
     fi
     if [ "$status" = 0 ] && [ "$outcome" = stopped ]; then
-        echo "launch/train.sh: stopped with a checkpoint (exit 75). Resume with: $(resume_command)"
-        exit 75
+        echo "launch/train.sh: stopped with a checkpoint (exit $EXIT_STOPPED). Resume with: $(resume_command)"
+        exit "$EXIT_STOPPED"
     fi
-    [ "$status" = 0 ] && exit 0
+    [ "$status" = 0 ] && exit "$EXIT_OK"
     # horovodrun's log says which rank failed first; mxdl.joblog finds the one that stopped responding
     { read -r rank; read -r why; } < <("$PYTHON" -m mxdl.joblog diagnose "$RUN_DIR/launch.log" "$log_start" "$NP")
     echo "launch/train.sh: job failed with status $status ($why)" >&2

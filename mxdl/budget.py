@@ -18,11 +18,9 @@ cores, spent a quarter of their time waiting for data.
 """
 import argparse
 import os
-import shutil
-import subprocess
 from dataclasses import dataclass
 
-_LOCAL_SIZE_VARS = ("HOROVOD_LOCAL_SIZE", "OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS")
+from . import topology
 
 
 @dataclass
@@ -39,34 +37,6 @@ class Budget:
                 f"{self.compute} compute + {self.decode} decode thread(s) per worker")
 
 
-def usable_cores():
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def local_workers():
-    for var in _LOCAL_SIZE_VARS:
-        if os.environ.get(var, "").isdigit():
-            return max(1, int(os.environ[var]))
-    return 1
-
-
-def gpus_here():
-    """GPUs visible to this process, without importing MXNet (its thread counts are fixed at import)."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        return len([d for d in visible.split(",") if d.strip() not in ("", "-1")])
-    if not shutil.which("nvidia-smi"):
-        return 0
-    try:
-        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return 0
-    return sum(1 for line in listing.splitlines() if line.startswith("GPU"))
-
-
 def plan(cores, workers, gpus):
     share = max(1, cores // max(1, workers))
     if gpus:
@@ -76,7 +46,7 @@ def plan(cores, workers, gpus):
 
 
 def here(workers=None):
-    return plan(usable_cores(), workers or local_workers(), gpus_here())
+    return plan(topology.usable_cores(), workers or topology.local_size(), topology.gpus().count)
 
 
 def set_compute_threads(budget):

@@ -1,12 +1,11 @@
 """What every console script's ``--help`` ends with: examples, then the exit codes."""
 import argparse
 
-EXIT_CODES = ("exit codes: 0 done; 1 failed; 2 usage or input error (one line on stderr); "
-              "75 stopped on request with a checkpoint (mxdl-train, mxdl-launch)")
+from .errors import EXIT_USAGE, exit_codes_text
 
 
 def _layout(description, examples):
-    epilog = "examples:\n" + "\n".join(f"  {e}" for e in examples) + "\n\n" + EXIT_CODES
+    epilog = "examples:\n" + "\n".join(f"  {e}" for e in examples) + "\n\n" + exit_codes_text()
     return {"description": description, "epilog": epilog, "formatter_class": argparse.RawDescriptionHelpFormatter}
 
 
@@ -14,7 +13,7 @@ class OneLineParser(argparse.ArgumentParser):
     """Usage mistakes are one line (``error: ...``) and exit 2, like every other user error."""
 
     def error(self, message):
-        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+        self.exit(EXIT_USAGE, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def make_parser(prog, description, examples):

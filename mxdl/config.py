@@ -43,12 +43,35 @@ class Key:
     """One config key: expected type(s), default, a short description, and the values it allows
     (``choices``, or ``valid``: a (test, "what it must be") pair for numbers)."""
 
-    def __init__(self, types, default, doc, choices=None, valid=None):
+    def __init__(self, types, default, doc, choices=None, valid=None, parse=None):
         self.types = types if isinstance(types, tuple) else (types,)
         self.default = default
         self.doc = doc
         self.choices = choices
         self.valid = valid
+        self.parse = parse    # (dotted, value) -> value, for keys users write in several forms
+
+
+SHAPE_FORMS = "3x64x64, 3,64,64 or [3,64,64]"
+MAX_SIDE = 16384  # pixels; a larger input is a typo, and would not fit in memory anyway
+
+
+def parse_shape(value, what="data.shape"):
+    """A network input C,H,W as users write it: ``3x64x64``, ``3,64,64``, ``[3,64,64]`` (or a list)."""
+    if value is None:
+        return None
+    parts = value
+    if isinstance(value, str):
+        text = value.strip().strip("[]()")
+        parts = [p.strip() for p in re.split(r"[x,]", text.lower())] if text else []
+        parts = [int(p) if re.fullmatch(r"\d+", p) else p for p in parts]
+    if not isinstance(parts, (list, tuple)) or len(parts) != 3 or not all(
+            isinstance(p, int) and not isinstance(p, bool) for p in parts):
+        raise UserError(f"{what} must be C,H,W as {SHAPE_FORMS}, got {value!r}")
+    c, h, w = parts
+    if c not in (1, 3) or not (1 <= h <= MAX_SIDE and 1 <= w <= MAX_SIDE):
+        raise UserError(f"{what} {c}x{h}x{w}: channels must be 1 or 3 and sides 1 to {MAX_SIDE} pixels")
+    return [c, h, w]
 
 
 # Ranges for numeric keys; NaN fails every one of them.
@@ -85,7 +108,8 @@ SCHEMA = {
         "train_split": Key(str, "train", "split used for training"),
         "val_split": Key(str, "val", "split used for validation ('' for none)"),
         "batch_size": Key(int, 64, "images per worker per step", valid=AT_LEAST_1),
-        "shape": Key((list, type(None)), None, "network input C,H,W; default: the shards' image size"),
+        "shape": Key((list, type(None)), None, f"network input C,H,W ({SHAPE_FORMS}); default: the shards' "
+                     "image size", parse=parse_shape),
         "threads": Key((int, str), "auto", "decoding threads per worker (ImageRecordIter preprocess_threads); "
                        "auto: from the node's cores and workers (mxdl/budget.py, logged at start)", valid=THREADS),
         "mean_subtract": Key(bool, True, "subtract the per-channel mean from stats.json"),
@@ -218,6 +242,8 @@ def _lookup(dotted):
 
 
 def _coerce(dotted, value, key):
+    if key.parse:
+        value = key.parse(value, dotted)
     if float in key.types and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if float in key.types and str not in key.types and isinstance(value, str):
@@ -340,11 +366,30 @@ def _check_combinations(cfg):
                         "weights and casts where it is safe; use one of them")
 
 
+def diff(old, new):
+    """``['optim.lr: 0.01 -> 0.1', ...]``: the keys whose values differ between two configs (a key
+    only one of them has shows as <absent> in the other)."""
+    def flat(cfg):
+        return {f"{section}.{k}": v for section, keys in cfg.items() if isinstance(keys, dict) for k, v in keys.items()}
+    before, after = flat(old), flat(new)
+    absent = "<absent>"
+    return [f"{k}: {before.get(k, absent)!r} -> {after.get(k, absent)!r}"
+            for k in list(before) + [k for k in after if k not in before] if before.get(k, absent) != after.get(k, absent)]
+
+
 def diff_from_defaults(cfg):
-    """``['optim.lr: 0.01 -> 0.1', ...]`` for the start-up log."""
-    base = defaults()
-    return [f"{s}.{k}: {base[s][k]!r} -> {v!r}"
-            for s, keys in cfg.items() for k, v in keys.items() if base[s][k] != v]
+    """The start-up log's list of what a config sets differently from the defaults."""
+    return diff(defaults(), cfg)
+
+
+def load_resolved(path):
+    """A config mxdl wrote (``RUN/config.yaml``) as it stands, or None when it does not read."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            tree = yaml_load(f)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return None
+    return tree if isinstance(tree, dict) else None
 
 
 def dump(cfg, path):

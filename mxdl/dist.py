@@ -7,17 +7,7 @@ import os
 
 import numpy as np
 
-_LAUNCHER_VARS = ("HOROVOD_RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK")
-
-
-def launched_by_horovod():
-    """horovodrun, mpirun, or ``srun`` starting several MPI tasks (Horovod then reads MPI's rank).
-
-    A lone SLURM_PROCID is not enough: an sbatch script's own shell has SLURM_PROCID=0.
-    """
-    if any(v in os.environ for v in _LAUNCHER_VARS):
-        return True
-    return "SLURM_PROCID" in os.environ and int(os.environ.get("SLURM_STEP_NUM_TASKS", "1")) > 1
+from . import topology
 
 
 def horovod_environment(hvd_cfg):
@@ -38,7 +28,7 @@ class Dist:
         self.hvd = None
         self.rank, self.size, self.local_rank = 0, 1, 0
         self.fp16_allreduce = bool(hvd_cfg and hvd_cfg["fp16_allreduce"])
-        if launched_by_horovod():
+        if topology.launched_by_horovod():
             import horovod.mxnet as hvd
             os.environ.update(horovod_environment(hvd_cfg) if hvd_cfg else {})
             hvd.init()
@@ -51,8 +41,7 @@ class Dist:
 
     def context(self):
         """One GPU per worker (mx.gpu(local_rank)) when GPUs exist, else the CPU."""
-        import mxnet as mx
-        return mx.gpu(self.local_rank) if mx.context.num_gpus() > 0 else mx.cpu()
+        return topology.device(self.local_rank)
 
     def make_trainer(self, params, optimizer, optimizer_params):
         from mxnet import gluon

@@ -1,15 +1,31 @@
-"""One exception type for mistakes the user can fix.
+"""How mxdl commands end: the exit codes, and the exceptions that become one line.
 
-Command-line entry points catch it and print a single ``error: ...`` line
-instead of a traceback; anything else is a bug and keeps its traceback.
+Command-line entry points catch UserError (and RunFailed) and print a single ``error: ...`` line
+instead of a traceback; anything else is a bug and keeps its traceback. The exit codes live only
+here: ``--help`` texts are made from them, and launch/train.sh reads them
+(``python -m mxdl.errors shell``).
 """
 import errno
 import functools
 import importlib.util
-import os
 import sys
 
-from .runinfo import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
+from . import topology
+
+EXIT_OK = 0          # finished
+EXIT_FAILED = 1      # a failure (a crash, a worker lost, a stop that overran its grace)
+EXIT_USAGE = 2       # a usage or user error, one line on stderr
+EXIT_STOPPED = 75    # stopped on request with a checkpoint; resume later (EX_TEMPFAIL: "try again")
+EXIT_INTERRUPTED = 130  # ended at once by ctrl+c (128 + SIGINT, as shells report it)
+
+EXIT_MEANINGS = ((EXIT_OK, "done"), (EXIT_FAILED, "failed"),
+                 (EXIT_USAGE, "usage or input error (one line on stderr)"),
+                 (EXIT_STOPPED, "stopped on request with a checkpoint; resume later"),
+                 (EXIT_INTERRUPTED, "ended at once by ctrl+c"))
+
+
+def exit_codes_text():
+    return "exit codes: " + "; ".join(f"{code} {meaning}" for code, meaning in EXIT_MEANINGS)
 
 
 class UserError(Exception):
@@ -95,7 +111,23 @@ def cli_entry(main):
             message, code = f"error: {disk_failure(err)}", EXIT_FAILED
         except KeyboardInterrupt:  # files are written atomically, so what is finished stays usable
             message, code = "interrupted: finished files are kept; the same command continues", EXIT_INTERRUPTED
-        if os.environ.get("HOROVOD_RANK", os.environ.get("OMPI_COMM_WORLD_RANK", "0")) == "0":
+        if topology.is_primary():
             print(message, file=sys.stderr)  # one line, from rank 0 only
         return code
     return wrapper
+
+
+def main(argv=None):
+    """``python -m mxdl.errors shell``: the exit codes as shell assignments, for launch/train.sh."""
+    args = sys.argv[1:] if argv is None else argv
+    if args != ["shell"]:
+        print("usage: python -m mxdl.errors shell", file=sys.stderr)
+        return EXIT_USAGE
+    for name, value in sorted(globals().items()):
+        if name.startswith("EXIT_") and isinstance(value, int):
+            print(f"{name}={value}")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,8 +1,11 @@
-"""Reading horovodrun's output for launch/train.sh: who failed first and why, and a terminal view
-without horovodrun's own closing traceback.
+"""Reading horovodrun's output for launch/train.sh: who failed first and why, and the terminal's view.
 
     python -m mxdl.joblog diagnose LOG FIRST_LINE NP   # prints the rank to blame, then one line of why
-    ... | python -m mxdl.joblog filter                  # copies stdin to stdout, less that traceback
+    ... | python -m mxdl.joblog filter                  # the job's output as a user should read it
+
+The terminal shows rank 0's lines without horovodrun's prefix, other ranks' warnings and errors
+with their rank, and none of MXNet's C++ log lines (``[12:00:00] src/io/...cc:830: ...``, one per
+record-range iterator) nor horovodrun's closing traceback; launch.log keeps everything.
 
 horovodrun prefixes each worker's lines with ``[rank]<stdout>:`` or ``[rank]<stderr>:``; its own
 lines have no prefix. It reports each worker's end as ``Process R exit with status code C``, the
@@ -16,6 +19,9 @@ import sys
 
 PROCESS_EXIT = re.compile(r"^Process (\d+) exit with status code (-?\d+)")
 WORKER_LINE = re.compile(r"^\[(\d+)\]<std(?:out|err)>:")
+WORKER_PREFIX = re.compile(r"^\[(\d+)\]<std(?:out|err)>:")
+CXX_LOG = re.compile(r"^\[\d\d:\d\d:\d\d\] \S+\.(?:cc|h|cpp):\d+: ")
+OTHER_RANK_SHOWN = re.compile(r"^(error|warning|WARNING|ERROR)\b|second stop signal")
 TIMED_OUT = "Timed out waiting"
 HOROVODRUN_GAVE_UP = "RuntimeError: Horovod detected that one or more processes exited"
 
@@ -47,21 +53,35 @@ def diagnose(lines, np):
     return rank, why
 
 
+def terminal_line(line):
+    """What the terminal shows of one line of the job's output (None: nothing)."""
+    worker = WORKER_PREFIX.match(line)
+    rank, text = (int(worker.group(1)), line[worker.end():]) if worker else (None, line)
+    if CXX_LOG.match(text):
+        return None
+    if rank is None or rank == 0:
+        return text
+    return f"[rank {rank}] {text}" if OTHER_RANK_SHOWN.search(text) else None
+
+
 def filter_stream(src, dst):
     """Copy lines, holding a traceback of horovodrun's own until it is known to be its closing
     "processes exited" error (said better by the launcher), which is dropped."""
+    def show(lines):
+        dst.writelines(shown for shown in map(terminal_line, lines) if shown is not None)
+
     held = []
     for line in src:
         if held and WORKER_LINE.match(line):
-            dst.writelines(held)
+            show(held)
             held = []
         if held or (not WORKER_LINE.match(line) and line.startswith("Traceback (most recent call last)")):
             held.append(line)
         else:
-            dst.write(line)
+            show([line])
         dst.flush()
     if not any(HOROVODRUN_GAVE_UP in line for line in held):
-        dst.writelines(held)
+        show(held)
     dst.flush()
 
 

@@ -3,6 +3,7 @@
 Rank 0 logs to the console and ``RUN/train.log``; other ranks log to
 ``RUN/logs/rank-N.log`` only, so a 64-worker job prints one stream.
 """
+import contextlib
 import logging
 import os
 import sys
@@ -32,3 +33,20 @@ def setup(run_dir, rank, name="train"):
 
 def get():
     return logging.getLogger(LOGGER)
+
+
+@contextlib.contextmanager
+def native_log_silenced():
+    """MXNet's C++ code logs to file descriptor 2 directly, past Python's logging: an INFO line for
+    every ImageRecordIter it creates, which the exact-epoch reader does for every record range.
+    Errors still arrive, as the MXNetError the call raises. Python's own stderr writes made in the
+    meantime are flushed first, so nothing of ours is lost."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)

@@ -38,8 +38,8 @@ def check_horovod(controller):
 
 
 def check_gpus(np_local):
-    import mxnet as mx
-    gpus = mx.context.num_gpus()
+    from .topology import gpus as visible_gpus
+    gpus = visible_gpus().count
     if gpus and np_local > gpus:
         return [f"{np_local} workers on this machine but only {gpus} GPU(s) visible: use --np {gpus} "
                 "or check CUDA_VISIBLE_DEVICES"]
@@ -88,6 +88,30 @@ def check_writable(run_dir):
     return []
 
 
+def check_resume(run_dir, resume_from):
+    """A ``--resume-from`` epoch with no checkpoint is known before any worker starts."""
+    from .runs.checkpoint import at_epoch
+    from .runs.layout import checkpoints_dir
+    if resume_from is None:
+        return []
+    try:
+        at_epoch(checkpoints_dir(run_dir), resume_from)
+    except UserError as err:
+        return [f"--resume-from: {err}"]
+    return []
+
+
+def check_init_from(cfg):
+    from .runs.checkpoint import weights_file
+    if not cfg["model"]["init_from"]:
+        return []
+    try:
+        weights_file(cfg["model"]["init_from"])
+    except UserError as err:
+        return [f"model.init_from: {err}"]
+    return []
+
+
 def check_hosts(hosts):
     problems = []
     for host in hosts:
@@ -116,6 +140,8 @@ def run_checks(args):
     except UserError as err:
         return problems + [f"config: {err}"]
     problems += check_data(cfg, args.verify_data)
+    problems += check_resume(args.run_dir, args.resume_from)
+    problems += check_init_from(cfg)
     problems += check_writable(args.run_dir)
     problems += check_hosts(hosts)
     return problems
@@ -133,6 +159,7 @@ def main(argv=None):
     p.add_argument("--verify-data", choices=("auto", "on", "off"), default="auto",
                    help=f"check the shards' checksums: auto does it when they total at most "
                         f"{VERIFY_AUTO_BYTES >> 30} GiB")
+    p.add_argument("--resume-from", type=int, metavar="EPOCH", help="the epoch the job will resume from")
     p.add_argument("overrides", nargs="*", help="key=value config overrides")
     args = p.parse_args(argv)
     problems = run_checks(args)

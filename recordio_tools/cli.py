@@ -13,6 +13,12 @@ def build_parser():
         "mxdl-pack verify shards/animals",
         "mxdl-pack inspect shards/animals --grid sheet.png"])
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", help="one of:")
+    _add_build(sub)
+    _add_others(sub)
+    return p
+
+
+def _add_build(sub):
     b = add_command(sub, "build", "pack images into shards; re-running the same command resumes it", [
         "mxdl-pack build ~/data/animals shards/animals --split-sizes train=0.75,val=0.125,test=0.125 --size 32x32",
         "mxdl-pack build ~/data/cifar10 shards/cifar10 --shards 8 --split-sizes train=0.9,val=0.1",
@@ -44,6 +50,9 @@ def build_parser():
     b.add_argument("--overwrite", action="store_true", help="replace shards of a different build")
     b.add_argument("--follow-links", action="store_true",
                    help="walk into linked folders (each real folder once); by default they are skipped")
+
+
+def _add_others(sub):
     v = add_command(sub, "verify", "re-read every record and check it against the manifest",
                     ["mxdl-pack verify shards/animals"])
     v.add_argument("shards", help="shard directory written by mxdl-pack build or adopt")
@@ -62,7 +71,6 @@ def build_parser():
     d = add_command(sub, "digits", "export scikit-learn's digits as a class-per-folder tree of PNGs",
                     ["mxdl-pack digits data/digits-images"])
     d.add_argument("output", help="folder to write")
-    return p
 
 
 @cli_entry

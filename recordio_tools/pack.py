@@ -31,6 +31,7 @@ import numpy as np
 from mxdl.data.manifest import MANIFEST, Manifest, file_entries
 from mxdl.errors import UserError
 from mxdl.fileio import atomic_write_json, atomic_write_text, partial_files_removed
+from mxdl.topology import usable_cores
 from . import __version__
 from .images import ImageOptions, load_and_encode
 from .listing import list_images
@@ -137,13 +138,24 @@ def _encoded_stream(items, opts, pool):
     return pool.imap(_encode_job, jobs, chunksize=32)
 
 
+def _record_writer(idx, rec):
+    """MXNet's indexed record writer, built with ctrl+c held back: one landing inside its
+    constructor leaves an object whose __del__ prints a traceback as the process ends."""
+    import mxnet as mx
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        return mx.recordio.MXIndexedRecordIO(idx, rec, "w")
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
 def write_rec_shard(out, name, items, opts, pool, progress):
     """Write ``name.rec/.idx/.lst`` via MXNet's own MXIndexedRecordIO, then rename into place."""
     import mxnet as mx
     tmp = {ext: os.path.join(out, f".{name}.{ext}.tmp") for ext in ("rec", "idx", "lst")}
     stats = ShardStats()
     with partial_files_removed(list(tmp.values()), os.path.join(out, f"{name}.rec")):
-        writer = mx.recordio.MXIndexedRecordIO(tmp["idx"], tmp["rec"], "w")
+        writer = _record_writer(tmp["idx"], tmp["rec"])
         with open(tmp["lst"], "w") as lst:
             for item, enc in zip(items, _encoded_stream(items, opts, pool)):
                 progress.update()
@@ -169,47 +181,59 @@ def _check_room_for(path, size):
         raise OSError(errno.ENOSPC, f"{size >> 20} MiB needed, {free >> 20} MiB free", path)
 
 
+def _h5_datasets(f, rows, h, w, c, classes, compression):
+    import h5py
+    images = f.create_dataset("images", shape=(rows, h, w, c), maxshape=(None, h, w, c), dtype="uint8",
+                              chunks=(min(rows, 64), h, w, c), compression=compression)
+    labels = f.create_dataset("labels", shape=(rows,), maxshape=(None,), dtype="int64")
+    f.create_dataset("label_names", data=np.array(classes, dtype=object), dtype=h5py.string_dtype())
+    f.attrs["channel_order"] = "RGB" if c == 3 else "L"
+    return images, labels
+
+
+class _RowBuffer:
+    """Rows gathered in memory and written to the HDF5 datasets a block at a time."""
+
+    def __init__(self, images, labels, stats):
+        self.images, self.labels, self.stats = images, labels, stats
+        self.x, self.y = [], []
+
+    def add(self, payload, label):
+        self.x.append(payload)
+        self.y.append(label)
+
+    def flush(self):
+        if self.x:
+            start = self.stats.records - len(self.x)
+            self.images[start: self.stats.records] = np.stack(self.x)
+            self.labels[start: self.stats.records] = self.y
+            self.x.clear()
+            self.y.clear()
+
+
 def write_h5_shard(out, name, items, opts, pool, progress, classes, compression=None, buffer_rows=1000):
     """Write ``name.h5`` (images N x H x W x C uint8 RGB, labels, label_names) in buffered batches."""
     import h5py
-    final = os.path.join(out, f"{name}.h5")
-    tmp = os.path.join(out, f".{name}.h5.tmp")
+    final, tmp = os.path.join(out, f"{name}.h5"), os.path.join(out, f".{name}.h5.tmp")
     stats = ShardStats()
     h, w, c = opts.height, opts.width, 1 if not opts.color else 3
     _check_room_for(final, len(items) * (h * w * c + 8))
     with partial_files_removed([tmp], final):
         with h5py.File(tmp, "w") as f:
-            images = f.create_dataset("images", shape=(len(items), h, w, c), maxshape=(None, h, w, c),
-                                      dtype="uint8", chunks=(min(len(items), 64), h, w, c),
-                                      compression=compression)
-            labels = f.create_dataset("labels", shape=(len(items),), maxshape=(None,), dtype="int64")
-            f.create_dataset("label_names", data=np.array(classes, dtype=object),
-                             dtype=h5py.string_dtype())
-            f.attrs["channel_order"] = "RGB" if c == 3 else "L"
-            buf_x, buf_y = [], []
-
-            def flush():
-                if buf_x:
-                    start = stats.records - len(buf_x)
-                    images[start: stats.records] = np.stack(buf_x)
-                    labels[start: stats.records] = buf_y
-                    buf_x.clear()
-                    buf_y.clear()
-
+            images, labels = _h5_datasets(f, len(items), h, w, c, classes, compression)
+            rows = _RowBuffer(images, labels, stats)
             for item, enc in zip(items, _encoded_stream(items, opts, pool)):
                 progress.update()
                 if isinstance(enc, str):
                     stats.skipped.append([item.path, enc])
-                    continue
-                if enc.shape != (h, w, c):
+                elif enc.shape != (h, w, c):
                     stats.skipped.append([item.path, f"size {enc.shape[1]}x{enc.shape[0]} is not {w}x{h}"])
-                    continue
-                buf_x.append(enc.payload)
-                buf_y.append(item.label)
-                stats.add(item.label, enc)
-                if len(buf_x) >= buffer_rows:
-                    flush()
-            flush()
+                else:
+                    rows.add(enc.payload, item.label)
+                    stats.add(item.label, enc)
+                    if len(rows.x) >= buffer_rows:
+                        rows.flush()
+            rows.flush()
             images.resize(stats.records, axis=0)  # skipped files leave unused rows at the end
             labels.resize(stats.records, axis=0)
         os.replace(tmp, final)
@@ -350,10 +374,8 @@ def _check_image_options(resize, quality, encoding, workers):
         raise UserError(f"--workers {workers}: must be at least 1 (0: all cores)")
 
 
-def build(src, out, fmt="rec", shards=1, split=None, resize=0, size=None, quality=None,
-          encoding=".jpg", pass_through=False, color=True, workers=None, seed=0, layout=None,
-          compression=None, overwrite=False, merge_splits=False, follow_links=False, log=print):
-    """Pack ``src`` into ``out``; returns the manifest dict. See module docstring."""
+def _check_build_options(fmt, shards, size, quality, encoding, resize, workers, pass_through, color):
+    """Every option checked before anything is listed or written; returns (width, height, quality)."""
     if fmt not in ("rec", "hdf5"):
         raise UserError(f"--format must be rec or hdf5, got {fmt}")
     if shards < 1:
@@ -364,6 +386,15 @@ def build(src, out, fmt="rec", shards=1, split=None, resize=0, size=None, qualit
     if pass_through and (resize or size or not color):
         raise UserError("--pass-through stores the original bytes: it cannot be combined with "
                         "--resize, --size or --gray")
+    return width, height, quality
+
+
+def build(src, out, fmt="rec", shards=1, split=None, resize=0, size=None, quality=None,
+          encoding=".jpg", pass_through=False, color=True, workers=None, seed=0, layout=None,
+          compression=None, overwrite=False, merge_splits=False, follow_links=False, log=print):
+    """Pack ``src`` into ``out``; returns the manifest dict. See module docstring."""
+    width, height, quality = _check_build_options(fmt, shards, size, quality, encoding, resize, workers,
+                                                  pass_through, color)
     listing = list_images(src, layout, follow_links)
     check_out_apart_from_src(src, out)
     splits = plan_splits(listing, split, seed, merge_splits)
@@ -371,46 +402,59 @@ def build(src, out, fmt="rec", shards=1, split=None, resize=0, size=None, qualit
         width, height = _common_size(splits, color)
     opts = ImageOptions(resize=resize, width=width, height=height, color=color, encoding=encoding,
                         quality=quality, pass_through=pass_through, keep_pixels=(fmt == "hdf5"))
-    fingerprint = _plan_fingerprint(splits, opts, shards, fmt)
     lock = _lock_output(out)  # held until the build returns or the process ends
     try:
-        _prepare_out(out, fingerprint, overwrite)
+        _prepare_out(out, _plan_fingerprint(splits, opts, shards, fmt), overwrite)
         atomic_write_text(os.path.join(out, "labels.txt"), "".join(c + "\n" for c in listing.classes))
-        workers = workers or os.cpu_count() or 1
         started = time.time()
-        total = sum(len(v) for v in splits.values())
-        progress = _Progress(total, f"packing {os.path.basename(os.path.normpath(out))}")
-        shard_info = {}
-        try:
-            with _pool(workers) as pool:
-                for split_name in sorted(splits, key=lambda s: (s != "train", s)):
-                    shard_info[split_name] = _write_split(out, split_name, splits[split_name], shards, fmt, opts,
-                                                          pool, progress, listing.classes, compression, log)
-        finally:
-            progress.close()
+        shard_info = _pack_splits(out, splits, shards, fmt, opts, workers or usable_cores(), listing, compression, log)
         elapsed = time.time() - started
         _check_no_empty_class(listing, shard_info)
-        stats = write_stats(out, shard_info["train"] if "train" in shard_info else
-                            next(iter(shard_info.values())), color)
-        manifest = Manifest.assemble(
-            fmt, listing.classes, [listing.readable_names.get(c, c) for c in listing.classes], shard_info, stats,
-            tool="mxdl-pack", version=__version__, source=os.path.abspath(src),
-            options={"shards": shards, "seed": seed, "split": split, "resize": opts.resize,
-                     "size": f"{opts.width}x{opts.height}" if opts.width else None, "color": opts.color,
-                     "encoding": opts.encoding, "quality": opts.quality, "pass_through": opts.pass_through,
-                     "compression": compression},
-            skipped=[s for entries in shard_info.values() for e in entries for s in e["skipped"]] + [list(s) for s in listing.skipped])
-        manifest.save(out)
-        skipped = manifest.skipped
-        log(f"packed {manifest.total_records} images into {out} ({fmt}) in {elapsed:.1f}s "
-            f"({total / max(elapsed, 1e-9):.0f} img/s); skipped {len(skipped)}")
-        for path, reason in skipped[:20]:
-            log(f"  skipped {path}: {reason}")
-        if len(skipped) > 20:
-            log(f"  ... and {len(skipped) - 20} more (listed in {os.path.join(out, MANIFEST)})")
+        options = {"shards": shards, "seed": seed, "split": split, "resize": opts.resize,
+                   "size": f"{opts.width}x{opts.height}" if opts.width else None, "color": opts.color,
+                   "encoding": opts.encoding, "quality": opts.quality, "pass_through": opts.pass_through,
+                   "compression": compression}
+        manifest = _save_manifest(out, fmt, src, listing, shard_info, options)
+        _report_build(manifest, out, fmt, elapsed, sum(len(v) for v in splits.values()), log)
         return manifest
     finally:
         lock.close()
+
+
+def _pack_splits(out, splits, shards, fmt, opts, workers, listing, compression, log):
+    """Every split's shards, train first; ``{split: [shard entry]}``."""
+    progress = _Progress(sum(len(v) for v in splits.values()), f"packing {os.path.basename(os.path.normpath(out))}")
+    shard_info = {}
+    try:
+        with _pool(workers) as pool:
+            for split_name in sorted(splits, key=lambda s: (s != "train", s)):
+                shard_info[split_name] = _write_split(out, split_name, splits[split_name], shards, fmt, opts,
+                                                      pool, progress, listing.classes, compression, log)
+    finally:
+        progress.close()
+    return shard_info
+
+
+def _save_manifest(out, fmt, src, listing, shard_info, options):
+    stats = write_stats(out, shard_info["train"] if "train" in shard_info else next(iter(shard_info.values())),
+                        options["color"])
+    skipped = [s for entries in shard_info.values() for e in entries for s in e["skipped"]]
+    manifest = Manifest.assemble(
+        fmt, listing.classes, [listing.readable_names.get(c, c) for c in listing.classes], shard_info, stats,
+        tool="mxdl-pack", version=__version__, source=os.path.abspath(src), options=options,
+        skipped=skipped + [list(s) for s in listing.skipped])
+    manifest.save(out)
+    return manifest
+
+
+def _report_build(manifest, out, fmt, elapsed, total, log):
+    skipped = manifest.skipped
+    log(f"packed {manifest.total_records} images into {out} ({fmt}) in {elapsed:.1f}s "
+        f"({total / max(elapsed, 1e-9):.0f} img/s); skipped {len(skipped)}")
+    for path, reason in skipped[:20]:
+        log(f"  skipped {path}: {reason}")
+    if len(skipped) > 20:
+        log(f"  ... and {len(skipped) - 20} more (listed in {os.path.join(out, MANIFEST)})")
 
 
 def _check_no_empty_class(listing, shard_info):

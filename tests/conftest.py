@@ -59,6 +59,78 @@ def as_from_a_terminal():
         signal.signal(sig, signal.SIG_DFL)
 
 
+class _Inotify:
+    """The kernel's file events (inotify, through libc): a wait returns when a watched folder
+    changes, rather than after a sleep."""
+    CHANGES = 0x2 | 0x8 | 0x80 | 0x100  # IN_MODIFY, IN_CLOSE_WRITE, IN_MOVED_TO, IN_CREATE
+
+    def __init__(self):
+        import ctypes
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.fd = self.libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        assert self.fd >= 0, "inotify is not available"
+        self.watched = set()
+
+    def watch(self, path):
+        """Watch the folder ``path`` is in, or its nearest existing parent until that folder exists."""
+        folder = os.path.dirname(os.path.abspath(path))
+        while not os.path.isdir(folder):
+            folder = os.path.dirname(folder)
+        if folder not in self.watched:
+            self.libc.inotify_add_watch(self.fd, folder.encode(), self.CHANGES)
+            self.watched.add(folder)
+
+    def wait(self, seconds):
+        import select
+        if select.select([self.fd], [], [], seconds)[0]:
+            try:
+                os.read(self.fd, 65536)
+            except BlockingIOError:
+                pass
+
+    def close(self):
+        os.close(self.fd)
+
+
+def wait_for_file(path, proc=None, timeout=120, holds=None):
+    """Wait until the file ``path`` exists (and ``holds(text)`` is true of it), woken by file events.
+    Fails at once when ``proc`` ends first, and after ``timeout`` seconds (a hang, not a timing)."""
+    import time
+    ready = holds or (lambda text: True)
+    deadline = time.time() + timeout
+    events = _Inotify()
+    try:
+        while True:
+            events.watch(path)
+            try:
+                if ready(open(path, errors="replace").read()):
+                    return
+            except (FileNotFoundError, ValueError):  # not there yet, or (JSON) caught mid-write
+                pass
+            assert proc is None or proc.poll() is None, f"the process ended before {path} was ready"
+            assert time.time() < deadline, f"{path} was not ready after {timeout} s"
+            events.wait(0.5)  # returns at the first change; the bound re-checks that proc still runs
+    finally:
+        events.close()
+
+
+def wait_gone(pids, timeout=30):
+    """Wait until the processes ``pids`` (not our children) have ended, woken by the kernel (pidfd)
+    when each ends; fails after ``timeout`` seconds."""
+    import select
+    import time
+    deadline = time.time() + timeout
+    for pid in [p for p in pids if p]:
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue
+        try:
+            assert select.select([fd], [], [], max(0.0, deadline - time.time()))[0], f"process {pid} still runs"
+        finally:
+            os.close(fd)
+
+
 def worker_pid(rank, run_dir):
     """PID of the mxdl-train worker of Horovod rank ``rank`` writing to ``run_dir``, or None."""
     for d in glob.glob("/proc/[0-9]*"):

@@ -67,6 +67,7 @@ COMMANDS = {"mxdl-pack": ["verify", "."], "mxdl-train": ["configs/digits.yaml", 
             "mxdl-export": ["runs/x"], "mxdl-runs": ["compare", "runs/x", "--output", "x.png"]}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", sorted(set(ENTRY_POINTS) - {"mxdl-launch"}))
 def test_without_mxnet_every_command_says_how_to_install_it(script, tmp_path):
     proc = subprocess.run([sys.executable, "-c", BLOCK_MXNET, ENTRY_POINTS[script], *COMMANDS[script]],

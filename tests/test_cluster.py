@@ -31,3 +31,19 @@ def test_layout_from_tasks_or_gpus_per_node():
 def test_contradicting_allocations_are_one_line_errors(env, message):
     with pytest.raises(UserError, match=message):
         slurm_layout(env)
+
+
+def test_gpus_are_counted_from_where_they_are_known():
+    from mxdl.topology import gpus
+    assert gpus({"CUDA_VISIBLE_DEVICES": "0,1,2"}).describe() == "3 GPU(s) (CUDA_VISIBLE_DEVICES=0,1,2)"
+    assert gpus({"CUDA_VISIBLE_DEVICES": "-1"}).count == 0
+    assert gpus({"SLURM_GPUS_ON_NODE": "8"}, nvidia_smi="").describe() == "8 GPU(s) (from Slurm: SLURM_GPUS_ON_NODE=8)"
+    assert gpus({}, nvidia_smi="").describe() == "no GPU (no nvidia-smi on this node)"
+
+
+def test_rank_and_sizes_come_from_any_launcher():
+    from mxdl.topology import is_primary, local_rank, rank, size
+    assert (rank({"OMPI_COMM_WORLD_RANK": "3"}), size({"OMPI_COMM_WORLD_SIZE": "8"})) == (3, 8)
+    assert (rank({"HOROVOD_RANK": "5"}), local_rank({"HOROVOD_LOCAL_RANK": "1"})) == (5, 1)
+    assert rank({"SLURM_PROCID": "2", "SLURM_STEP_NUM_TASKS": "4"}) == 2
+    assert rank({"SLURM_PROCID": "0"}) == 0 and is_primary({}) and not is_primary({"PMI_RANK": "1"})

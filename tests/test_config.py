@@ -110,3 +110,8 @@ def test_numbers_read_as_yaml_users_write_them():
     assert parse_override("train.profile_steps=3:6")[1] == "3:6"
     cfg = resolve(None, ["model.name=lenet", "optim.lr=1E-4", "train.label_smoothing=.1"])
     assert cfg["optim"]["lr"] == 1e-4 and cfg["train"]["label_smoothing"] == 0.1
+
+
+@pytest.mark.parametrize("written", ["3x64x48", "3,64,48", "[3,64,48]", "[3, 64, 48]", "3X64X48"])
+def test_a_shape_is_taken_as_users_write_it(written):
+    assert config.resolve(None, ["model.name=lenet", "data.dir=x", f"data.shape={written}"])["data"]["shape"] == [3, 64, 48]

@@ -113,6 +113,7 @@ def test_predict_top_k_and_unreadable_image(trained, digits_images, tmp_path):
     assert proc.returncode == 1 and "cannot read this image" in proc.stderr
 
 
+@pytest.mark.slow
 def test_feature_extraction_hdf5_and_logistic_regression(trained, digits_rec, tmp_path):
     feats = tmp_path / "feats"
     run_in_process("mxdl-features", "extract", trained, digits_rec, "--output", str(feats))
@@ -133,6 +134,7 @@ def test_feature_extraction_hdf5_and_logistic_regression(trained, digits_rec, tm
     assert nogcv.returncode == 2 and "cannot be downloaded here" in nogcv.stderr
 
 
+@pytest.mark.slow
 def test_finetune_warmup_changes_only_the_unfrozen_head(trained, digits_rec, digits_images, tmp_path):
     import mxnet as mx
     out = tmp_path / "ft"
@@ -173,6 +175,7 @@ def test_balanced_class_weights_follow_the_book_rule():
         class_weights(manifest, "train", [1, 2, 3])
 
 
+@pytest.mark.slow
 def test_class_weights_scale_each_class_loss(digits_rec, tmp_path):
     """With a learning rate too small to move the weights, the weighted loss is exactly the per-class
     weighted mean of the unweighted one, so the weights are shown to reach the loss."""
@@ -210,6 +213,7 @@ def test_two_worker_evaluation_matches_one_worker(trained, digits_rec, tmp_path)
     assert two["rank1"] == one["rank1"] and two["rank5"] == one["rank5"]
 
 
+@pytest.mark.slow
 def test_features_from_a_local_gluoncv_params_file(digits_rec, tmp_path):
     """Pretrained weights cannot be downloaded here: a gluoncv model-zoo network is built and
     its parameters loaded from a local file (saved here from a randomly initialized net)."""

@@ -24,9 +24,15 @@ FAMILIES = [("alexnet", (3, 224, 224)), ("vgg11_bn", (3, 32, 32)), ("googlenet",
             ("minigooglenet", (3, 32, 32)), ("resnet_cifar", (3, 32, 32)), ("shallownet", (3, 32, 32))]
 
 
-@pytest.mark.parametrize("name, shape", FAMILIES, ids=[f[0] for f in FAMILIES])
+# The three largest graphs (most of the conversion time) run with the long tests.
+LONG = ("alexnet", "vgg11_bn", "resnet50_v1b")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, shape", [pytest.param(*f, marks=pytest.mark.long if f[0] in LONG else ())
+                                         for f in FAMILIES], ids=[f[0] for f in FAMILIES])
 def test_onnx_export_gives_mxnets_outputs(name, shape, tmp_path):
-    from mxdl.eval.export import export_onnx
+    from mxdl.runs.export import export_onnx
     mx.random.seed(0)
     net = get_model(name, classes=7)
     net.initialize(mx.init.Xavier())

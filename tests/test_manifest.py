@@ -1,13 +1,11 @@
 """The manifest contract: written with a schema by pack and adopt, checked by every reader."""
-import ast
-import glob
 import json
 import os
 import shutil
 
 import pytest
 
-from conftest import REPO
+
 from mxdl.data.manifest import MANIFEST, SCHEMA, Manifest
 from mxdl.errors import UserError
 
@@ -68,18 +66,6 @@ def test_a_damaged_manifest_is_one_clear_error_everywhere(tmp_path, digits_rec, 
 def test_a_manifest_from_before_the_schema_key_still_loads(tmp_path, digits_rec):
     out = _damaged(tmp_path, digits_rec, _drop("schema"))
     assert Manifest.load(out).schema == 1
-
-
-def test_mxdl_never_imports_recordio_tools():
-    """Dependencies run one way: the packer builds on mxdl's contracts, never the reverse."""
-    offenders = []
-    for path in glob.glob(os.path.join(REPO, "mxdl", "**", "*.py"), recursive=True):
-        for node in ast.walk(ast.parse(open(path).read())):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
-                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
-            offenders += [f"{os.path.relpath(path, REPO)}: {n}" for n in names if n.startswith("recordio_tools")]
-    assert offenders == []
-
 
 
 def test_preflight_checks_checksums_of_small_data_by_default(tmp_path, digits_rec, monkeypatch, capsys):

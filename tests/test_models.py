@@ -46,6 +46,7 @@ def test_imagenet_counts_match_published_and_gluoncv(name, gluoncv_name, publish
     assert ours == theirs  # trainable and batch-norm statistics alike
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["resnet34_v1", "resnet50_v1", "resnet101_v1b", "resnet152_v2", "resnet50_v2",
                                   "vgg19_bn"])
 def test_other_depths_match_gluoncv(name):
@@ -88,6 +89,7 @@ SMALLER = {"resnet18_v1": (3, 64, 64), "resnet50_v2": (3, 96, 96), "squeezenet1_
            "shallownet": (1, 8, 8)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,shape", sorted(SMALLER.items()))
 def test_forward_hybridized_equals_imperative_and_export_round_trip(name, shape, tmp_path):
     mx.random.seed(0)
@@ -171,7 +173,7 @@ def test_cli_list_and_summary():
     out = run_in_process("mxdl-models", "summary", "squeezenet1_1", "--input", "3x224x224").stdout
     assert "Output Shape" in out and "squeezenet1_1: 1,235,496 trainable parameters" in out
     bad = run_in_process("mxdl-models", "summary", "vgg16", "--input", "3x224", check=False)
-    assert bad.returncode == 2 and "must look like CxHxW" in bad.stderr
+    assert bad.returncode == 2 and "--input must be C,H,W as" in bad.stderr
 
 
 def test_running_statistics_are_batchnorms_only():

@@ -7,20 +7,19 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 
 import pytest
 
-from mxdl.runinfo import EXIT_STOPPED
+from mxdl.errors import EXIT_STOPPED
 
-from conftest import BIN, REPO, as_from_a_terminal, worker_pid
+from conftest import BIN, REPO, as_from_a_terminal, wait_for_file, wait_gone, worker_pid
 
 CLUSTER = os.path.join(REPO, "scripts", "netns_cluster.sh")
 LAUNCH = os.path.join(REPO, "launch", "train.sh")
 CONFIG = os.path.join(REPO, "configs", "digits.yaml")
 HOSTS = "10.233.0.1:1,10.233.0.2:1"
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 
 
 def _why_not():
@@ -82,17 +81,15 @@ def test_two_nodes_train_through_the_launcher(cluster, digits_rec, tmp_path):
 def test_ctrl_c_on_launcher_stops_both_nodes_with_a_checkpoint(cluster, digits_rec, tmp_path):
     run_dir = str(tmp_path / "run")
     proc = on_head(cluster, run_dir, f"data.dir={digits_rec}", "train.epochs=50", "data.batch_size=16")
-    deadline = time.time() + 120
-    while not os.path.exists(os.path.join(run_dir, "history.json")):
-        assert proc.poll() is None and time.time() < deadline, proc.stdout.read()[-3000:]
-        time.sleep(0.02)
+    wait_for_file(os.path.join(run_dir, "history.json"), proc)
+    workers = [int(d[len("/proc/"):]) for d in workers_alive(run_dir)]
     os.killpg(proc.pid, signal.SIGINT)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == EXIT_STOPPED, out[-3000:]
     # a stop lands mid-epoch, or on an epoch's last step (then it is saved as that epoch's end)
     assert ("stopped after step" in out or "stopped at the end of epoch" in out) and "Resume with:" in out
     assert os.path.isfile(os.path.join(run_dir, "checkpoints", "latest"))
-    time.sleep(1)
+    wait_gone(workers)
     assert workers_alive(run_dir) == []
 
 
@@ -101,10 +98,7 @@ def test_a_lost_node_is_left_behind_and_the_job_finishes_on_the_survivor(cluster
     proc = on_head(cluster, run_dir, f"data.dir={digits_rec}", "train.epochs=6", "data.batch_size=32",
                    "optim.lr=0.02", "checkpoint.every_epochs=1", "--max-restarts", "2", "--min-np", "1")
     history = os.path.join(run_dir, "history.json")
-    deadline = time.time() + 180
-    while not (os.path.exists(history) and len(json.load(open(history))["epochs"]) >= 2):
-        assert proc.poll() is None and time.time() < deadline, proc.stdout.read()[-3000:]
-        time.sleep(0.1)
+    wait_for_file(history, proc, 180, holds=lambda text: len(json.loads(text)["epochs"]) >= 2)
     # node 2 goes down: its sshd stops answering and its worker dies
     os.kill(int(open(os.path.join(cluster["state"], "sshd-2.pid")).read()), signal.SIGTERM)
     os.kill(worker_pid(1, run_dir), signal.SIGKILL)

@@ -5,7 +5,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 
 import cv2
@@ -13,7 +12,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import run_cli, run_in_process
+from conftest import run_cli, run_in_process, wait_for_file
 from mxdl.errors import UserError
 from mxdl.data.manifest import Manifest
 from recordio_tools import pack
@@ -226,9 +225,7 @@ def test_sigkill_mid_shard_leaves_no_finished_looking_shard(digits_images, tmp_p
            "--shards", "1", "--workers", "1", "--quality", "100"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     tmp = os.path.join(out, ".train-00000-of-00001.rec.tmp")
-    deadline = time.time() + 60
-    while not (os.path.exists(tmp) and os.path.getsize(tmp) > 0) and time.time() < deadline:
-        time.sleep(0.005)
+    wait_for_file(tmp, proc, 60, holds=lambda text: len(text) > 0)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not os.path.exists(os.path.join(out, "train-00000-of-00001.rec"))
@@ -259,6 +256,7 @@ def test_cli_build_inspect_and_contact_sheet(photos_tree, tmp_path):
     assert "Traceback" not in bad.stderr
 
 
+@pytest.mark.slow
 def test_im2rec_shards_are_adopted_and_trainable(digits_images, tmp_path):
     """Shards written by MXNet's own tools/im2rec.py work with mxdl's loaders after `adopt`."""
     import mxnet

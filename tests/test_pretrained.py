@@ -13,13 +13,14 @@ from mxdl.models import get_model
 from mxdl.models.pretrained import GLUONCV, load_pretrained
 
 X = mx.nd.random.uniform(shape=(1, 3, 224, 224))
-# VGG's first dense layer takes its input size from the image: at 32x32 it holds 2 M weights
-# instead of 103 M, and the layers and their order, which is what the test proves, are the same.
+# The layers and their order are what the tests prove, and they do not depend on the input size:
+# VGG's first dense layer at 32x32 holds 2 M weights instead of 103 M, and a ResNet's global pool
+# takes any size, at a fiftieth of the work. AlexNet, GoogLeNet and SqueezeNet keep 224.
 SMALL_X = mx.nd.random.uniform(shape=(1, 3, 32, 32))
 
 
 def _input(name):
-    return SMALL_X if name.startswith("vgg") else X
+    return SMALL_X if name.startswith(("vgg", "resnet")) else X
 
 
 def _gluoncv_file(name, path, classes=1000):
@@ -41,7 +42,13 @@ def _built(name, classes=1000, **options):
     return net
 
 
-@pytest.mark.parametrize("name", sorted(GLUONCV))
+# The small families prove the loader on every run; the whole zoo (27 ImageNet-size networks, a
+# minute and a half and gigabytes of memory) runs with the long tests.
+QUICK = ("resnet18_v1", "squeezenet1_1")
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=() if n in QUICK else (pytest.mark.slow, pytest.mark.long))
+                                  for n in sorted(GLUONCV)])
 def test_a_gluoncv_file_gives_gluoncvs_outputs(name, tmp_path):
     theirs = _gluoncv_file(name, tmp_path / "g.params")
     ours = _built(name)
@@ -52,6 +59,24 @@ def test_a_gluoncv_file_gives_gluoncvs_outputs(name, tmp_path):
     assert difference <= 1e-4, difference
 
 
+@pytest.mark.parametrize("name", QUICK)
+def test_a_network_not_yet_run_takes_gluoncv_weights(name, tmp_path):
+    """The usual Gluon sequence, get_model then initialize(), leaves shapes deferred: the loader infers
+    them from the model's native input instead of refusing every file."""
+    theirs = _gluoncv_file(name, tmp_path / "g.params")
+    ours = get_model(name, classes=1000)
+    ours.initialize()
+    report = load_pretrained(ours, tmp_path / "g.params")
+    assert not report.partial and not report.new
+    assert np.abs(ours(_input(name)).asnumpy() - theirs(_input(name)).asnumpy()).max() <= 1e-4
+
+
+def test_models_offers_the_loader():
+    import mxdl.models
+    assert mxdl.models.load_pretrained is load_pretrained
+
+
+@pytest.mark.slow
 def test_v1_and_v1b_are_different_networks(tmp_path):
     """mxdl's resnet50_v1 used to be v1b under v1's name: gluoncv's v1 weights loaded without a word."""
     _gluoncv_file("resnet50_v1", tmp_path / "v1.params")
@@ -112,19 +137,20 @@ def test_an_unreadable_file_is_one_line(tmp_path, content, message):
 
 
 def test_a_run_folder_is_named_as_such(trained):
-    from mxdl.train.checkpoint import load_meta
+    from mxdl.runs.checkpoint import load_meta, weights_file
     from mxdl.models.network import build_network
     net = build_network(load_meta(os.path.join(trained, "checkpoints", "best"))["identity"])
     net.initialize(mx.init.Zero())
     net.infer_shape(mx.nd.zeros((1, 1, 8, 8)))
-    report = load_pretrained(net, trained)
+    path, fmt = weights_file(trained)
+    report = load_pretrained(net, path, fmt=fmt)
     assert report.format == "mxdl run" and not report.new and not report.unused
 
 
 def test_checkpoints_from_before_the_rename_keep_their_network(tmp_path):
     """Format-2 checkpoints called the v1b layout resnet50_v1: they must still build v1b."""
     import json
-    from mxdl.train.checkpoint import load_meta
+    from mxdl.runs.checkpoint import load_meta
     for fmt, saved, read in ((2, "resnet50_v1", "resnet50_v1b"), (3, "resnet50_v1", "resnet50_v1"),
                              (2, "resnet18_v1", "resnet18_v1")):
         (tmp_path / "meta.json").write_text(json.dumps({"format": fmt, "identity": {"model.name": saved}}))
@@ -133,10 +159,11 @@ def test_checkpoints_from_before_the_rename_keep_their_network(tmp_path):
 
 @pytest.fixture(scope="module")
 def digits_rgb(digits_images, tmp_path_factory):
-    """The digits as 3-channel 32x32 images, the input of an ImageNet network's first layer."""
+    """The digits as 3-channel 16x16 images, the input of an ImageNet network's first layer (a ResNet
+    takes any size; this one keeps its tests quick)."""
     from conftest import run_in_process
     out = tmp_path_factory.mktemp("rgb") / "shards"
-    run_in_process("mxdl-pack", "build", digits_images, out, "--size", "32x32", "--png", "--shards", "2",
+    run_in_process("mxdl-pack", "build", digits_images, out, "--size", "16x16", "--png", "--shards", "2",
                    "--split-sizes", "train=0.8,val=0.2", "--seed", "0")
     return str(out)
 
@@ -144,10 +171,12 @@ def digits_rgb(digits_images, tmp_path_factory):
 def _gluoncv_resnet18(path):
     net = gluoncv_model("resnet18_v1", pretrained=False)
     net.initialize(mx.init.Xavier())
-    net(mx.nd.zeros((1, 3, 32, 32)))
+    net(mx.nd.zeros((1, 3, 16, 16)))
     net.save_parameters(str(path))
 
 
+@pytest.mark.slow
+@pytest.mark.long
 def test_feature_extraction_from_a_gluoncv_file_then_logistic_regression(digits_rgb, tmp_path):
     """The book's first transfer workflow: a pretrained body's features to HDF5, then a linear model."""
     import h5py
@@ -156,13 +185,14 @@ def test_feature_extraction_from_a_gluoncv_file_then_logistic_regression(digits_
     _gluoncv_resnet18(params)
     feats = tmp_path / "feats"
     run_in_process("mxdl-features", "extract", digits_rgb, "--gluoncv", "resnet18_v1", "--params", params,
-                   "--input", "3x32x32", "--output", feats)
+                   "--input", "3x16x16", "--output", feats)
     with h5py.File(feats / "train.h5", "r") as f:
         assert f["features"].shape[0] == 1438 and np.isfinite(f["features"][:]).all()
     scored = run_in_process("mxdl-features", "logreg", feats, "--train", "train", "--test", "val").stdout
     assert "rank-1" in scored.lower() and (feats / "logreg.pkl").exists()
 
 
+@pytest.mark.slow
 def test_fine_tuning_from_a_gluoncv_file_warm_up_then_unfreeze(digits_rgb, tmp_path):
     """The book's second workflow: the book's head warmed up on the frozen pretrained body, then
     everything trained at a lower rate, starting from the warm-up run."""
@@ -170,7 +200,7 @@ def test_fine_tuning_from_a_gluoncv_file_warm_up_then_unfreeze(digits_rgb, tmp_p
     params = tmp_path / "resnet18_v1-local.params"
     _gluoncv_resnet18(params)
     common = (os.path.join(REPO, "configs", "digits.yaml"), f"data.dir={digits_rgb}", "model.name=resnet18_v1",
-              "data.shape=[3,32,32]", "model.head=book", "train.epochs=1", "train.log_interval=100000")
+              "data.shape=[3,16,16]", "model.head=book", "train.epochs=1", "train.log_interval=100000")
     warm = tmp_path / "warm"
     log = train_in_process(*common, f"model.init_from={params}", "train.freeze=features", "--output", warm).stdout
     assert "from gluoncv resnet18_v1 parameters" in log and "new head: output.1.weight" in log, log

@@ -67,6 +67,7 @@ def sizes(n_shards, total, seed):
     return np.diff(np.concatenate([[0], cuts, [total]])).tolist()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n_shards,workers", [(1, 1), (1, 8), (16, 1), (16, 16), (16, 64), (256, 64)])
 def test_every_train_record_is_drawn_once_per_epoch(tmp_path, n_shards, workers):
     batch = 4
@@ -117,6 +118,7 @@ def test_resume_skips_to_the_same_batches(tmp_path):
             assert np.array_equal(x0, x1) and np.array_equal(y0, y1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n_shards,workers", [(1, 1), (1, 8), (16, 64), (3, 2)])
 def test_every_val_record_is_counted_once(tmp_path, n_shards, workers):
     total = 203
@@ -144,6 +146,7 @@ def test_an_idx_that_disagrees_with_the_manifest_is_refused(tmp_path):
         reader(str(tmp_path), manifest, 0, 1)
 
 
+@pytest.mark.slow
 def test_plan_at_256_workers_covers_the_sequence_exactly():
     counts = sizes(1000, 100_000, 11)
     workers, batch = 256, 32

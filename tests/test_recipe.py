@@ -10,6 +10,7 @@ from conftest import REPO, run_in_process, train_in_process
 CONFIG = os.path.join(REPO, "configs", "digits.yaml")
 
 
+@pytest.mark.slow
 def test_the_recipe_trains_and_records_every_step(digits_rec, tmp_path):
     out = tmp_path / "run"
     log = train_in_process(CONFIG, f"data.dir={digits_rec}", "train.epochs=2", "train.mixup=0.2",
@@ -28,6 +29,7 @@ def test_the_recipe_trains_and_records_every_step(digits_rec, tmp_path):
     assert os.path.isfile(out / "checkpoints" / "epoch-0002-step-000000" / "ema.params")
 
 
+@pytest.mark.slow
 def test_runs_compare_draws_several_runs(trained, digits_rec, tmp_path):
     other = tmp_path / "other"
     train_in_process(CONFIG, f"data.dir={digits_rec}", "train.epochs=2", "schedule.name=cosine",
@@ -47,6 +49,7 @@ def test_runs_compare_draws_several_runs(trained, digits_rec, tmp_path):
     (("model.last_gamma=true",), "model.last_gamma is for residual networks; lenet has no residual block"),
     (("train.amp=bfloat16", "train.dtype=float16"), "train.amp=bfloat16 and train.dtype=float16 do not go"),
     (("train.amp=int8",), "'train.amp' must be one of"),
+    (("train.amp=float16",), "train.amp=float16 needs GPUs (MXNet has no float16 kernels for CPUs)"),
     (("train.profile_steps=10:5",), "the first step must come before the second"),
     (("train.profile_steps=40:400", "train.epochs=2"), "must end before the last step: train.epochs gives 88"),
     (("train.profile_steps=abc",), "must look like A:B"),
@@ -67,6 +70,7 @@ def test_mixup_needs_two_classes(digits_images, tmp_path):
     assert "has 1 class" in proc.stderr
 
 
+@pytest.mark.slow
 def test_a_profile_window_writes_a_chrome_trace(digits_rec, tmp_path):
     out = tmp_path / "run"
     train_in_process(CONFIG, f"data.dir={digits_rec}", "train.epochs=1", "train.profile_steps=3:6",
@@ -75,6 +79,7 @@ def test_a_profile_window_writes_a_chrome_trace(digits_rec, tmp_path):
     assert any(e.get("name", "").startswith(("Convolution", "FullyConnected")) for e in trace["traceEvents"])
 
 
+@pytest.mark.slow
 def test_a_resume_with_another_amp_is_refused(digits_rec, tmp_path):
     out = tmp_path / "run"
     train_in_process(CONFIG, f"data.dir={digits_rec}", "train.epochs=1", "train.log_interval=100000",
@@ -82,6 +87,12 @@ def test_a_resume_with_another_amp_is_refused(digits_rec, tmp_path):
     proc = train_in_process(CONFIG, f"data.dir={digits_rec}", "train.epochs=2", "train.amp=bfloat16",
                             "--output", out, "--resume", check=False)
     assert proc.returncode == 2 and "train.amp: checkpoint has None, config has 'bfloat16'" in proc.stderr
+
+
+def test_bfloat16_on_a_cpu_is_known_to_need_avx512():
+    from mxdl.topology import cpu_runs_bfloat16
+    assert cpu_runs_bfloat16({"avx2", "avx512f", "avx512bw", "avx512vl"})
+    assert not cpu_runs_bfloat16({"avx2", "fma"})  # an AMD EPYC without AVX-512: MKLDNN fails in its first conv
 
 
 def test_horovod_tuning_reaches_horovod_through_its_environment():

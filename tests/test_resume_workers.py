@@ -9,7 +9,7 @@ from conftest import REPO
 from mxdl import config
 from mxdl.dist import Dist
 from mxdl.errors import UserError
-from mxdl.train.checkpoint import load_meta
+from mxdl.runs.checkpoint import load_meta
 from mxdl.train.loop import Run
 
 
@@ -30,6 +30,7 @@ def lr_at_epoch(run, epoch, step=0):
     return run.schedule.lr_at(run.global_step(epoch, step))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("old,new", [(2, 1), (1, 2), (4, 1)])
 def test_resumed_rate_equals_a_fresh_run_of_the_new_size(digits_rec, tmp_path, old, new):
     first = Run(make_cfg(digits_rec, "train.epochs=2"), str(tmp_path), SimulatedDist(old))
@@ -42,6 +43,7 @@ def test_resumed_rate_equals_a_fresh_run_of_the_new_size(digits_rec, tmp_path, o
     assert lr_at_epoch(resumed, 3) == pytest.approx(0.04 * 0.25 * new)
 
 
+@pytest.mark.slow
 def test_an_lr_given_on_resume_stays_at_its_epoch_across_sizes(digits_rec, tmp_path):
     Run(make_cfg(digits_rec, "train.epochs=2", "schedule.name=constant"), str(tmp_path), SimulatedDist(2)).fit()
     Run(make_cfg(digits_rec, "train.epochs=3", "schedule.name=constant"), str(tmp_path), SimulatedDist(2),
@@ -54,6 +56,7 @@ def test_an_lr_given_on_resume_stays_at_its_epoch_across_sizes(digits_rec, tmp_p
     assert [lr_at_epoch(on_four, e) for e in (0, 1, 3)] == pytest.approx([0.16, 0.016, 0.016])
 
 
+@pytest.mark.slow
 def test_a_mid_epoch_checkpoint_resumes_on_another_size_at_the_same_epoch_fraction(digits_rec, tmp_path):
     run = Run(make_cfg(digits_rec, "train.epochs=1"), str(tmp_path), SimulatedDist(2))
     run.fit()
@@ -67,13 +70,14 @@ def test_a_mid_epoch_checkpoint_resumes_on_another_size_at_the_same_epoch_fracti
 
 def test_a_format_1_checkpoint_is_read_in_epochs(digits_rec, tmp_path):
     """Segments of older checkpoints (global steps, rates already scaled) are converted on load."""
-    from mxdl.train.loop import segments_in_epochs
+    from mxdl.train.resume import segments_in_epochs
     meta = {"format": 1, "world_size": 4, "steps_per_epoch": 50,
             "lr_segments": [{"step": 0, "lr": 0.4}, {"step": 2000, "lr": 0.04}]}
     assert segments_in_epochs(meta, True) == [{"epoch": 0.0, "lr": 0.1}, {"epoch": 40.0, "lr": 0.01}]
     assert segments_in_epochs(meta, False)[1] == {"epoch": 40.0, "lr": 0.04}
 
 
+@pytest.mark.slow
 def test_a_batch_size_change_is_refused(digits_rec, tmp_path):
     Run(make_cfg(digits_rec, "train.epochs=1"), str(tmp_path), SimulatedDist(1)).fit()
     with pytest.raises(UserError, match="trained with data.batch_size=8; resume with data.batch_size=8"):

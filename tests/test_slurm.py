@@ -15,7 +15,7 @@ import pytest
 
 from conftest import BIN, REPO
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]
 SCRIPT = os.path.join(REPO, "scripts", "slurm_local.sh")
 
 

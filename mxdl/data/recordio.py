@@ -33,6 +33,7 @@ import weakref
 import numpy as np
 
 from ..errors import DamagedData, UserError, error_reason
+from ..log import native_log_silenced
 from ..seeding import Stream, derive_seed
 from .epoch_plan import dropped_per_epoch, eval_slice, locate, steps_per_epoch, train_slice
 from .shards import damaged_record, input_shape
@@ -232,9 +233,10 @@ class RecordDataset:
         try:
             # round_batch stays on: with it off, MXNet 1.9 reports pad=0 for a short last batch and
             # fills the rest with uninitialized memory. The wrapped rows it adds are dropped below.
-            return mx.io.ImageRecordIter(path_imgrec=shard.rec, path_imgidx=idx, num_parts=2, part_index=0,
-                                         batch_size=min(self.batch_size, seg.count), shuffle=train,
-                                         seed=seed, seed_aug=seed, round_batch=True, **self._iter_args(train))
+            with native_log_silenced():
+                return mx.io.ImageRecordIter(path_imgrec=shard.rec, path_imgidx=idx, num_parts=2, part_index=0,
+                                             batch_size=min(self.batch_size, seg.count), shuffle=train,
+                                             seed=seed, seed_aug=seed, round_batch=True, **self._iter_args(train))
         finally:
             os.remove(idx)
 

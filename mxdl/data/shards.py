@@ -19,7 +19,6 @@ def iter_rec(rec_path, idx_path, channels=3):
 
     Records are decoded to ``channels`` whatever their file holds (a pass-through PNG may be grey
     or RGBA), as the packer and ImageRecordIter decode them."""
-    flag = cv2.IMREAD_COLOR if channels == 3 else cv2.IMREAD_GRAYSCALE
     import mxnet as mx
     reader = mx.recordio.MXIndexedRecordIO(idx_path, rec_path, "r")
     try:
@@ -28,10 +27,32 @@ def iter_rec(rec_path, idx_path, channels=3):
                 header, payload = mx.recordio.unpack(reader.read_idx(key))
             except mx.base.MXNetError as err:
                 raise damaged_record(rec_path, index, key, error_reason(err), reader.idx[key]) from None
-            image = cv2.imdecode(np.frombuffer(payload, np.uint8), flag)
-            if image is not None:
-                image = image[..., None] if image.ndim == 2 else image[..., ::-1]
-            yield key, header.label, image
+            yield key, header.label, _decode(payload, channels)
+    finally:
+        reader.close()
+
+
+def _decode(payload, channels):
+    image = cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_COLOR if channels == 3 else cv2.IMREAD_GRAYSCALE)
+    if image is not None:
+        image = image[..., None] if image.ndim == 2 else image[..., ::-1]
+    return image
+
+
+def read_keys(manifest, rec_or_h5, idx, keys):
+    """Yield ``(key, image)`` for the given record keys (RecordIO key, or HDF5 row), read by index."""
+    if manifest.format != "rec":
+        import h5py
+        with h5py.File(rec_or_h5, "r") as f:
+            for key in keys:
+                yield key, f["images"][int(key)]
+        return
+    import mxnet as mx
+    reader = mx.recordio.MXIndexedRecordIO(idx, rec_or_h5, "r")
+    try:
+        for key in keys:
+            _, payload = mx.recordio.unpack(reader.read_idx(int(key)))
+            yield key, _decode(payload, manifest.channels)
     finally:
         reader.close()
 

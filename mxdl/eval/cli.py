@@ -63,14 +63,14 @@ def _check_members(predictors, data_dir):
             raise UserError(f"ensemble members take different inputs: {p.source} {p.input_shape}")
 
 
-def _gather(dist, probs, labels, ids, thumbs):
-    """Concatenate every worker's share on all workers (Horovod), or return as is."""
+def _gather(dist, probs, labels, ids):
+    """Concatenate every worker's share (probabilities, labels, record ids) on all workers (Horovod),
+    or return as is. The images stay where they are: rank 0 reads back the few the report shows."""
     if dist.hvd is None or dist.size == 1:
-        return probs, labels, ids, thumbs
-    parts = dist.hvd.allgather_object((probs, labels, ids, thumbs))
+        return probs, labels, ids
+    parts = dist.hvd.allgather_object((probs, labels, ids))
     probs = [np.concatenate([p[0][m] for p in parts]) for m in range(len(probs))]
-    return (probs, np.concatenate([p[1] for p in parts]), sum((p[2] for p in parts), []),
-            sum((p[3] for p in parts), []))
+    return probs, np.concatenate([p[1] for p in parts]), sum((p[2] for p in parts), [])
 
 
 @cli_entry
@@ -79,16 +79,16 @@ def main(argv=None):
     from .evaluate import full_report, predict_split, summarize, write_errors
     from .model_io import load_predictor
     args = eval_parser().parse_args(argv)
-    members = [load_predictor(m) for m in [args.model] + args.ensemble]
+    dist = Dist()  # first: each worker's device comes from its local rank
+    members = [load_predictor(m, dist.context()) for m in [args.model] + args.ensemble]
     _check_members(members, args.data)
-    dist = Dist()
     modes = [False, True] if args.both else [args.ten_crop]
     out_dir = _out_dir(args.model, args.split, args.output)
     results = {}
     for ten in modes:
         mode = "10-crop" if ten else "center crop"
         local = predict_split(members, args.data, args.split, ten, args.batch_size, dist.rank, dist.size)
-        probs, labels, ids, thumbs = _gather(dist, *local)
+        probs, labels, ids = _gather(dist, *local)
         if not dist.primary:
             continue
         rows = [summarize(m.source, p, labels) for m, p in zip(members, probs)]
@@ -103,7 +103,7 @@ def main(argv=None):
     os.makedirs(out_dir, exist_ok=True)
     class_names = members[0].class_names
     print(full_report(out_dir, final, labels, class_names))
-    errors = write_errors(out_dir, final, labels, ids, thumbs, class_names)
+    errors = write_errors(out_dir, final, labels, ids, args.data, class_names)
     with open(os.path.join(out_dir, "results.json"), "w") as f:
         json.dump(results, f, indent=2)
     print(f"{errors} misclassified; report, confusion.png, misclassified.csv, worst.png in {out_dir}")

@@ -25,6 +25,24 @@ def iter_split(data_dir, split, rank=0, size=1):
             n += 1
 
 
+def read_records(data_dir, ids):
+    """``{record id: image}`` for record ids ``shard:key`` (from :func:`iter_split`), read by index:
+    the error grid needs a few images, not a copy of every one gathered from every worker."""
+    from ..data.manifest import Manifest
+    from ..data.shards import read_keys
+    manifest = Manifest.load(data_dir)
+    wanted = {}
+    for rid in ids:
+        name, key = rid.rsplit(":", 1)
+        wanted.setdefault(name, []).append(int(key))
+    found = {}
+    for split in manifest.splits:
+        for name, path, idx in manifest.shard_paths(split):
+            if name in wanted:
+                found.update((f"{name}:{key}", image) for key, image in read_keys(manifest, path, idx, wanted.pop(name)))
+    return found
+
+
 def fit_to_input(image, shape, ten):
     """Crop (or, for smaller images, resize) to the network input; 1 or 10 views."""
     c, h, w = shape
@@ -37,8 +55,8 @@ def fit_to_input(image, shape, ten):
 
 
 def predict_split(predictors, data_dir, split, ten=False, batch=64, rank=0, size=1):
-    """Probabilities per member (list of N x K arrays), labels, record ids, and sample images."""
-    ids, labels, thumbs = [], [], []
+    """Probabilities per member (list of N x K arrays), labels and record ids."""
+    ids, labels = [], []
     probs = [[] for _ in predictors]
     pending = []
 
@@ -56,7 +74,6 @@ def predict_split(predictors, data_dir, split, ten=False, batch=64, rank=0, size
     for rid, label, image in iter_split(data_dir, split, rank, size):
         ids.append(rid)
         labels.append(label)
-        thumbs.append(cv2.resize(image, (48, 48), interpolation=cv2.INTER_AREA).reshape(48, 48, -1))
         pending.append((rid, predictors[0].views(image, ten)))
         if len(pending) * (10 if ten else 1) >= batch:
             flush()
@@ -64,7 +81,7 @@ def predict_split(predictors, data_dir, split, ten=False, batch=64, rank=0, size
         flush()
     if not ids:
         raise UserError(f"split '{split}' of {data_dir} is empty for this worker")
-    return [np.stack(p) for p in probs], np.array(labels), ids, thumbs
+    return [np.stack(p) for p in probs], np.array(labels), ids
 
 
 def summarize(name, probs, labels):
@@ -72,8 +89,9 @@ def summarize(name, probs, labels):
             "images": int(len(labels))}
 
 
-def write_errors(out_dir, probs, labels, ids, thumbs, class_names, worst=32):
-    """misclassified.csv (every error) and worst.png (the most confident errors)."""
+def write_errors(out_dir, probs, labels, ids, data_dir, class_names, worst=32):
+    """misclassified.csv (every error) and worst.png (the most confident errors, read back from
+    ``data_dir``)."""
     pred = np.argmax(probs, axis=1)
     wrong = np.flatnonzero(pred != labels)
     order = wrong[np.argsort(-probs[wrong, pred[wrong]])]
@@ -84,8 +102,9 @@ def write_errors(out_dir, probs, labels, ids, thumbs, class_names, worst=32):
             w.writerow([ids[i], class_names[labels[i]], class_names[pred[i]], f"{probs[i, pred[i]]:.4f}"])
     if len(order):
         tiles = []
+        images = read_records(data_dir, [ids[i] for i in order[:worst]])
         for i in order[:worst]:
-            tile = cv2.resize(gray_to_rgb(thumbs[i]), (96, 96), interpolation=cv2.INTER_NEAREST)
+            tile = cv2.resize(gray_to_rgb(images[ids[i]]), (96, 96), interpolation=cv2.INTER_AREA)
             tile = np.vstack([tile, np.full((28, 96, 3), 255, np.uint8)])
             cv2.putText(tile, f"T:{class_names[labels[i]][:10]}", (2, 108), cv2.FONT_HERSHEY_SIMPLEX, 0.33, (0, 120, 0), 1)
             cv2.putText(tile, f"P:{class_names[pred[i]][:10]}", (2, 121), cv2.FONT_HERSHEY_SIMPLEX, 0.33, (200, 0, 0), 1)

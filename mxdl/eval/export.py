@@ -1,73 +1,13 @@
-"""Export a trained network for serving: MXNet's symbol JSON and params, or ONNX.
+"""``mxdl-export RUN|CHECKPOINT|PREFIX-symbol.json [--format symbol|onnx] [--output DIR]``
 
-    mxdl-export RUN|CHECKPOINT|PREFIX-symbol.json [--format symbol|onnx] [--output DIR]
-
-Both formats come with ``model-preprocess.json`` (mean, scale, resize, input shape, class
-names): what a server must do to an image first. Files are written in a temporary folder and
-moved into place, the file that marks a complete export last, so a full disk or an interrupt
-never leaves a truncated model under its final name. ONNX goes through MXNet 1.9's own
-converter (``mx.onnx.export_model``) with a dynamic batch dimension.
+The files themselves are written by :mod:`mxdl.runs.export`, which the trainer's own final
+export uses too.
 """
-import glob
 import os
 
 from ..cli_help import make_parser
 from ..errors import UserError, cli_entry
-from ..fileio import atomic_write_json, temporary_dir
-
-PREFIX = "model"
-PREPROCESS = "model-preprocess.json"
-ONNX_FILE = "model.onnx"
-
-
-def _move_into_place(tmp, out_dir, last):
-    os.makedirs(out_dir, exist_ok=True)
-    for name in sorted(os.listdir(tmp), key=lambda n: n == last):
-        os.replace(os.path.join(tmp, name), os.path.join(out_dir, name))
-
-
-def _remove_older_params(out_dir, epoch):
-    """An earlier export's ``model-NNNN.params`` beside the new one would be taken for it."""
-    for path in glob.glob(os.path.join(out_dir, f"{PREFIX}-[0-9][0-9][0-9][0-9].params")):
-        if not path.endswith(f"-{epoch:04d}.params"):
-            os.remove(path)
-
-
-def export_symbol(net, input_shape, preprocess, out_dir, epoch=0, dtype="float32", ctx=None):
-    """``net`` (hybridized) as ``model-symbol.json`` + ``model-EPOCH.params`` in ``out_dir``."""
-    import mxnet as mx
-    net(mx.nd.zeros((1,) + tuple(input_shape), dtype=dtype, ctx=ctx or mx.cpu()))  # builds the graph to write
-    os.makedirs(out_dir, exist_ok=True)
-    with temporary_dir(out_dir, ".export-") as tmp:
-        net.export(os.path.join(tmp, PREFIX), epoch=epoch)
-        atomic_write_json(os.path.join(tmp, PREPROCESS), preprocess)
-        _remove_older_params(out_dir, epoch)
-        _move_into_place(tmp, out_dir, last=f"{PREFIX}-symbol.json")
-    return os.path.join(out_dir, f"{PREFIX}-symbol.json"), os.path.join(out_dir, f"{PREFIX}-{epoch:04d}.params")
-
-
-def export_onnx(net, input_shape, preprocess, out_dir, ctx=None):
-    """``net`` as ``model.onnx`` (batch size free) in ``out_dir``."""
-    import numpy as np
-    try:
-        import onnx  # noqa: F401 - mx.onnx needs it, and says so less clearly
-    except ImportError:
-        raise UserError("ONNX export needs the onnx package: pip install 'mxdl[onnx]'") from None
-    import mxnet as mx
-    os.makedirs(out_dir, exist_ok=True)
-    with temporary_dir(out_dir, ".export-") as tmp:
-        symbol, params = export_symbol(net, input_shape, preprocess, os.path.join(tmp, "symbol"), ctx=ctx)
-        shape = tuple(input_shape)
-        try:
-            mx.onnx.export_model(symbol, params, in_shapes=[(1,) + shape], in_types=[np.float32],
-                                 onnx_file_path=os.path.join(tmp, ONNX_FILE), dynamic=True,
-                                 dynamic_input_shapes=[(None,) + shape])
-        except (NotImplementedError, AttributeError, ValueError, mx.base.MXNetError) as err:
-            raise UserError(f"MXNet's ONNX converter refused this network: {str(err).splitlines()[0]}") from None
-        atomic_write_json(os.path.join(tmp, PREPROCESS), preprocess)
-        for name in (PREPROCESS, ONNX_FILE):
-            os.replace(os.path.join(tmp, name), os.path.join(out_dir, name))
-    return os.path.join(out_dir, ONNX_FILE)
+from ..runs.export import PREPROCESS, export_onnx, export_symbol
 
 
 def _default_output(model):

@@ -48,10 +48,11 @@ def cut_at_layer(net, layer):
 
 def gluoncv_predictor(name, params, input_shape):
     from gluoncv.model_zoo import get_model
-    from .model_io import Predictor, _ctx
+    from ..topology import device
+    from .model_io import Predictor
     if not os.path.isfile(params):
         raise UserError(f"parameter file not found: {params} (pretrained weights cannot be downloaded here)")
-    ctx = _ctx()
+    ctx = device()
     net = get_model(name, pretrained=False)
     net.load_parameters(params, ctx=ctx)
     net.hybridize()

@@ -55,19 +55,13 @@ class Predictor:
         return mx.nd.softmax(out.astype("float32"), axis=1).asnumpy()
 
 
-def _ctx():
-    import mxnet as mx
-    return mx.gpu(0) if mx.context.num_gpus() > 0 else mx.cpu()
-
-
-def _from_checkpoint(path):
+def _from_checkpoint(path, ctx):
     from ..models.network import build_network
-    from ..train.checkpoint import load_meta, load_params
+    from ..runs.checkpoint import load_meta, load_params
     meta = load_meta(path, ("identity",))
     ident, pre = meta["identity"], meta.get("preprocess")
     if pre is None:
         raise UserError(f"{path} predates stored preprocessing; evaluate its exported model instead")
-    ctx = _ctx()
     net = build_network(ident, dtype="float32")
     load_params(net, path, ctx, cast_dtype=True, dtype_source="current")
     net.hybridize()
@@ -75,7 +69,7 @@ def _from_checkpoint(path):
                      pre.get("resize", 0))
 
 
-def _from_export(symbol_file):
+def _from_export(symbol_file, ctx):
     import mxnet as mx
     prefix = symbol_file[: -len("-symbol.json")]
     params = sorted(glob.glob(prefix + "-*.params"))
@@ -86,7 +80,6 @@ def _from_export(symbol_file):
         raise UserError(f"{info_path} is missing: it records the preprocessing the model expects")
     with open(info_path) as f:
         pre = json.load(f)
-    ctx = _ctx()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SymbolBlock warns about unnamed inputs; harmless here
         net = mx.gluon.SymbolBlock.imports(symbol_file, ["data"], params[-1], ctx=ctx)
@@ -94,18 +87,21 @@ def _from_export(symbol_file):
                      symbol_file, ctx, pre.get("resize", 0))
 
 
-def load_predictor(path):
+def load_predictor(path, ctx=None):
+    """A Predictor on ``ctx`` (default: this worker's device, from its local rank)."""
+    from ..runs.checkpoint import META, run_checkpoint
+    from ..topology import device
+    ctx = ctx or device()
     if not os.path.exists(path):
         raise UserError(f"model not found: {path}")
     if path.endswith("-symbol.json"):
-        return _from_export(path)
-    if os.path.isfile(os.path.join(path, "meta.json")):
-        return _from_checkpoint(path)
-    from ..train.checkpoint import run_checkpoint
+        return _from_export(path, ctx)
+    if os.path.isfile(os.path.join(path, META)):
+        return _from_checkpoint(path, ctx)
     chosen = run_checkpoint(path)
     if chosen:
-        return _from_checkpoint(chosen)
+        return _from_checkpoint(chosen, ctx)
     exported = glob.glob(os.path.join(path, "*-symbol.json"))
     if exported:
-        return _from_export(exported[0])
+        return _from_export(exported[0], ctx)
     raise UserError(f"{path} holds no checkpoint or exported model")

@@ -14,7 +14,7 @@ PANELS = (("loss", ("train_loss", "val_loss")), ("accuracy", ("train_acc", "val_
 
 
 def load_history(run):
-    from ..train.monitor import History
+    from ..runs.history import History
     history = History.load(run, float("inf"))
     if not history.entries:
         raise UserError(f"{run} has no history.json with epochs: not a run folder, or no epoch finished")

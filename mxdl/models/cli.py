@@ -8,13 +8,9 @@ from .registry import get_model, list_models, native_input
 
 
 def parse_shape(text):
-    try:
-        shape = tuple(int(x) for x in text.lower().split("x"))
-    except ValueError:
-        shape = ()
-    if len(shape) != 3 or min(shape) < 1:
-        raise UserError(f"--input '{text}' must look like CxHxW, e.g. 3x224x224")
-    return shape
+    """``--input`` in any of the forms data.shape takes."""
+    from ..config import parse_shape as parse
+    return tuple(parse(text, "--input"))
 
 
 def count_parameters(net, input_shape):

@@ -3,8 +3,8 @@ partial loads.
 
 Sources, detected and named in the report:
 
-- an mxdl run folder (its best, else latest, checkpoint), a checkpoint folder, or a
-  ``.params`` file saved from an mxdl network: arrays are matched by structural name and shape;
+- a ``.params`` file saved from an mxdl network (a run's or checkpoint's, which
+  :func:`mxdl.runs.checkpoint.weights_file` finds): arrays are matched by structural name and shape;
 - a gluoncv model-zoo ``.params`` file for a network that has a gluoncv counterpart
   (:data:`GLUONCV`). mxdl's ImageNet families define their layers in gluoncv's order, which
   tests/test_pretrained.py proves by equal outputs. So the file is first loaded into gluoncv's
@@ -65,19 +65,6 @@ class LoadReport:
         return text
 
 
-def params_file(source):
-    """``(file, format)`` for a run folder, checkpoint folder or parameter file."""
-    from ..train.checkpoint import META, PARAMS, run_checkpoint
-    if os.path.isfile(source):
-        return source, None
-    if os.path.isfile(os.path.join(source, PARAMS)) and os.path.isfile(os.path.join(source, META)):
-        return os.path.join(source, PARAMS), "mxdl checkpoint"
-    chosen = run_checkpoint(source)
-    if chosen:
-        return os.path.join(chosen, PARAMS), "mxdl run"
-    raise UserError(f"no parameters found at {source} (give a run folder, a checkpoint folder or a .params file)")
-
-
 def _read(path):
     import mxnet as mx
     try:
@@ -107,6 +94,21 @@ def _shape(param):
 
 def _is_head(name):
     return name.startswith(HEAD_PREFIXES)
+
+
+def _settle_shapes(net, name, ctx):
+    """A network built and ``initialize()``d but never run has parameters of unknown shape (Gluon's
+    deferred initialisation), which no file can be matched against: infer them from the model's
+    native input, by shape inference rather than a forward pass (which would have to be broadcast
+    by Horovod afterwards). A network given another input size settles its own shapes first."""
+    if all(param.shape and 0 not in param.shape for param in _unique_params(net).values()):
+        return
+    import mxnet as mx
+    from .registry import native_input
+    if name is None:
+        raise UserError("the network's parameter shapes are not known yet and it is not an mxdl model: run "
+                        "net.infer_shape(x) (or one forward pass) before loading weights into it")
+    net.infer_shape(mx.nd.zeros((1,) + tuple(native_input(name)), ctx=ctx))
 
 
 def _mismatches(arrays, params, limit=3):
@@ -189,14 +191,21 @@ def _copy_in_order(net, name, gnet, report, ctx):
     return report
 
 
-def load_pretrained(net, source, ctx=None, allow_partial=False):
-    """Load ``source`` into ``net`` (built by :func:`mxdl.models.get_model`, shapes known) and
-    return a :class:`LoadReport`; a partial load is a UserError unless ``allow_partial``."""
+def load_pretrained(net, path, ctx=None, allow_partial=False, fmt=None):
+    """Load the parameter file ``path`` into ``net`` (built by :func:`mxdl.models.get_model`) and
+    return a :class:`LoadReport`; a partial load is a UserError unless ``allow_partial``.
+
+    ``fmt`` names where the file came from, for the report (None: found out here). A run or
+    checkpoint folder is turned into its file by :func:`mxdl.runs.checkpoint.weights_file`."""
     import mxnet as mx
     ctx = ctx or mx.cpu()
-    path, fmt = params_file(os.fspath(source))
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise UserError(f"no parameter file at {path}" + (" (a folder: give the .params file in it)"
+                                                          if os.path.isdir(path) else ""))
     arrays = _read(path)
     name = getattr(net, "model_name", None)
+    _settle_shapes(net, name, ctx)
     report = None
     if fmt is None and name in GLUONCV:
         report = _try_gluoncv(net, name, path, arrays, ctx)

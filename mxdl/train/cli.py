@@ -13,7 +13,6 @@ checkpoint, --resume-from E takes the one written at the end of epoch E. An
 """
 import os
 import platform
-import shutil
 import sys
 
 from .. import config as config_mod
@@ -54,76 +53,101 @@ def _environment(dist):
     return "\n".join(lines) + "\n"
 
 
-def _clear_run(run_dir):
-    for name in ("checkpoints", "history.json", "history.csv", "curves.png"):
-        path = os.path.join(run_dir, name)
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        elif os.path.exists(path):
-            os.remove(path)
+def _list_and_exit(args):
+    """--show-defaults and --list-configs: print, and train nothing."""
+    if args.show_defaults:
+        print(config_mod.describe_defaults())
+    else:
+        for name, (path, about) in config_mod.packaged_configs().items():
+            print(f"{name:32s} {about}")
+        print(f"(in {config_mod.PACKAGED_CONFIGS})")
+    return 0
+
+
+def _resume_choice(args, run_dir):
+    """What to resume: an epoch, "latest", or None (a fresh start)."""
+    from ..runs.checkpoint import has_checkpoint
+    found = has_checkpoint(run_dir)
+    if args.resume_from is not None:
+        return args.resume_from
+    if args.resume and not found:
+        raise UserError(f"--resume: no checkpoint in {run_dir}/checkpoints (start without --resume)")
+    return "latest" if args.resume or (found and not args.fresh) else None
+
+
+def _resume_hint(args):
+    """The command that continues this run, printed after a stop. Under launch/train.sh the
+    launcher prints its own (with its hosts and worker count), so the workers print none."""
+    if os.environ.get("MXDL_UNDER_LAUNCHER"):
+        return ""
+    return " ".join(["mxdl-train", args.config] + [o for o in args.overrides if not o.startswith("optim.lr=")]
+                    + ([f"--output {args.output}"] if args.output else []))
+
+
+def _prepare_run_dir(run_dir, dist, fresh):
+    """Rank 0 makes (or, with --fresh, empties) the run directory; the others wait for it."""
+    from ..runs.layout import clear_run, stop_file
+    if os.path.exists(run_dir) and not os.path.isdir(run_dir):
+        raise UserError(f"--output {run_dir} exists and is not a folder")
+    if dist.primary:
+        os.makedirs(run_dir, exist_ok=True)
+        if fresh:
+            clear_run(run_dir)
+    dist.barrier("run_dir_ready")
+    os.makedirs(run_dir, exist_ok=True)
+    if dist.size == 1 and os.path.exists(stop_file(run_dir)):
+        # Left by a stop whose run ended before reading it; the launcher clears it itself, and a
+        # Horovod job's STOP may be a request made while the workers were starting.
+        os.remove(stop_file(run_dir))
+        return f"removed a stale {stop_file(run_dir)} from an earlier stop request"
+    return None
+
+
+def _record_start(run, cfg, dist, logger):
+    """Once the run is accepted (a refused resume leaves the run's files as they were): its config,
+    with what a resume changed in it, and its environment."""
+    from ..fileio import atomic_write_text
+    from ..runs.provenance import record_config
+    if not dist.primary:
+        return
+    resumed = run.start_epoch if run.start_epoch or run.start_step else None
+    for change in record_config(run.run_dir, cfg, resumed):
+        logger.info(f"config changed since the checkpoint: {change}")
+    atomic_write_text(os.path.join(run.run_dir, "env.txt"), _environment(dist))
 
 
 @cli_entry
 def main(argv=None):
     args = build_parser().parse_intermixed_args(argv)  # overrides may come before or after options
-    if args.show_defaults:
-        print(config_mod.describe_defaults())
-        return 0
-    if args.list_configs:
-        for name, (path, about) in config_mod.packaged_configs().items():
-            print(f"{name:32s} {about}")
-        print(f"(in {config_mod.PACKAGED_CONFIGS})")
-        return 0
+    if args.show_defaults or args.list_configs:
+        return _list_and_exit(args)
     if not args.config:
         raise UserError("give a config file, e.g. mxdl-train configs/digits.yaml")
     cfg = config_mod.resolve(args.config, args.overrides)
     # an lr given with a resume takes effect from there on (the coerced value: "1e-4" is a string to YAML)
     given_lr = "optim.lr" in dict(config_mod.parse_override(o) for o in args.overrides)
-    lr_override = cfg["optim"]["lr"] if given_lr else None
 
     from .. import budget as budget_mod
     node = budget_mod.here()
     budget_mod.set_compute_threads(node)  # before MXNet is imported: it reads them once
-    from ..dist import Dist
     from .. import log as log_mod
-    from ..fileio import atomic_write_text
-    from ..runinfo import EXIT_STOPPED, STOPPED, run_dir_for, stop_file
+    from ..dist import Dist
+    from ..errors import EXIT_STOPPED
+    from ..runs.layout import STOPPED, run_dir_for
     from .loop import Run
     dist = Dist(cfg["horovod"])
     run_dir = run_dir_for(args.config, args.output)
-    if os.path.exists(run_dir) and not os.path.isdir(run_dir):
-        raise UserError(f"--output {run_dir} exists and is not a folder")
-    if dist.primary:
-        os.makedirs(run_dir, exist_ok=True)
-        if args.fresh:
-            _clear_run(run_dir)
-    dist.barrier("run_dir_ready")  # others wait until rank 0 has prepared the directory
-    os.makedirs(run_dir, exist_ok=True)
+    note = _prepare_run_dir(run_dir, dist, args.fresh)
     logger = log_mod.setup(run_dir, dist.rank)
     if dist.primary:
         for line in config_mod.diff_from_defaults(cfg):
             logger.info(f"config {line}")
-    if dist.size == 1 and os.path.exists(stop_file(run_dir)):
-        # Left by a stop whose run ended before reading it; the launcher clears it itself, and a
-        # Horovod job's STOP may be a request made while the workers were starting.
-        os.remove(stop_file(run_dir))
-        logger.info(f"removed a stale {stop_file(run_dir)} from an earlier stop request")
-    has_checkpoint = os.path.isfile(os.path.join(run_dir, "checkpoints", "latest"))
-    if args.resume_from is not None:
-        resume = args.resume_from
-    elif args.resume or (has_checkpoint and not args.fresh):
-        if args.resume and not has_checkpoint:
-            raise UserError(f"--resume: no checkpoint in {run_dir}/checkpoints (start without --resume)")
-        resume = "latest"
-    else:
-        resume = None
-    hint = " ".join(["mxdl-train", args.config] + [o for o in args.overrides if not o.startswith("optim.lr=")]
-                    + ([f"--output {args.output}"] if args.output else []))
-    run = Run(cfg, run_dir, dist, resume=resume, lr_override=lr_override if resume is not None else None,
-              resume_hint=hint, budget=node)
-    if dist.primary:  # only once the run is accepted: a refused resume leaves the run's files as they were
-        config_mod.dump(cfg, os.path.join(run_dir, "config.yaml"))
-        atomic_write_text(os.path.join(run_dir, "env.txt"), _environment(dist))
+    if note:
+        logger.info(note)
+    resume = _resume_choice(args, run_dir)
+    run = Run(cfg, run_dir, dist, resume=resume, lr_override=cfg["optim"]["lr"] if given_lr and resume is not None
+              else None, resume_hint=_resume_hint(args), budget=node)
+    _record_start(run, cfg, dist, logger)
     outcome = run.fit()
     # Under Horovod every worker exits 0 (horovodrun reports any other code as a crash);
     # launch/train.sh reads RUN/outcome and gives the stopped code itself.

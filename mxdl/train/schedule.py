@@ -71,7 +71,9 @@ class Schedule:
             lr *= (step + 1) / self.warmup_steps
         return lr * self.scale
 
-    def describe(self):
+    def describe(self, step=0, given_on_resume=False):
+        """One line: the rate in force at ``step`` (per worker and scaled) and where it comes from,
+        then the schedule's shape."""
         c = self.cfg
         detail = {"constant": "", "step": f" x{c['factor']} every {c['every']} epochs (first drop after epoch {c['every'] - 1})",
                   "multistep": f" x{c['factor']} at epochs {c['milestones']}",
@@ -79,6 +81,16 @@ class Schedule:
                   "time": f" decay {c['decay']} per iteration",
                   "cosine": f" (half cosine) to zero at epoch {self.epochs}"}[c["name"]]
         warm = f", linear warmup over {self.warmup_steps} steps" if self.warmup_steps else ""
-        scaled = f" (x{self.scale:g} workers = {self.segments[0]['lr'] * self.scale:g})" if self.scale != 1 else ""
-        return (f"lr {self.segments[0]['lr']:g}{scaled} {c['name']}{detail}{warm}; "
-                f"{self.spe} steps/epoch; changes per {c['per']}")
+        rate = self.lr_at(step)
+        per_worker = rate / self.scale if self.scale else rate
+        scaled = f" (x{self.scale:g} workers = {rate:g})" if self.scale != 1 else ""
+        return (f"lr {per_worker:g} per worker{scaled} at step {step}, {self._source(step, given_on_resume)}; "
+                f"schedule {c['name']}{detail}{warm}; {self.spe} steps/epoch; changes per {c['per']}")
+
+    def _source(self, step, given_on_resume):
+        if given_on_resume:
+            return "set by the optim.lr given with this resume"
+        seg = max((s for s in self.segments if s["epoch"] <= self.epoch_at(step) + 1e-9), key=lambda s: s["epoch"])
+        if seg["epoch"] > 0:
+            return f"from the lr {seg['lr']:g} given on a resume at epoch {seg['epoch']:g}, as scheduled since"
+        return f"from optim.lr {seg['lr']:g} as scheduled"

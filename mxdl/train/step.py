@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from ..errors import RunFailed
+from ..errors import RunFailed, UserError
 
 
 class Mixer:
@@ -226,12 +226,19 @@ class Stepper:
             p.zero_grad()
 
 
-def init_amp(dtype):
+def init_amp(dtype, ctx):
     """Turn on MXNet's AMP for this process; it patches MXNet's operators, so it must run before
-    any network is built."""
-    if dtype:
-        from mxnet.contrib import amp
-        amp.init(target_dtype=dtype)
+    any network is built. A device that cannot run the type is refused here, in one line, rather
+    than deep inside the first step."""
+    if not dtype:
+        return
+    from .. import topology
+    if ctx.device_type == "cpu" and (dtype == "float16" or not topology.cpu_runs_bfloat16()):
+        need = "GPUs (MXNet has no float16 kernels for CPUs)" if dtype == "float16" else \
+            "a CPU with AVX-512 (MKLDNN's bfloat16 kernels), which this one lacks"
+        raise UserError(f"train.amp={dtype} needs {need}: train in float32 here (train.amp=null)")
+    from mxnet.contrib import amp
+    amp.init(target_dtype=dtype)
 
 
 def loss_scaler_state(trainer):

@@ -7,13 +7,12 @@
   the step losses and learning rate, and every epoch's metrics;
 - the estimated time left, for the log lines.
 """
-import json
 import os
 import time
 
 from ..errors import UserError
-
-METRICS = "metrics.jsonl"
+from ..runs.history import MetricsLog
+from ..runs.layout import TENSORBOARD
 
 
 def eta_text(seconds):
@@ -25,7 +24,7 @@ def eta_text(seconds):
 class Tracker:
     def __init__(self, run_dir, tensorboard=False, active=True):
         self.active = active
-        self.path = os.path.join(run_dir, METRICS)
+        self.metrics = MetricsLog(run_dir)
         self.pending = []        # (epoch, step, global step, loss NDArray, lr, time)
         self.writer = None
         if active and tensorboard:
@@ -33,7 +32,7 @@ class Tracker:
                 from tensorboardX import SummaryWriter
             except ImportError:
                 raise UserError("train.tensorboard needs tensorboardX: pip install 'mxdl[tensorboard]'") from None
-            self.writer = SummaryWriter(os.path.join(run_dir, "tensorboard"))
+            self.writer = SummaryWriter(os.path.join(run_dir, TENSORBOARD))
         self.started, self.steps_at_start = None, 0
 
     def start(self, global_step):
@@ -56,13 +55,13 @@ class Tracker:
             return
         import mxnet as mx
         losses = mx.nd.stack(*[p[3].reshape((1,)).astype("float32") for p in self.pending]).asnumpy().ravel()
-        with open(self.path, "a") as f:
-            for (epoch, step, gstep, _, lr, at), loss in zip(self.pending, losses):
-                f.write(json.dumps({"epoch": epoch + 1, "step": step, "global_step": gstep,
-                                    "loss": float(loss), "lr": lr, "time": round(at, 3)}) + "\n")
-                if self.writer is not None:
-                    self.writer.add_scalar("train/step_loss", float(loss), gstep)
-                    self.writer.add_scalar("train/lr", lr, gstep)
+        self.metrics.append({"epoch": epoch + 1, "step": step, "global_step": gstep, "loss": float(loss), "lr": lr,
+                             "time": round(at, 3)}
+                            for (epoch, step, gstep, _, lr, at), loss in zip(self.pending, losses))
+        if self.writer is not None:
+            for (_, _, gstep, _, lr, _), loss in zip(self.pending, losses):
+                self.writer.add_scalar("train/step_loss", float(loss), gstep)
+                self.writer.add_scalar("train/lr", lr, gstep)
         self.pending = []
 
     def epoch(self, entry, global_step):

@@ -1,15 +1,20 @@
-"""The training monitor: per-epoch history as JSON, CSV and a PNG of the curves.
+"""What a run records as it trains: the per-epoch history and the per-step metrics.
 
-Rewritten whole (atomically) after every epoch, so an interrupted run always
-leaves files that match its last checkpoint's epoch. On resume the history is
-cut back to the checkpoint's epoch, so the curves continue without duplicates.
+- ``history.json``, ``history.csv`` and ``curves.png``: rewritten whole (atomically) after every
+  epoch, so an interrupted run always leaves files that match its last checkpoint's epoch.
+- ``metrics.jsonl``: one line per step, appended at each log interval.
+
+On resume both are cut back to the checkpoint, so the curves and the step log continue without
+the replayed steps appearing twice.
 """
 import csv
 import io
 import json
 import os
 
+from ..errors import UserError
 from ..fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
+from .layout import METRICS
 
 COLUMNS = ["epoch", "lr", "train_loss", "train_acc", "train_top5", "val_loss", "val_acc", "val_top5",
            "ema_val_loss", "ema_val_acc", "ema_val_top5", "skipped_steps", "images_per_sec", "data_wait", "seconds"]
@@ -26,9 +31,14 @@ class History:
         path = os.path.join(run_dir, "history.json")
         if not os.path.isfile(path):
             return cls(run_dir)
-        with open(path) as f:
-            data = json.load(f)
-        return cls(run_dir, [e for e in data["epochs"] if e["epoch"] <= upto_epoch], data.get("events"))
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+            entries = [e for e in data["epochs"] if e["epoch"] <= upto_epoch]
+        except (ValueError, UnicodeDecodeError, KeyError, TypeError):
+            raise UserError(f"{path} is damaged (not the history mxdl writes): restore it, or remove it "
+                            "to start the history afresh") from None
+        return cls(run_dir, entries, data.get("events"))
 
     def append(self, entry):
         self.entries.append(entry)
@@ -69,3 +79,33 @@ class History:
         fig.savefig(buf, format="png", dpi=90)
         plt.close(fig)
         atomic_write_bytes(path, buf.getvalue())
+
+
+class MetricsLog:
+    """``RUN/metrics.jsonl``: one JSON line per step, its ``global_step`` counting steps done."""
+
+    def __init__(self, run_dir):
+        self.path = os.path.join(run_dir, METRICS)
+
+    def append(self, rows):
+        with open(self.path, "a") as f:
+            f.writelines(json.dumps(row) + "\n" for row in rows)
+
+    def truncate(self, global_step):
+        """Keep the steps up to ``global_step`` (a resume replays the ones after it); returns how
+        many lines went."""
+        if not os.path.isfile(self.path):
+            return 0
+        with open(self.path, encoding="utf-8", errors="replace") as f:
+            lines = f.readlines()
+        kept = [line for line in lines if _step_of(line) is not None and _step_of(line) <= global_step]
+        if len(kept) != len(lines):
+            atomic_write_text(self.path, "".join(kept))
+        return len(lines) - len(kept)
+
+
+def _step_of(line):
+    try:
+        return int(json.loads(line)["global_step"])
+    except (ValueError, KeyError, TypeError):
+        return None  # a line cut short by a kill: dropped with the replayed steps

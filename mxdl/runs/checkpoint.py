@@ -26,6 +26,7 @@ import shutil
 
 from ..errors import UserError, error_reason
 from ..fileio import atomic_write_json, atomic_write_text, commit_dir, temporary_dir
+from .layout import checkpoints_dir
 
 # 3: resnet{50,101,152}_v1 is the paper's layout; 2: lr segments in epochs with per-worker rates;
 # 1: global steps, scaled rates.
@@ -126,8 +127,7 @@ class CheckpointSaver:
     # ---- finding checkpoints to resume from -------------------------------------------------
 
     def available(self):
-        return sorted(d for d in os.listdir(self.dir)
-                      if d.startswith("epoch-") and os.path.isfile(os.path.join(self.dir, d, META)))
+        return available(self.dir)
 
     def latest(self):
         pointer = os.path.join(self.dir, "latest")
@@ -140,14 +140,25 @@ class CheckpointSaver:
         return os.path.join(self.dir, found[-1]) if found else None
 
     def at_epoch(self, epoch):
-        name = checkpoint_name(epoch, 0)
-        path = os.path.join(self.dir, name)
-        if not os.path.isfile(os.path.join(path, META)):
-            have = ", ".join(d.split("-")[1].lstrip("0") or "0" for d in self.available()
-                             if d.endswith("step-000000")) or "none"
-            raise UserError(f"no checkpoint for the end of epoch {epoch} in {self.dir} "
-                            f"(epochs available: {have})")
-        return path
+        return at_epoch(self.dir, epoch)
+
+
+def available(ckpt_dir):
+    """The complete checkpoints in a folder, oldest first (none when it does not exist)."""
+    if not os.path.isdir(ckpt_dir):
+        return []
+    return sorted(d for d in os.listdir(ckpt_dir)
+                  if d.startswith("epoch-") and os.path.isfile(os.path.join(ckpt_dir, d, META)))
+
+
+def at_epoch(ckpt_dir, epoch):
+    """The checkpoint written at the end of ``epoch``; a UserError listing the epochs there are."""
+    path = os.path.join(ckpt_dir, checkpoint_name(epoch, 0))
+    if not os.path.isfile(os.path.join(path, META)):
+        have = ", ".join(d.split("-")[1].lstrip("0") or "0" for d in available(ckpt_dir)
+                         if d.endswith("step-000000")) or "none"
+        raise UserError(f"no checkpoint for the end of epoch {epoch} in {ckpt_dir} (epochs available: {have})")
+    return path
 
 
 # What a resume reads from meta.json; a file without them is damaged, not old.
@@ -156,13 +167,32 @@ RESUME_KEYS = ("identity", "epoch", "step_in_epoch", "world_size", "batch_size",
 DAMAGED = "resume from an earlier one (--resume-from EPOCH) or start over (--fresh)"
 
 
+def has_checkpoint(run_dir):
+    """A run directory that a plain re-run continues from: its ``latest`` pointer exists."""
+    return os.path.isfile(os.path.join(checkpoints_dir(run_dir), "latest"))
+
+
 def run_checkpoint(run_dir):
     """The checkpoint a run folder stands for: its best, else its latest (None when it has none)."""
-    ckpts = os.path.join(run_dir, "checkpoints")
+    ckpts = checkpoints_dir(run_dir)
     if not os.path.isdir(ckpts):
         return None
     best = os.path.join(ckpts, "best")
     return best if os.path.isfile(os.path.join(best, META)) else CheckpointSaver(ckpts).latest()
+
+
+def weights_file(source):
+    """``(file, format)`` for a run folder, checkpoint folder or parameter file (format None: a
+    plain file, whose kind the loader finds out)."""
+    source = os.fspath(source)
+    if os.path.isfile(source):
+        return source, None
+    if os.path.isfile(os.path.join(source, PARAMS)) and os.path.isfile(os.path.join(source, META)):
+        return os.path.join(source, PARAMS), "mxdl checkpoint"
+    chosen = run_checkpoint(source) if os.path.isdir(source) else None
+    if chosen:
+        return os.path.join(chosen, PARAMS), "mxdl run"
+    raise UserError(f"no parameters found at {source} (give a run folder, a checkpoint folder or a .params file)")
 
 
 def load_meta(path, required=()):
@@ -176,6 +206,9 @@ def load_meta(path, required=()):
         raise UserError(f"checkpoint {meta_path} is damaged (not JSON): {DAMAGED}") from None
     if not isinstance(meta, dict):
         raise UserError(f"checkpoint {meta_path} is damaged (not a JSON object): {DAMAGED}")
+    if not isinstance(meta.get("format", 1), int) or meta.get("format", 1) > CHECKPOINT_FORMAT:
+        raise UserError(f"checkpoint {path} has format {meta.get('format')!r}, which this mxdl (reading formats "
+                        f"1 to {CHECKPOINT_FORMAT}) does not know: upgrade mxdl, or resume from another checkpoint")
     missing = [k for k in required if k not in meta]
     if missing:
         raise UserError(f"checkpoint {meta_path} is damaged (no '{missing[0]}'): {DAMAGED}")
