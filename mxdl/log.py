@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import sys
+import time
 
 LOGGER = "mxdl"
 
@@ -50,3 +51,40 @@ def native_log_silenced():
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+class still_working:
+    """``with still_working("fitting the logistic regression"):`` prints a line every ``every``
+    seconds while the block runs, on a terminal only (logs and pipes stay quiet), so a long call
+    with no progress of its own (a grid search, MXNet's ONNX converter) does not look hung."""
+
+    def __init__(self, what, every=10.0, stream=None):
+        self.what, self.every = what, every
+        self.stream = stream or sys.stderr
+        self._done = None
+
+    def __enter__(self):
+        import threading
+        self.started = time.time()
+        if self.stream.isatty():
+            self._done = threading.Event()
+            threading.Thread(target=self._beat, daemon=True).start()
+        return self
+
+    def _beat(self):
+        while not self._done.wait(self.every):
+            self.stream.write(f"  ... {self.what}: {time.time() - self.started:.0f} s so far\n")
+            self.stream.flush()
+
+    def __exit__(self, *exc):
+        if self._done is not None:
+            self._done.set()
+        return False
+
+
+def progress(total, what, unit="img"):
+    """A tqdm bar on a terminal (rank 0's), nothing in logs and pipes: ``bar.update(n)``, ``bar.close()``."""
+    from tqdm import tqdm
+    from .topology import is_primary
+    return tqdm(total=total, desc=what, unit=unit, leave=False, dynamic_ncols=True,
+                disable=not (sys.stderr.isatty() and is_primary()))

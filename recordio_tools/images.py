@@ -4,7 +4,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from mxdl.data.preprocess import aspect_aware_resize, resize_shorter
+from mxdl.data.preprocess import apply_pack_geometry, pack_geometry
 from mxdl.errors import error_reason
 
 cv2.setNumThreads(1)  # parallelism comes from the worker processes
@@ -70,10 +70,7 @@ def load_and_encode(path, opts):
         return "not a decodable image"
     if image.ndim == 2:
         image = image[..., None]
-    if opts.width:
-        image = aspect_aware_resize(image, opts.width, opts.height)
-    elif opts.resize:
-        image = resize_shorter(image, opts.resize)
+    image = apply_pack_geometry(image, pack_geometry(opts.resize, opts.width, opts.height))
     stats = channel_stats(image)
     if opts.keep_pixels:
         rgb = image[..., ::-1] if image.shape[2] == 3 else image

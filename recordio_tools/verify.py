@@ -6,6 +6,7 @@ import numpy as np
 from mxdl.data.manifest import Manifest, check_shard_files
 from mxdl.data.shards import iter_shard
 from mxdl.errors import DamagedData, error_reason
+from mxdl.log import progress
 
 
 def _lst_labels(path):
@@ -13,13 +14,14 @@ def _lst_labels(path):
         return [float(line.split("\t")[1]) for line in f if line.strip()]
 
 
-def _check_records(out, manifest, shard, path, idx):
+def _check_records(out, manifest, shard, path, idx, bar):
     classes = len(manifest.classes)
     shape = manifest.image_shape
     labels, count = [], 0
     try:
         for key, label, image in iter_shard(manifest, path, idx):
             count += 1
+            bar.update(1)
             labels.append(float(label))
             if image is None:
                 yield f"{shard.name} record {key}: image does not decode"
@@ -44,14 +46,16 @@ def verify(out):
     """Return a list of problems (empty when everything matches)."""
     manifest = Manifest.load(out)
     problems = []
+    bar = progress(manifest.total_records, "verifying records")
     for split, info in manifest.splits.items():
         total = 0
         for shard, (_, path, idx) in zip(info.shards, manifest.shard_paths(split)):
             file_problems = list(check_shard_files(out, shard))
             problems += file_problems
             if not any("missing" in p for p in file_problems):
-                problems += list(_check_records(out, manifest, shard, path, idx))
+                problems += list(_check_records(out, manifest, shard, path, idx, bar))
             total += shard.records
         if total != info.records or sum(info.per_class.values()) != total:
             problems.append(f"split {split}: per-shard and per-class counts do not add up to {info.records}")
+    bar.close()
     return problems

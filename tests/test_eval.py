@@ -245,3 +245,108 @@ def test_augment_preview_shows_the_recordio_reader(digits_rec, tmp_path):
     grid = cv2.imread(str(out), cv2.IMREAD_GRAYSCALE)
     tiles = [grid[r * 8:(r + 1) * 8, c * 8:(c + 1) * 8] for r in range(2) for c in range(3)]
     assert all(np.ascontiguousarray(t)[..., None].tobytes() in stored for t in tiles)
+
+
+def test_ten_crop_says_when_its_views_are_two():
+    from types import SimpleNamespace
+    from mxdl.eval.evaluate import ten_crop_note
+    same = SimpleNamespace(resize=0, input_shape=(1, 8, 8))
+    assert "2 distinct ones (the image and its mirror)" in ten_crop_note([8, 8, 1], same)
+    assert ten_crop_note([32, 32, 3], SimpleNamespace(resize=0, input_shape=(3, 28, 28))) is None
+    assert ten_crop_note([64, 48, 3], SimpleNamespace(resize=40, input_shape=(3, 53, 40))) is not None
+    assert ten_crop_note(None, same) is None  # images of different sizes: nothing known
+
+
+def test_rank5_is_left_out_where_it_cannot_fail():
+    from mxdl.eval.metrics import accuracy_text
+    from mxdl.train.report import epoch_line, finished_line
+    assert accuracy_text(0.9, 1.0, 2) == "rank-1 0.9000"
+    assert accuracy_text(0.9, 0.99, 10) == "rank-1 0.9000  rank-5 0.9900"
+    entry = {"epoch": 1, "lr": 0.1, "train_loss": 0.5, "train_acc": 0.8, "val_loss": 0.4, "val_acc": 0.85,
+             "val_top5": 1.0, "images_per_sec": 100.0, "data_wait": 0.1, "seconds": 2.0}
+    assert "top5" not in epoch_line(entry, 3, None, 2) and "top5 1.0000" in epoch_line(entry, 3, None, 10)
+    assert "top-5" not in finished_line(entry, 1, 5) and "top-5 1.0000" in finished_line(entry, 1, 6)
+
+
+def test_long_work_says_it_is_alive_on_a_terminal_only():
+    import io
+    import time
+    from mxdl.log import still_working
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    for stream, shown in ((Terminal(), True), (io.StringIO(), False)):
+        with still_working("fitting", every=0.05, stream=stream):
+            time.sleep(0.2)  # the long work itself
+        assert ("... fitting:" in stream.getvalue()) == shown
+
+
+def test_fine_tuning_across_input_sizes_names_both_and_never_freezes_a_fresh_layer(digits_rec, trained, tmp_path):
+    from conftest import REPO, train_in_process
+    args = (os.path.join(REPO, "configs", "digits.yaml"), f"data.dir={digits_rec}", "data.shape=1x6x6",
+            f"model.init_from={trained}", "train.epochs=1", "--output", tmp_path / "run")
+    refused = train_in_process(*args, check=False)
+    assert refused.returncode == 2 and "trained on input 1x8x8 and this run takes 1x6x6" in refused.stderr
+    stuck = train_in_process(*args, "model.init_partial=true", "train.freeze=features", check=False)
+    assert stuck.returncode == 2 and "freshly initialised, and train.freeze='features' would keep it random" \
+        in stuck.stderr, stuck.stderr
+    assert len(stuck.stderr.strip().splitlines()) == 1
+
+
+@pytest.fixture(scope="module")
+def photo_classes(tmp_path_factory):
+    """Eight classes of 64x48 crops of scikit-learn's two sample photographs, the kind of images a
+    validation resize acts on (digits are too small to tell resizing methods apart)."""
+    import cv2
+    from sklearn.datasets import load_sample_images
+    root = tmp_path_factory.mktemp("photos8") / "images"
+    photos = load_sample_images().images
+    for c in range(8):
+        (root / f"c{c}").mkdir(parents=True)
+        for i in range(8):
+            photo = photos[c % 2]
+            top, left = 40 * (c // 2) + 7 * i, 60 * (c // 2) + 11 * i
+            cv2.imwrite(str(root / f"c{c}" / f"{i}.png"), photo[top: top + 150, left: left + 200, ::-1])
+    return str(root)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["rec", "hdf5"])
+def test_evaluation_reproduces_the_trainers_validation(photo_classes, tmp_path, fmt):
+    """The trainer logged top-5 0.8529 and mxdl-eval said 0.8500 on the same checkpoint: ImageRecordIter
+    resizes bilinearly and floors, evaluation resized with INTER_AREA and rounded."""
+    from conftest import REPO, train_in_process
+    shards = tmp_path / "shards"
+    run_in_process("mxdl-pack", "build", photo_classes, shards, "--format", fmt, "--size", "64x48", "--png",
+                   "--split-sizes", "train=0.5,val=0.5", "--seed", "1")
+    run = tmp_path / "run"
+    shape = ["data.shape=3x40x40", "data.val_resize=44"] if fmt == "rec" else ["data.shape=3x40x40"]
+    train_in_process(os.path.join(REPO, "configs", "digits.yaml"), f"data.dir={shards}", f"data.format={fmt}",
+                     *shape, "data.batch_size=8", "train.epochs=2", "checkpoint.every_epochs=1",
+                     "train.log_interval=100000", "--output", run)
+    logged = json.load(open(run / "history.json"))["epochs"][-1]
+    said = run_in_process("mxdl-eval", run / "checkpoints" / "epoch-0002-step-000000", shards, "--split", "val",
+                          "--output", tmp_path / "eval").stdout
+    center = json.load(open(tmp_path / "eval" / "results.json"))["center crop"][0]
+    assert center["images"] == 32, said
+    assert abs(center["rank1"] - logged["val_acc"]) < 1e-9 and abs(center["rank5"] - logged["val_top5"]) < 1e-9, \
+        (center, logged)
+    # the inputs themselves, image by image: the trainer's validation reader against evaluation's decoding
+    from mxdl.data import open_dataset
+    from mxdl.eval.evaluate import iter_split
+    from mxdl.eval.model_io import load_predictor
+    from mxdl.runs.checkpoint import load_meta
+    cfg = load_meta(str(run / "checkpoints" / "best"))["config"]
+    x, _, rows = next(open_dataset({**cfg, "data": {**cfg["data"], "dir": str(shards)}}).val_batches("val"))
+    predictor = load_predictor(str(run))
+    images = [image for _, _, image in iter_split(str(shards), "val")][:rows]
+    ours = predictor.prepare(np.stack([predictor.views(image)[0] for image in images])).asnumpy()
+    assert np.abs(ours - x.asnumpy()[:rows]).max() < 1e-4
+    if fmt == "rec":  # a new photo goes through the packer's resize first, as the training images did
+        from mxdl.eval.cli import _read_for
+        rid = next(rid for rid, _, _ in iter_split(str(shards), "val"))
+        name, key = rid.split(":")
+        photo = next(line.split("\t")[2].strip() for line in open(shards / f"{name}.lst") if line.split("\t")[0] == key)
+        packed = images[0]
+        np.testing.assert_array_equal(_read_for(predictor, photo), packed)

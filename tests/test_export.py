@@ -1,6 +1,8 @@
 """mxdl-export: symbol and ONNX exports that give the trained network's outputs, written atomically."""
 import json
 import os
+import subprocess
+import sys
 
 import mxnet as mx
 import numpy as np
@@ -55,6 +57,10 @@ def test_mxdl_export_of_a_run_in_both_formats(trained, digits_rec, tmp_path):
     exported = load_predictor(str(tmp_path / "sym" / "model-symbol.json"))
     np.testing.assert_allclose(exported.probabilities(x), expected, atol=1e-5)
     run_in_process("mxdl-export", trained, "--format", "onnx", "--output", tmp_path / "onnx")
+    loaded = subprocess.run([sys.executable, "-c", "import onnxruntime, sys; "
+                             "onnxruntime.InferenceSession(sys.argv[1], providers=['CPUExecutionProvider'])",
+                             str(tmp_path / "onnx" / "model.onnx")], capture_output=True, text=True)
+    assert loaded.returncode == 0 and loaded.stderr == "", loaded.stderr[-2000:]  # no warning per weight
     pre = json.load(open(tmp_path / "onnx" / "model-preprocess.json"))
     assert pre == reference.preprocess()
     logits = _onnx_outputs(tmp_path / "onnx" / "model.onnx", reference.prepare(x).asnumpy())

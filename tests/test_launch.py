@@ -161,6 +161,7 @@ def test_ctrl_c_on_launcher_saves_and_all_workers_exit(digits_rec, tmp_path):
     assert proc.returncode == EXIT_STOPPED, out
     # a stop lands mid-epoch, or on an epoch's last step (then it is saved as that epoch's end)
     assert ("stopped after step" in out or "stopped at the end of epoch" in out) and "Resume with:" in out
+    assert "resume with: mxdl-train" not in out  # one hint, the launcher's, with its hosts and workers
     assert worker_pid(0, run_dir) is None and worker_pid(1, run_dir) is None
     latest = open(os.path.join(run_dir, "checkpoints", "latest")).read().strip()
     resumed = launch("--np", "2", f"data.dir={digits_rec}", "train.epochs=3", "data.batch_size=16",

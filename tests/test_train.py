@@ -10,7 +10,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from conftest import REPO, as_from_a_terminal, run_cli, train_in_process, wait_for_file
+from conftest import REPO, as_from_a_terminal, run_cli, run_in_process, train_in_process, wait_for_file
 from mxdl.errors import EXIT_STOPPED
 from mxdl.topology import cpu_runs_bfloat16
 from mxdl.runs.checkpoint import CheckpointSaver, load_meta
@@ -81,6 +81,8 @@ def test_stop_mid_epoch_then_resume_equals_uninterrupted(digits_rec, tmp_path, s
     code, output = interrupt_in_second_epoch(train_cmd(digits_rec, cut, *args), sig, str(cut))
     assert code == EXIT_STOPPED, output
     assert "stopped after step" in output and "in epoch 2" in output, output
+    assert f"(asked for by {sig.name}, saved " in output and " s later)" in output  # what stopped it, how fast
+    assert "stopping at the next check step" in output
     assert "resume with: mxdl-train" in output
     stop_ckpt = open(cut / "checkpoints" / "latest").read().strip()
     assert not stop_ckpt.endswith("step-000000")  # a genuine mid-epoch checkpoint
@@ -375,3 +377,17 @@ def test_the_step_never_waits_for_the_device(tmp_path, monkeypatch, recipe, per_
         assert counts[1] - counts[0] >= 8, counts  # at least one read for each of the 8 extra steps
     else:
         assert counts[0] == counts[1] and counts[0] <= 8, counts
+
+
+@pytest.mark.slow
+def test_best_follows_every_improving_epoch_between_checkpoints(digits_rec, tmp_path):
+    """checkpoint.every_epochs=5 left best/ at epoch 5 (0.382) although epoch 7 had scored 0.476."""
+    out = tmp_path / "run"
+    log = train(digits_rec, out, "train.epochs=4", "checkpoint.every_epochs=5", "optim.lr=0.002").stdout
+    assert "best so far: epoch 1, val_acc" in log  # the first validation always improves on none
+    history = json.load(open(out / "history.json"))["epochs"]
+    best_epoch = max(history, key=lambda e: e["val_acc"])["epoch"]
+    meta = load_meta(str(out / "checkpoints" / "best"))
+    assert meta["epoch"] == best_epoch and meta["metrics"]["val_acc"] == max(e["val_acc"] for e in history)
+    said = run_in_process("mxdl-eval", out, digits_rec, "--split", "val").stdout
+    assert f"checkpoints/best (epoch {best_epoch}, val_acc {meta['metrics']['val_acc']:.4f})" in said

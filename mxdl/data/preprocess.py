@@ -22,6 +22,17 @@ def resize_shorter(image, size, inter=cv2.INTER_AREA):
     return out if out.ndim == image.ndim else out[..., None]
 
 
+def resize_shorter_as_recorditer(image, size):
+    """The shorter side to ``size`` exactly as ``ImageRecordIter``'s ``resize`` does it (MXNet 1.9's
+    default augmenter): the longer side in integer arithmetic (floored), bilinear interpolation, and
+    a resize even when the size does not change. Validation uses it, so evaluation and prediction,
+    which decode images themselves, must too, or their figures drift from the trainer's."""
+    h, w = image.shape[:2]
+    new_h, new_w = (size * h // w, size) if h > w else (size, size * w // h)
+    out = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    return out if out.ndim == image.ndim else out[..., None]
+
+
 def center_crop(image, width, height):
     h, w = image.shape[:2]
     if w < width or h < height:
@@ -39,6 +50,32 @@ def aspect_aware_resize(image, width, height, inter=cv2.INTER_AREA):
     if out.ndim < image.ndim:
         out = out[..., None]
     return center_crop(out, width, height)
+
+
+def pack_geometry(resize=0, width=0, height=0):
+    """The resize mxdl-pack gives every image (``--size WxH``: aspect-aware to WxH; ``--resize S``:
+    shorter side to S; else none), as recorded with a trained model so that prediction and serving
+    repeat it on new photos."""
+    if width:
+        return {"mode": "aspect_aware", "width": width, "height": height, "interpolation": "area"}
+    if resize:
+        return {"mode": "shorter_side", "size": resize, "interpolation": "area"}
+    return {"mode": "none"}
+
+
+def geometry_from_options(options):
+    """A manifest's build options -> :func:`pack_geometry`."""
+    width, height = (int(v) for v in options["size"].split("x")) if options.get("size") else (0, 0)
+    return pack_geometry(options.get("resize") or 0, width, height)
+
+
+def apply_pack_geometry(image, geometry):
+    mode = geometry["mode"]
+    if mode == "aspect_aware":
+        return aspect_aware_resize(image, geometry["width"], geometry["height"])
+    if mode == "shorter_side":
+        return resize_shorter(image, geometry["size"])
+    return image
 
 
 def ten_crop(image, width, height):

@@ -75,39 +75,54 @@ def _gather(dist, probs, labels, ids):
 
 @cli_entry
 def main(argv=None):
+    from ..data.manifest import Manifest
     from ..dist import Dist
-    from .evaluate import full_report, predict_split, summarize, write_errors
     from .model_io import load_predictor
     args = eval_parser().parse_args(argv)
     dist = Dist()  # first: each worker's device comes from its local rank
     members = [load_predictor(m, dist.context()) for m in [args.model] + args.ensemble]
     _check_members(members, args.data)
+    for member in members if dist.primary else []:
+        print(f"evaluating {member.describe()}")
     modes = [False, True] if args.both else [args.ten_crop]
-    out_dir = _out_dir(args.model, args.split, args.output)
-    results = {}
+    if True in modes and dist.primary:
+        from .evaluate import ten_crop_note
+        note = ten_crop_note(Manifest.load(args.data).image_shape, members[0])
+        if note:
+            print(note)
+    scored = _score(args, members, modes, dist)
+    if dist.primary:
+        _write_report(_out_dir(args.model, args.split, args.output), *scored, members[0].class_names, args.data)
+    return 0
+
+
+def _score(args, members, modes, dist):
+    """Each mode's rows (rank-1, rank-5 per member and the ensemble), printed; then the last mode's
+    mean probabilities, labels and record ids for the report."""
+    from .evaluate import predict_split, summarize
+    from .metrics import accuracy_text
+    results, classes = {}, len(members[0].class_names)
     for ten in modes:
         mode = "10-crop" if ten else "center crop"
         local = predict_split(members, args.data, args.split, ten, args.batch_size, dist.rank, dist.size)
         probs, labels, ids = _gather(dist, *local)
-        if not dist.primary:
-            continue
         rows = [summarize(m.source, p, labels) for m, p in zip(members, probs)]
         if len(members) > 1:
             rows.append(summarize("ensemble (mean probability)", np.mean(probs, axis=0), labels))
         results[mode] = rows
-        for r in rows:
-            print(f"{mode:11s} rank-1 {r['rank1']:.4f}  rank-5 {r['rank5']:.4f}  ({r['images']} images)  {r['model']}")
-        final = np.mean(probs, axis=0)
-    if not dist.primary:
-        return 0
+        for r in rows if dist.primary else []:
+            print(f"{mode:11s} {accuracy_text(r['rank1'], r['rank5'], classes)}  ({r['images']} images)  {r['model']}")
+    return results, np.mean(probs, axis=0), labels, ids
+
+
+def _write_report(out_dir, results, probs, labels, ids, class_names, data_dir):
+    from .evaluate import full_report, write_errors
     os.makedirs(out_dir, exist_ok=True)
-    class_names = members[0].class_names
-    print(full_report(out_dir, final, labels, class_names))
-    errors = write_errors(out_dir, final, labels, ids, args.data, class_names)
+    print(full_report(out_dir, probs, labels, class_names))
+    errors = write_errors(out_dir, probs, labels, ids, data_dir, class_names)
     with open(os.path.join(out_dir, "results.json"), "w") as f:
         json.dump(results, f, indent=2)
     print(f"{errors} misclassified; report, confusion.png, misclassified.csv, worst.png in {out_dir}")
-    return 0
 
 
 # ---- mxdl-predict -------------------------------------------------------------------------------
@@ -123,13 +138,12 @@ def _image_files(target):
 
 
 def _read_for(predictor, path):
-    c, h, w = predictor.input_shape
+    c = predictor.input_shape[0]
     image = cv2.imread(path, cv2.IMREAD_COLOR if c == 3 else cv2.IMREAD_GRAYSCALE)
     if image is None:
         return None
     image = image[..., ::-1] if image.ndim == 3 else image[..., None]
-    from ..data.preprocess import aspect_aware_resize
-    return aspect_aware_resize(np.ascontiguousarray(image), w, h)
+    return predictor.as_packed(np.ascontiguousarray(image))
 
 
 def predict_parser():
@@ -149,6 +163,7 @@ def predict_main(argv=None):
     args = predict_parser().parse_args(argv)
     predictor = load_predictor(args.model)
     files = _image_files(args.images)
+    print(f"predicting with {predictor.describe()}", file=sys.stderr)
     unreadable = 0
     for path in files:
         image = _read_for(predictor, path)

@@ -14,8 +14,10 @@ def iter_split(data_dir, split, rank=0, size=1):
     """Yield ``(record_id, label, image)`` of a split; with several workers each takes every size-th."""
     from ..data.manifest import Manifest
     from ..data.shards import damaged_record, iter_shard
+    from ..log import progress
     manifest = Manifest.load(data_dir)
     n = 0
+    bar = progress(manifest.split(split).records, f"reading {split}")
     for name, path, idx in manifest.shard_paths(split):
         for index, (key, label, image) in enumerate(iter_shard(manifest, path, idx)):
             if image is None:
@@ -23,6 +25,8 @@ def iter_split(data_dir, split, rank=0, size=1):
             if n % size == rank:
                 yield f"{name}:{key}", int(label), image
             n += 1
+            bar.update(1)
+    bar.close()
 
 
 def read_records(data_dir, ids):
@@ -41,6 +45,22 @@ def read_records(data_dir, ids):
             if name in wanted:
                 found.update((f"{name}:{key}", image) for key, image in read_keys(manifest, path, idx, wanted.pop(name)))
     return found
+
+
+def ten_crop_note(image_shape, predictor):
+    """What 10-crop really does when the crops cover the whole image (the corners are then the
+    center): None when the views differ, or the image size is not known."""
+    if not image_shape:
+        return None
+    h, w = image_shape[:2]
+    if predictor.resize:
+        scale = predictor.resize / min(h, w)
+        h, w = max(1, round(h * scale)), max(1, round(w * scale))
+    c, in_h, in_w = predictor.input_shape
+    if (h, w) != (in_h, in_w):
+        return None
+    return (f"10-crop: the images are {w}x{h} and so is the network's input, so its 10 views are 2 distinct "
+            "ones (the image and its mirror)")
 
 
 def fit_to_input(image, shape, ten):

@@ -33,6 +33,7 @@ def main(argv=None):
     from .model_io import load_predictor
     args = build_parser().parse_args(argv)
     predictor = load_predictor(args.model)
+    print(f"exporting {predictor.describe()}")
     out = args.output or _default_output(args.model)
     if os.path.exists(out) and not os.path.isdir(out):
         raise UserError(f"--output {out} exists and is not a folder")

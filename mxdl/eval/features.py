@@ -22,7 +22,7 @@ from ..cli_help import add_command, make_parser, positive_int
 from ..errors import UserError, cli_entry
 from ..fileio import atomic_write_bytes
 from .evaluate import iter_split
-from .metrics import rank_k, report
+from .metrics import accuracy_text, rank_k, report
 
 IMAGENET_MEAN = [123.675, 116.28, 103.53]
 IMAGENET_STD = [58.395, 57.12, 57.375]
@@ -131,8 +131,11 @@ def logreg(feature_dir, train, test, out, cs=(0.1, 1.0, 10.0, 100.0, 1000.0), jo
     from sklearn.model_selection import GridSearchCV
     x_train, y_train, names = load_features(os.path.join(feature_dir, f"{train}.h5"))
     x_test, y_test, _ = load_features(os.path.join(feature_dir, f"{test}.h5"))
+    from ..log import still_working
     search = GridSearchCV(LogisticRegression(max_iter=2000), {"C": list(cs)}, cv=3, n_jobs=jobs)
-    search.fit(x_train, y_train)
+    print(f"logistic regression on {len(x_train)} x {x_train.shape[1]} features: {len(cs)} values of C, 3 folds")
+    with still_working("grid search over C"):
+        search.fit(x_train, y_train)
     probs = search.best_estimator_.predict_proba(x_test)
     full = np.zeros((len(x_test), len(names)))
     full[:, search.best_estimator_.classes_] = probs  # classes absent from train stay at 0
@@ -170,34 +173,38 @@ def build_parser():
 
 @cli_entry
 def main(argv=None):
-    p = build_parser()
-    args = p.parse_args(argv)
+    args = build_parser().parse_args(argv)
     if args.command == "extract":
-        from ..data.manifest import Manifest
-        from ..models.cli import parse_shape
-        from .model_io import load_predictor
-        if args.gluoncv:
-            if not args.params:
-                raise UserError("--gluoncv needs --params FILE (a local parameter file)")
-            predictor = gluoncv_predictor(args.gluoncv, args.params, parse_shape(args.input))
-        elif args.model:
-            predictor = load_predictor(args.model)
-        else:
-            raise UserError("give a MODEL, or --gluoncv NAME --params FILE")
-        manifest = Manifest.load(args.data)
-        body = cut_at_layer(predictor.net, args.layer)
-        os.makedirs(args.output, exist_ok=True)
-        for split in args.split or list(manifest.splits):
-            path = os.path.join(args.output, f"{split}.h5")
-            extract(predictor, body, args.data, split, path, manifest.class_names)
-            print(f"wrote {path}")
+        _extract_command(args)
     else:
         out = args.output or os.path.join(args.features, "logreg.pkl")
         c, r1, r5, text = logreg(args.features, args.train, args.test, out, jobs=args.jobs)
         print(text)
-        print(f"best C={c}; rank-1 {r1:.4f}, rank-5 {r5:.4f}; classifier saved to {out}")
+        classes = len(load_features(os.path.join(args.features, f"{args.test}.h5"))[2])
+        print(f"best C={c}; {accuracy_text(r1, r5, classes)}; classifier saved to {out}")
     return 0
 
+
+def _extract_command(args):
+    from ..data.manifest import Manifest
+    from ..models.cli import parse_shape
+    from .model_io import load_predictor
+    if args.gluoncv:
+        if not args.params:
+            raise UserError("--gluoncv needs --params FILE (a local parameter file)")
+        predictor = gluoncv_predictor(args.gluoncv, args.params, parse_shape(args.input))
+    elif args.model:
+        predictor = load_predictor(args.model)
+    else:
+        raise UserError("give a MODEL, or --gluoncv NAME --params FILE")
+    print(f"extracting features with {predictor.describe()}")
+    manifest = Manifest.load(args.data)
+    body = cut_at_layer(predictor.net, args.layer)
+    os.makedirs(args.output, exist_ok=True)
+    for split in args.split or list(manifest.splits):
+        path = os.path.join(args.output, f"{split}.h5")
+        extract(predictor, body, args.data, split, path, manifest.class_names)
+        print(f"wrote {path}")
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -10,6 +10,14 @@ def rank_k(probs, labels, k):
     return float(np.mean(np.any(top == labels[:, None], axis=1)))
 
 
+def accuracy_text(rank1, rank5, classes, names=("rank-1", "rank-5")):
+    """``rank-1 0.9310  rank-5 0.9990``, without rank-5 where it cannot fail."""
+    from ..runs.history import reports_top5
+    if not reports_top5(classes):
+        return f"{names[0]} {rank1:.4f}"
+    return f"{names[0]} {rank1:.4f}  {names[1]} {rank5:.4f}"
+
+
 def report(probs, labels, class_names):
     from sklearn.metrics import classification_report
     return classification_report(labels, np.argmax(probs, axis=1), labels=list(range(len(class_names))),

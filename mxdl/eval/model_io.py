@@ -27,17 +27,30 @@ class Predictor:
     source: str
     ctx: object = None
     resize: int = 0             # shorter side resized to this before the center crop (0: no resize)
+    trained: str = ""           # which epoch, and how it validated, for the line every command prints
+    pack: dict = None           # the packer's resize (data.preprocess.pack_geometry); None: not recorded
+
+    def describe(self):
+        return f"model {self.source}" + (f" ({self.trained})" if self.trained else "")
 
     def preprocess(self):
         """What ``model-preprocess.json`` records, for an export of this model."""
-        return {"mean": self.mean, "scale": self.scale, "resize": self.resize,
+        return {"mean": self.mean, "scale": self.scale, "resize": self.resize, "pack": self.pack,
                 "input_shape": list(self.input_shape), "class_names": self.class_names}
+
+    def as_packed(self, image):
+        """A new photo as the packer stored the training images. Models trained before the packer's
+        resize was recorded get what mxdl-predict always did: aspect-aware to the input size."""
+        from ..data.preprocess import apply_pack_geometry, pack_geometry
+        c, h, w = self.input_shape
+        return apply_pack_geometry(image, self.pack or pack_geometry(width=w, height=h))
 
     def views(self, image, ten=False):
         """One HxWxC image -> the crops the network takes (1, or 10 with ``ten``), as in validation."""
-        from ..data.preprocess import resize_shorter
+        from ..data.preprocess import resize_shorter_as_recorditer
         from .evaluate import fit_to_input
-        return fit_to_input(resize_shorter(image, self.resize) if self.resize else image, self.input_shape, ten)
+        resized = resize_shorter_as_recorditer(image, self.resize) if self.resize else image
+        return fit_to_input(resized, self.input_shape, ten)
 
     def prepare(self, images):
         """N x H x W x C uint8 (RGB or gray) -> NCHW float NDArray as in training."""
@@ -66,7 +79,15 @@ def _from_checkpoint(path, ctx):
     load_params(net, path, ctx, cast_dtype=True, dtype_source="current")
     net.hybridize()
     return Predictor(net, pre["class_names"], tuple(pre["input_shape"]), pre["mean"], pre["scale"], path, ctx,
-                     pre.get("resize", 0))
+                     pre.get("resize", 0), _trained(meta), pre.get("pack"))
+
+
+def _trained(meta):
+    """``epoch 7, val_acc 0.4760``: where in training a checkpoint comes from."""
+    metrics = meta.get("metrics") or {}
+    score = next((f", {k} {metrics[k]:.4f}" for k in ("val_acc", "val_loss") if k in metrics), "")
+    step = f" step {meta['step_in_epoch']}" if meta.get("step_in_epoch") else ""
+    return f"epoch {meta.get('epoch')}{step}{score}"
 
 
 def _from_export(symbol_file, ctx):
@@ -84,7 +105,7 @@ def _from_export(symbol_file, ctx):
         warnings.simplefilter("ignore")  # SymbolBlock warns about unnamed inputs; harmless here
         net = mx.gluon.SymbolBlock.imports(symbol_file, ["data"], params[-1], ctx=ctx)
     return Predictor(net, pre["class_names"], tuple(pre["input_shape"]), pre["mean"], pre["scale"],
-                     symbol_file, ctx, pre.get("resize", 0))
+                     symbol_file, ctx, pre.get("resize", 0), pack=pre.get("pack"))
 
 
 def load_predictor(path, ctx=None):

@@ -92,6 +92,23 @@ class CheckpointSaver:
         atomic_write_json(os.path.join(self.dir, "index.json"), self.index)
         return os.path.join(self.dir, name)
 
+    def improves(self, metrics):
+        """Whether these epoch metrics beat the best checkpoint's."""
+        return self._better((metrics or {}).get(self.monitor))
+
+    def save_best(self, epoch, write_payload, meta, metrics):
+        """An epoch that validates better than the best so far but is not a checkpoint epoch
+        (``checkpoint.every_epochs``) becomes ``best/`` on its own: its weights and meta, which is what
+        evaluation and export read (a resume takes the periodic checkpoints, with optimizer state)."""
+        with temporary_dir(self.dir, ".tmp-best-") as tmp:
+            write_payload(tmp)
+            atomic_write_json(os.path.join(tmp, META), meta)
+            commit_dir(tmp, os.path.join(self.dir, "best"))
+        self.index["best"] = {"name": checkpoint_name(epoch, 0), "metric": self.monitor,
+                              "value": metrics[self.monitor], "best_only": True}
+        atomic_write_json(os.path.join(self.dir, "index.json"), self.index)
+        return os.path.join(self.dir, "best")
+
     def _copy_to_best(self, name):
         with temporary_dir(self.dir, ".tmp-best-") as tmp:
             for f in os.listdir(os.path.join(self.dir, name)):
@@ -193,6 +210,17 @@ def weights_file(source):
     if chosen:
         return os.path.join(chosen, PARAMS), "mxdl run"
     raise UserError(f"no parameters found at {source} (give a run folder, a checkpoint folder or a .params file)")
+
+
+def source_input_shape(params_path):
+    """The input shape an mxdl checkpoint's weights were trained on (None for other files)."""
+    meta_path = os.path.join(os.path.dirname(params_path), META)
+    if os.path.basename(params_path) != PARAMS or not os.path.isfile(meta_path):
+        return None
+    try:
+        return (load_meta(os.path.dirname(params_path)).get("identity") or {}).get("input_shape")
+    except UserError:
+        return None
 
 
 def load_meta(path, required=()):

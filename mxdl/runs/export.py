@@ -11,6 +11,7 @@ import os
 
 from ..errors import UserError
 from ..fileio import atomic_write_json, temporary_dir
+from ..log import still_working
 
 PREFIX = "model"
 PREPROCESS = "model-preprocess.json"
@@ -56,12 +57,27 @@ def export_onnx(net, input_shape, preprocess, out_dir, ctx=None):
         symbol, params = export_symbol(net, input_shape, preprocess, os.path.join(tmp, "symbol"), ctx=ctx)
         shape = tuple(input_shape)
         try:
-            mx.onnx.export_model(symbol, params, in_shapes=[(1,) + shape], in_types=[np.float32],
-                                 onnx_file_path=os.path.join(tmp, ONNX_FILE), dynamic=True,
-                                 dynamic_input_shapes=[(None,) + shape])
+            with still_working("MXNet's ONNX converter"):
+                mx.onnx.export_model(symbol, params, in_shapes=[(1,) + shape], in_types=[np.float32],
+                                     onnx_file_path=os.path.join(tmp, ONNX_FILE), dynamic=True,
+                                     dynamic_input_shapes=[(None,) + shape])
         except (NotImplementedError, AttributeError, ValueError, mx.base.MXNetError) as err:
             raise UserError(f"MXNet's ONNX converter refused this network: {str(err).splitlines()[0]}") from None
+        _initializers_out_of_inputs(os.path.join(tmp, ONNX_FILE))
         atomic_write_json(os.path.join(tmp, PREPROCESS), preprocess)
         for name in (PREPROCESS, ONNX_FILE):
             os.replace(os.path.join(tmp, name), os.path.join(out_dir, name))
     return os.path.join(out_dir, ONNX_FILE)
+
+
+def _initializers_out_of_inputs(path):
+    """MXNet's converter lists every weight among the graph's inputs as well as its initializers,
+    which makes ONNX Runtime warn once per weight when it loads the file ("appears in graph inputs
+    and will not be treated as constant"): the graph's inputs become the image alone."""
+    import onnx
+    model = onnx.load(path)
+    weights = {init.name for init in model.graph.initializer}
+    data = [i for i in model.graph.input if i.name not in weights]
+    del model.graph.input[:]
+    model.graph.input.extend(data)
+    onnx.save(model, path)

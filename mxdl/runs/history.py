@@ -16,6 +16,14 @@ from ..errors import UserError
 from ..fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
 from .layout import METRICS
 
+TOP5_MIN_CLASSES = 6  # with 5 classes or fewer every label is in the top 5: rank-5 cannot fail
+
+
+def reports_top5(classes):
+    """Whether top-5 accuracy means anything for this many classes (it is still recorded)."""
+    return classes >= TOP5_MIN_CLASSES
+
+
 COLUMNS = ["epoch", "lr", "train_loss", "train_acc", "train_top5", "val_loss", "val_acc", "val_top5",
            "ema_val_loss", "ema_val_acc", "ema_val_top5", "skipped_steps", "images_per_sec", "data_wait", "seconds"]
 

@@ -31,3 +31,13 @@ def freeze(net, pattern):
     if not frozen:
         raise UserError(f"train.freeze '{pattern}' matches no parameter name")
     return frozen
+
+
+def check_nothing_fresh_is_frozen(fresh, frozen, pattern):
+    """A layer that init_from could not fill starts from random weights; frozen, it would stay random
+    for the whole run."""
+    stuck = [name for name in fresh if name in set(frozen)]
+    if stuck:
+        raise UserError(f"model.init_partial left {stuck[0]}" + (f" and {len(stuck) - 1} more" if len(stuck) > 1 else "")
+                        + f" freshly initialised, and train.freeze='{pattern}' would keep it random: narrow "
+                        "train.freeze so it leaves the new layers out, or train without it")

@@ -35,13 +35,14 @@ from .. import budget as budget_mod
 from ..errors import RunFailed, UserError
 from ..models.pretrained import load_pretrained
 from ..runs.checkpoint import CHECKPOINT_FORMAT, EMA_PARAMS, OPT_STATES, PARAMS, RESUME_KEYS, CheckpointSaver, \
-    load_meta, save_optimizer, weights_file
+    load_meta, save_optimizer, source_input_shape, weights_file
 from ..runs.export import export_symbol
 from ..runs.history import History
 from ..runs.layout import FAILED, FINISHED, STOPPED, checkpoints_dir, clear_outcome, record_outcome, stop_file
+from ..data.preprocess import geometry_from_options
 from ..seeding import Stream, derive_seed
 from . import build, report
-from .finetune import freeze
+from .finetune import check_nothing_fresh_is_frozen, freeze
 from .metrics import Accumulator, summarize
 from .resume import check_compatible, find_checkpoint, restore, restore_step_state
 from .step import Stepper, init_amp, loss_scaler_state, nonfinite_stop
@@ -122,20 +123,34 @@ class Run:
 
     def _load_weights(self, ckpt, lr_override):
         m, t = self.cfg["model"], self.cfg["train"]
+        fresh = []
         if ckpt:
             restore(self, ckpt, lr_override)
         elif m["init_from"]:
-            self._init_from(m["init_from"], m["init_partial"])
+            fresh = self._init_from(m["init_from"], m["init_partial"]).new
         frozen = freeze(self.net, t["freeze"])
+        check_nothing_fresh_is_frozen(fresh, frozen, t["freeze"])
         if frozen and self.dist.primary:
             self.log.info(f"frozen: {len(frozen)} parameter arrays matching '{t['freeze']}'")
 
     def _init_from(self, source, allow_partial):
+        """Weights from another run or a parameter file; a refusal names both input shapes when the
+        source was trained on another (an mxdl run records its own)."""
         import mxnet as mx
         self.net.infer_shape(mx.nd.zeros((1,) + tuple(self.shape), ctx=self.ctx))
         path, fmt = weights_file(source)
-        loaded = load_pretrained(self.net, path, self.ctx, allow_partial, fmt)
-        self.log.info(f"model.init_from: {loaded.summary()}")
+        theirs = source_input_shape(path)
+        other = (f"the source was trained on input {report.shape_text(theirs)} and this run takes "
+                 f"{report.shape_text(self.shape)} (data.shape)") if theirs and list(theirs) != list(self.shape) else ""
+        try:
+            loaded = load_pretrained(self.net, path, self.ctx, allow_partial, fmt)
+        except UserError as err:
+            if other:
+                raise UserError(f"{err}. {other[0].upper()}{other[1:]}: layers sized by the input cannot be "
+                                "carried over") from None
+            raise
+        self.log.info(f"model.init_from: {loaded.summary()}" + (f"; {other}" if other else ""))
+        return loaded
 
     def _prepare_steps(self, ckpt):
         import mxnet as mx
@@ -157,10 +172,12 @@ class Run:
         """How inputs were prepared, so evaluation and prediction can repeat it without the shards."""
         d = self.cfg["data"]
         stats = self.data.manifest.stats
-        scale = [d["scale"] / s for s in stats["std"]] if d["std_normalize"] else d["scale"]
+        rec = d["format"] == "rec"  # the HDF5 reader crops its fixed-size rows, with mean and scale only
+        scale = [d["scale"] / s for s in stats["std"]] if d["std_normalize"] and rec else d["scale"]
         return {"mean": stats["mean"] if d["mean_subtract"] else None,
-                "scale": scale, "resize": d["val_resize"] or d["resize"], "input_shape": list(self.shape),
-                "class_names": self.data.manifest.class_names}
+                "scale": scale, "resize": (d["val_resize"] or d["resize"]) if rec else 0,
+                "input_shape": list(self.shape), "class_names": self.data.manifest.class_names,
+                "pack": geometry_from_options(self.data.manifest.options)}
 
     def global_step(self, epoch, step_in_epoch):
         return epoch * self.spe + step_in_epoch
@@ -190,6 +207,17 @@ class Run:
             if self.stepper.ema is not None:
                 self.stepper.ema.save(os.path.join(tmp, EMA_PARAMS))
         return self.saver.save(epoch, step_in_epoch, write, meta, metrics)
+
+    def save_best_only(self, epoch, metrics):
+        """A better validation between checkpoint epochs: its weights become best/ at once."""
+        self.settle_statistics()
+        if not self.dist.primary:
+            return
+        meta = self._checkpoint_meta(epoch, 0, "best", metrics)
+        path = self.saver.save_best(epoch, lambda tmp: self.net.save_parameters(os.path.join(tmp, PARAMS)), meta,
+                                    metrics)
+        monitor = self.saver.monitor
+        self.log.info(f"best so far: epoch {epoch}, {monitor} {metrics[monitor]:.4f}; its weights are in {path}")
 
     def _checkpoint_meta(self, epoch, step_in_epoch, reason, metrics):
         return {"format": CHECKPOINT_FORMAT, "mxdl_version": __version__, "reason": reason,
@@ -382,16 +410,19 @@ class Run:
             self.history.append(entry)
             self.tracker.epoch(entry, self.global_step(epoch + 1, 0))
             eta = self.tracker.eta(self.global_step(epoch + 1, 0), self.epochs * self.spe)
-            self.log.info(report.epoch_line(entry, self.epochs, eta))
+            self.log.info(report.epoch_line(entry, self.epochs, eta, len(self.classes)))
         if (epoch + 1) % self.cfg["checkpoint"]["every_epochs"] == 0 or last:
             self.save_checkpoint(epoch + 1, 0, "final" if last else "periodic", entry)
+        elif self.saver.improves(entry):
+            self.save_best_only(epoch + 1, entry)
 
     def _finished(self):
         if self.dist.primary and self.cfg["checkpoint"]["export"]:
             self.export()
         self.dist.barrier("finished")
         if self.dist.primary:
-            self.log.info(report.finished_line(self.history.entries[-1] if self.history.entries else {}, self.epochs))
+            last = self.history.entries[-1] if self.history.entries else {}
+            self.log.info(report.finished_line(last, self.epochs, len(self.classes)))
         return FINISHED
 
     def _check_finite(self, epoch, stats):

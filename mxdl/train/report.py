@@ -3,6 +3,7 @@
 Each is a pure function of numbers the loop already has, so what a user reads is tested without
 training.
 """
+from ..runs.history import reports_top5
 from .tracking import eta_text
 
 
@@ -32,8 +33,12 @@ def progress_line(epoch, step, spe, loss, top1, rate, lr, wait_share, eta_second
             f"data-wait {wait_share:.0%}{eta}")
 
 
-def epoch_line(e, epochs, eta_seconds):
-    val = (f" | val loss {e['val_loss']:.4f} acc {e['val_acc']:.4f} top5 {e['val_top5']:.4f}"
+def _top5(e, classes, form):
+    return form.format(e["val_top5"]) if reports_top5(classes) else ""
+
+
+def epoch_line(e, epochs, eta_seconds, classes):
+    val = (f" | val loss {e['val_loss']:.4f} acc {e['val_acc']:.4f}{_top5(e, classes, ' top5 {:.4f}')}"
            if "val_acc" in e else "")
     if "ema_val_acc" in e:
         val += f" (EMA acc {e['ema_val_acc']:.4f})"
@@ -44,10 +49,11 @@ def epoch_line(e, epochs, eta_seconds):
             f"data-wait {e['data_wait']:.0%}, {e['seconds']:.1f}s{skipped}{eta}")
 
 
-def finished_line(last, epochs):
+def finished_line(last, epochs, classes):
     if "val_acc" not in last:
         return f"finished {epochs} epochs"
-    return f"finished: validation accuracy {last['val_acc']:.4f} (top-5 {last['val_top5']:.4f}) after {epochs} epochs"
+    return (f"finished: validation accuracy {last['val_acc']:.4f}{_top5(last, classes, ' (top-5 {:.4f})')} after "
+            f"{epochs} epochs")
 
 
 def stopped_line(epoch, step, spe, path):
