@@ -42,6 +42,7 @@ setup(
         "mxdl-augment-preview=mxdl.eval.cli:augment_preview_main",
         "mxdl-features=mxdl.eval.features:main",
         "mxdl-export=mxdl.eval.export:main",
+        "mxdl-serve-check=mxdl.eval.serve_check:main",
         "mxdl-runs=mxdl.eval.runs:main",
     ]},
 )

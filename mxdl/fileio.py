@@ -101,3 +101,19 @@ def mxnet_write_errors(path):
             raise
         full = shutil.disk_usage(os.path.dirname(os.path.abspath(path))).free < (1 << 20)
         raise OSError(errno.ENOSPC if full else errno.EIO, "MXNet could not finish a write", path) from None
+
+
+def read_json_object(path, missing, damaged):
+    """A JSON object that mxdl wrote, or a UserError: ``missing`` when there is no file, ``damaged``
+    (with the reason) when it is not a JSON object."""
+    from .errors import UserError
+    if not os.path.isfile(path):
+        raise UserError(missing)
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = json.load(f)
+    except (ValueError, UnicodeDecodeError):
+        raise UserError(damaged.format(why="not JSON")) from None
+    if not isinstance(value, dict):
+        raise UserError(damaged.format(why="not a JSON object"))
+    return value

@@ -11,7 +11,7 @@ from conftest import ENTRY_POINTS, REPO
 
 PARSERS = ["recordio_tools.cli:build_parser", "mxdl.train.cli:build_parser", "mxdl.eval.cli:eval_parser",
            "mxdl.eval.cli:predict_parser", "mxdl.eval.cli:augment_preview_parser", "mxdl.models.cli:build_parser",
-           "mxdl.eval.features:build_parser"]
+           "mxdl.eval.features:build_parser", "mxdl.eval.serve_check:build_parser"]
 
 
 def _load(ref):
@@ -64,7 +64,8 @@ sys.exit(getattr(__import__(module, fromlist=[name]), name)())
 COMMANDS = {"mxdl-pack": ["verify", "."], "mxdl-train": ["configs/digits.yaml", "data.synthetic=true"],
             "mxdl-eval": ["runs/x", "shards/x"], "mxdl-models": ["list"], "mxdl-predict": ["runs/x", "a.png"],
             "mxdl-augment-preview": ["a.png", "--output", "g.png"], "mxdl-features": ["logreg", "feats"],
-            "mxdl-export": ["runs/x"], "mxdl-runs": ["compare", "runs/x", "--output", "x.png"]}
+            "mxdl-export": ["runs/x"], "mxdl-runs": ["compare", "runs/x", "--output", "x.png"],
+            "mxdl-serve-check": ["runs/x/export", "x.jpg"]}
 
 
 @pytest.mark.slow

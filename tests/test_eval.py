@@ -350,3 +350,53 @@ def test_evaluation_reproduces_the_trainers_validation(photo_classes, tmp_path, 
         photo = next(line.split("\t")[2].strip() for line in open(shards / f"{name}.lst") if line.split("\t")[0] == key)
         packed = images[0]
         np.testing.assert_array_equal(_read_for(predictor, photo), packed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["onnx", "symbol"])
+def test_a_server_that_follows_the_export_predicts_as_mxdl_predict(photo_classes, tmp_path, fmt):
+    """A consumer that followed model-preprocess.json literally got 'iris 0.962' for a sunflower that
+    mxdl-predict called 'buttercup 0.453': the file left out the packer's resize."""
+    import cv2
+    from sklearn.datasets import load_sample_images
+    from conftest import REPO, train_in_process
+    from mxdl.eval import serve_check
+    from mxdl.eval.cli import _read_for
+    from mxdl.eval.model_io import load_predictor
+    shards, run = tmp_path / "shards", tmp_path / "run"
+    run_in_process("mxdl-pack", "build", photo_classes, shards, "--size", "64x48", "--png", "--seed", "1",
+                   "--split-sizes", "train=0.75,val=0.25")
+    train_in_process(os.path.join(REPO, "configs", "digits.yaml"), f"data.dir={shards}", "data.shape=3x40x40",
+                     "data.val_resize=44", "data.batch_size=8", "train.epochs=2", "train.log_interval=100000",
+                     "--output", run)
+    run_in_process("mxdl-export", run, "--format", fmt, "--output", tmp_path / "export")
+    rng = np.random.RandomState(0)
+    photos = []
+    for i, photo in enumerate(rng.choice(2, 50)):  # 50 photographs of mixed sizes and aspect ratios
+        h, w = rng.randint(30, 300), rng.randint(30, 400)
+        top, left = rng.randint(0, 427 - h), rng.randint(0, 640 - w)
+        path = tmp_path / f"photo{i}.jpg"
+        cv2.imwrite(str(path), load_sample_images().images[photo][top: top + h, left: left + w, ::-1])
+        photos.append(str(path))
+    predictor = load_predictor(str(run))
+    spec = serve_check.read_spec(str(tmp_path / "export"))
+    logits_of = serve_check.runner(str(tmp_path / "export"))
+    for path in photos:
+        theirs = serve_check.probabilities(logits_of(serve_check.tensor(path, spec)))[0]
+        ours = predictor.probabilities(predictor.views(_read_for(predictor, path)))[0]
+        assert np.argmax(theirs) == np.argmax(ours) and np.abs(theirs - ours).max() < 1e-4, path
+    (tmp_path / "broken.jpg").write_text("not an image")
+    out = run_in_process("mxdl-serve-check", tmp_path / "export", photos[0], tmp_path / "broken.jpg", check=False)
+    assert out.returncode == 1 and out.stdout.startswith(photos[0]) and "broken.jpg: cannot read" in out.stderr
+
+
+def test_an_export_without_the_full_preprocessing_is_one_line(tmp_path):
+    for content, said in ((None, "is missing"), ('{"mean": null, "scale": 1, "resize": 0}', "has schema 1, older")):
+        folder = tmp_path / f"e{len(said)}"
+        folder.mkdir()
+        (folder / "model.onnx").write_bytes(b"")
+        if content:
+            (folder / "model-preprocess.json").write_text(content)
+        out = run_in_process("mxdl-serve-check", folder, "x.jpg", check=False)
+        assert out.returncode == 2 and said in out.stderr and "export the model again" in out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1

@@ -62,7 +62,9 @@ def test_mxdl_export_of_a_run_in_both_formats(trained, digits_rec, tmp_path):
                              str(tmp_path / "onnx" / "model.onnx")], capture_output=True, text=True)
     assert loaded.returncode == 0 and loaded.stderr == "", loaded.stderr[-2000:]  # no warning per weight
     pre = json.load(open(tmp_path / "onnx" / "model-preprocess.json"))
-    assert pre == reference.preprocess()
+    assert {k: pre[k] for k in reference.preprocess()} == reference.preprocess() and pre["schema"] == 2
+    assert [s["op"] for s in pre["steps"]] == ["decode", "center_crop", "normalize"]  # digits: packed unresized
+    assert pre["input"]["layout"] == "NCHW" and pre["output"].startswith("logits")
     logits = _onnx_outputs(tmp_path / "onnx" / "model.onnx", reference.prepare(x).asnumpy())
     probs = np.exp(logits - logits.max(1, keepdims=True))
     np.testing.assert_allclose(probs / probs.sum(1, keepdims=True), expected, atol=1e-5)

@@ -7,7 +7,6 @@ Each comes back as a :class:`Predictor` that applies the preprocessing the
 model was trained with and returns class probabilities.
 """
 import glob
-import json
 import os
 import warnings
 from dataclasses import dataclass
@@ -41,9 +40,9 @@ class Predictor:
     def as_packed(self, image):
         """A new photo as the packer stored the training images. Models trained before the packer's
         resize was recorded get what mxdl-predict always did: aspect-aware to the input size."""
-        from ..data.preprocess import apply_pack_geometry, pack_geometry
-        c, h, w = self.input_shape
-        return apply_pack_geometry(image, self.pack or pack_geometry(width=w, height=h))
+        from ..data.inputspec import pack_of
+        from ..data.preprocess import apply_pack_geometry
+        return apply_pack_geometry(image, pack_of(self.preprocess()))
 
     def views(self, image, ten=False):
         """One HxWxC image -> the crops the network takes (1, or 10 with ``ten``), as in validation."""
@@ -92,15 +91,12 @@ def _trained(meta):
 
 def _from_export(symbol_file, ctx):
     import mxnet as mx
+    from ..runs.export import PREPROCESS, read_preprocess
     prefix = symbol_file[: -len("-symbol.json")]
     params = sorted(glob.glob(prefix + "-*.params"))
     if not params:
         raise UserError(f"no {prefix}-NNNN.params beside {symbol_file}")
-    info_path = os.path.join(os.path.dirname(symbol_file) or ".", "model-preprocess.json")
-    if not os.path.isfile(info_path):
-        raise UserError(f"{info_path} is missing: it records the preprocessing the model expects")
-    with open(info_path) as f:
-        pre = json.load(f)
+    pre = read_preprocess(os.path.join(os.path.dirname(symbol_file) or ".", PREPROCESS))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # SymbolBlock warns about unnamed inputs; harmless here
         net = mx.gluon.SymbolBlock.imports(symbol_file, ["data"], params[-1], ctx=ctx)

@@ -25,7 +25,7 @@ import os
 import shutil
 
 from ..errors import UserError, error_reason
-from ..fileio import atomic_write_json, atomic_write_text, commit_dir, temporary_dir
+from ..fileio import atomic_write_json, atomic_write_text, commit_dir, read_json_object, temporary_dir
 from .layout import checkpoints_dir
 
 # 3: resnet{50,101,152}_v1 is the paper's layout; 2: lr segments in epochs with per-worker rates;
@@ -225,15 +225,8 @@ def source_input_shape(params_path):
 
 def load_meta(path, required=()):
     meta_path = os.path.join(path, META)
-    if not os.path.isfile(meta_path):
-        raise UserError(f"{path} is not a checkpoint (no {META})")
-    try:
-        with open(meta_path, encoding="utf-8") as f:
-            meta = json.load(f)
-    except (ValueError, UnicodeDecodeError):
-        raise UserError(f"checkpoint {meta_path} is damaged (not JSON): {DAMAGED}") from None
-    if not isinstance(meta, dict):
-        raise UserError(f"checkpoint {meta_path} is damaged (not a JSON object): {DAMAGED}")
+    meta = read_json_object(meta_path, f"{path} is not a checkpoint (no {META})",
+                            f"checkpoint {meta_path} is damaged ({{why}}): {DAMAGED}")
     if not isinstance(meta.get("format", 1), int) or meta.get("format", 1) > CHECKPOINT_FORMAT:
         raise UserError(f"checkpoint {path} has format {meta.get('format')!r}, which this mxdl (reading formats "
                         f"1 to {CHECKPOINT_FORMAT}) does not know: upgrade mxdl, or resume from another checkpoint")

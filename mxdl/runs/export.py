@@ -9,10 +9,12 @@ converter (``mx.onnx.export_model``) with a dynamic batch dimension.
 import glob
 import os
 
+from ..data import inputspec
 from ..errors import UserError
-from ..fileio import atomic_write_json, temporary_dir
+from ..fileio import atomic_write_json, read_json_object, temporary_dir
 from ..log import still_working
 
+PREPROCESS_SCHEMA = 2  # 2: the steps in order, input and output described; 1: mean, scale, resize only
 PREFIX = "model"
 PREPROCESS = "model-preprocess.json"
 ONNX_FILE = "model.onnx"
@@ -31,6 +33,16 @@ def _remove_older_params(out_dir, epoch):
             os.remove(path)
 
 
+def serving_preprocess(pre):
+    """``model-preprocess.json``: what a server must do to a photo, step by step, to give the network
+    what validation gave it (README, "model-preprocess.json"). The flat keys mxdl itself reads stay
+    beside the steps."""
+    c, h, w = pre["input_shape"]
+    return {**pre, "schema": PREPROCESS_SCHEMA, "steps": inputspec.steps(pre),
+            "input": {"name": "data", "layout": "NCHW", "dtype": "float32", "shape": ["batch", c, h, w]},
+            "output": "logits (apply softmax for probabilities)"}
+
+
 def export_symbol(net, input_shape, preprocess, out_dir, epoch=0, dtype="float32", ctx=None):
     """``net`` (hybridized) as ``model-symbol.json`` + ``model-EPOCH.params`` in ``out_dir``."""
     import mxnet as mx
@@ -38,7 +50,7 @@ def export_symbol(net, input_shape, preprocess, out_dir, epoch=0, dtype="float32
     os.makedirs(out_dir, exist_ok=True)
     with temporary_dir(out_dir, ".export-") as tmp:
         net.export(os.path.join(tmp, PREFIX), epoch=epoch)
-        atomic_write_json(os.path.join(tmp, PREPROCESS), preprocess)
+        atomic_write_json(os.path.join(tmp, PREPROCESS), serving_preprocess(preprocess))
         _remove_older_params(out_dir, epoch)
         _move_into_place(tmp, out_dir, last=f"{PREFIX}-symbol.json")
     return os.path.join(out_dir, f"{PREFIX}-symbol.json"), os.path.join(out_dir, f"{PREFIX}-{epoch:04d}.params")
@@ -64,7 +76,7 @@ def export_onnx(net, input_shape, preprocess, out_dir, ctx=None):
         except (NotImplementedError, AttributeError, ValueError, mx.base.MXNetError) as err:
             raise UserError(f"MXNet's ONNX converter refused this network: {str(err).splitlines()[0]}") from None
         _initializers_out_of_inputs(os.path.join(tmp, ONNX_FILE))
-        atomic_write_json(os.path.join(tmp, PREPROCESS), preprocess)
+        atomic_write_json(os.path.join(tmp, PREPROCESS), serving_preprocess(preprocess))
         for name in (PREPROCESS, ONNX_FILE):
             os.replace(os.path.join(tmp, name), os.path.join(out_dir, name))
     return os.path.join(out_dir, ONNX_FILE)
@@ -81,3 +93,14 @@ def _initializers_out_of_inputs(path):
     del model.graph.input[:]
     model.graph.input.extend(data)
     onnx.save(model, path)
+
+
+def read_preprocess(path):
+    """An export's ``model-preprocess.json``; a missing or older one is one line saying how to re-export."""
+    redo = "export the model again (mxdl-export RUN_OR_CHECKPOINT [--format onnx])"
+    pre = read_json_object(path, f"{path} is missing: it records the preprocessing the model expects; {redo}",
+                           f"{path} is damaged ({{why}}): {redo}")
+    if pre.get("schema", 1) < PREPROCESS_SCHEMA:
+        raise UserError(f"{path} has schema {pre.get('schema', 1)}, older than {PREPROCESS_SCHEMA} (it does not state "
+                        f"every step): {redo}")
+    return pre

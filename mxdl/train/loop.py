@@ -39,7 +39,7 @@ from ..runs.checkpoint import CHECKPOINT_FORMAT, EMA_PARAMS, OPT_STATES, PARAMS,
 from ..runs.export import export_symbol
 from ..runs.history import History
 from ..runs.layout import FAILED, FINISHED, STOPPED, checkpoints_dir, clear_outcome, record_outcome, stop_file
-from ..data.preprocess import geometry_from_options
+from ..data import inputspec
 from ..seeding import Stream, derive_seed
 from . import build, report
 from .finetune import check_nothing_fresh_is_frozen, freeze
@@ -169,15 +169,9 @@ class Run:
     # ---- what the run's files record ------------------------------------------------------------
 
     def preprocess(self):
-        """How inputs were prepared, so evaluation and prediction can repeat it without the shards."""
-        d = self.cfg["data"]
-        stats = self.data.manifest.stats
-        rec = d["format"] == "rec"  # the HDF5 reader crops its fixed-size rows, with mean and scale only
-        scale = [d["scale"] / s for s in stats["std"]] if d["std_normalize"] and rec else d["scale"]
-        return {"mean": stats["mean"] if d["mean_subtract"] else None,
-                "scale": scale, "resize": (d["val_resize"] or d["resize"]) if rec else 0,
-                "input_shape": list(self.shape), "class_names": self.data.manifest.class_names,
-                "pack": geometry_from_options(self.data.manifest.options)}
+        """How inputs were prepared (mxdl.data.inputspec), so evaluation, prediction and serving can
+        repeat it without the shards."""
+        return inputspec.build(self.data.manifest, self.cfg["data"], self.shape)
 
     def global_step(self, epoch, step_in_epoch):
         return epoch * self.spe + step_in_epoch
