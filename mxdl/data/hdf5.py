@@ -10,6 +10,7 @@ import numpy as np
 from ..seeding import Stream, derive_seed
 from .augment import AugmentSettings, augment
 from .epoch_plan import dropped_per_epoch, steps_per_epoch
+from .preprocess import normalize
 from .shards import input_shape
 
 
@@ -69,10 +70,7 @@ class H5Dataset:
             top, left = ((rng.randint(0, ih - h + 1), rng.randint(0, iw - w + 1)) if crop
                          else ((ih - h) // 2, (iw - w) // 2))
             batch.append(image[top: top + h, left: left + w])
-        x = np.stack(batch).astype(np.float32)
-        if self.mean is not None:
-            x -= self.mean
-        x *= self.cfg["scale"]
+        x = normalize(np.stack(batch), self.mean, self.cfg["scale"])
         return mx.nd.array(x.transpose(0, 3, 1, 2)), mx.nd.array(labels, dtype=np.float32)
 
     def train_epoch(self, epoch, skip=0):

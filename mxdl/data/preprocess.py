@@ -78,6 +78,15 @@ def apply_pack_geometry(image, geometry):
     return image
 
 
+def normalize(pixels, mean, scale):
+    """N x H x W x C pixels -> float32 ``(pixel - mean) * scale`` (per channel, or one value): the
+    normalisation of the input contract (inputspec), for the readers that do it in numpy."""
+    x = np.asarray(pixels, dtype=np.float32)
+    if mean is not None:
+        x = x - np.asarray(mean, np.float32)
+    return x * np.asarray(scale, np.float32)
+
+
 def ten_crop(image, width, height):
     """Four corners and the center, then their horizontal mirrors: 10 crops (N x H x W x C)."""
     h, w = image.shape[:2]

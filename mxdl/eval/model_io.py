@@ -11,7 +11,6 @@ import os
 import warnings
 from dataclasses import dataclass
 
-import numpy as np
 
 from ..errors import UserError
 
@@ -54,11 +53,8 @@ class Predictor:
     def prepare(self, images):
         """N x H x W x C uint8 (RGB or gray) -> NCHW float NDArray as in training."""
         import mxnet as mx
-        x = np.asarray(images, dtype=np.float32)
-        if self.mean is not None:
-            x = x - np.asarray(self.mean, np.float32)
-        x = x * self.scale
-        return mx.nd.array(x.transpose(0, 3, 1, 2), ctx=self.ctx)
+        from ..data.preprocess import normalize
+        return mx.nd.array(normalize(images, self.mean, self.scale).transpose(0, 3, 1, 2), ctx=self.ctx)
 
     def probabilities(self, images):
         import mxnet as mx
