@@ -353,7 +353,7 @@ def test_evaluation_reproduces_the_trainers_validation(photo_classes, tmp_path, 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fmt", ["onnx", "symbol"])
+@pytest.mark.parametrize("fmt", ["onnx", pytest.param("symbol", marks=pytest.mark.long)])
 def test_a_server_that_follows_the_export_predicts_as_mxdl_predict(photo_classes, tmp_path, fmt):
     """A consumer that followed model-preprocess.json literally got 'iris 0.962' for a sunflower that
     mxdl-predict called 'buttercup 0.453': the file left out the packer's resize."""
