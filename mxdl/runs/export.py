@@ -18,6 +18,7 @@ PREPROCESS_SCHEMA = 2  # 2: the steps in order, input and output described; 1: m
 PREFIX = "model"
 PREPROCESS = "model-preprocess.json"
 ONNX_FILE = "model.onnx"
+ONNX_OPSET = 17
 
 
 def _move_into_place(tmp, out_dir, last):
@@ -92,6 +93,12 @@ def _initializers_out_of_inputs(path):
     data = [i for i in model.graph.input if i.name not in weights]
     del model.graph.input[:]
     model.graph.input.extend(data)
+    # MXNet's converter labels the graph opset 19 (onnx 1.14's newest) while writing operators of
+    # older opsets; with constant shapes ONNX Runtime 1.15 then looks for a Reshape-19 kernel it
+    # lacks. Labelled 17, the operators are read as what they are (outputs tested equal).
+    for opset in model.opset_import:
+        if opset.domain in ("", "ai.onnx") and opset.version > ONNX_OPSET:
+            opset.version = ONNX_OPSET
     onnx.save(model, path)
 
 
