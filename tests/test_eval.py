@@ -391,8 +391,9 @@ def test_a_server_that_follows_the_export_predicts_as_mxdl_predict(photo_classes
 
 
 def test_an_export_without_the_full_preprocessing_is_one_line(tmp_path):
-    for content, said in ((None, "is missing"), ('{"mean": null, "scale": 1, "resize": 0}', "has schema 1, older")):
-        folder = tmp_path / f"e{len(said)}"
+    for content, said in ((None, "is missing"), ('{"mean": null, "scale": 1, "resize": 0}', "has schema 1, older"),
+                          ("{ not json", "is damaged (not JSON)")):
+        folder = tmp_path / f"e{len(said)}-{len(content or '')}"
         folder.mkdir()
         (folder / "model.onnx").write_bytes(b"")
         if content:

@@ -6,7 +6,6 @@ or, for a symbol export, ``model-symbol.json`` in plain MXNet. Its top classes s
 mxdl-predict's: when they are not, the export does not say what serving needs.
 """
 import glob
-import json
 import os
 import sys
 
@@ -16,7 +15,6 @@ import numpy as np
 from ..cli_help import make_parser, positive_int
 from ..errors import UserError, cli_entry
 
-SCHEMA = 2
 INTERPOLATION = {"area": cv2.INTER_AREA, "bilinear": cv2.INTER_LINEAR}
 
 
@@ -79,15 +77,10 @@ def tensor(path, spec):
 
 
 def read_spec(export_dir):
-    path = os.path.join(export_dir, "model-preprocess.json")
-    redo = "export the model again (mxdl-export RUN_OR_CHECKPOINT [--format onnx])"
-    if not os.path.isfile(path):
-        raise UserError(f"{path} is missing: {redo}")
-    with open(path, encoding="utf-8") as f:
-        spec = json.load(f)
-    if spec.get("schema", 1) < SCHEMA:
-        raise UserError(f"{path} has schema {spec.get('schema', 1)}, older than {SCHEMA}: {redo}")
-    return spec
+    """The export's model-preprocess.json, through the one check mxdl has for it (missing, damaged or
+    of an older schema: one line saying to export again); the steps themselves are applied here."""
+    from ..runs.export import PREPROCESS, read_preprocess
+    return read_preprocess(os.path.join(export_dir, PREPROCESS))
 
 
 def runner(export_dir):
