@@ -44,5 +44,6 @@ setup(
         "mxdl-export=mxdl.eval.export:main",
         "mxdl-serve-check=mxdl.eval.serve_check:main",
         "mxdl-runs=mxdl.eval.runs:main",
+        "mxdl-doctor=mxdl.doctor.cli:main",
     ]},
 )

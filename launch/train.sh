@@ -3,9 +3,9 @@
 #
 #   launch/train.sh CONFIG [key=value ...] [--np N] [--hosts h1:4,h2:4 | --hostfile FILE]
 #                   [--resume | --resume-from EPOCH | --fresh] [--output DIR]
-#                   [--max-restarts K [--min-np N]] [--mpi] [--nic NAME] [--stop-grace SECONDS]
-#                   [--verify-data | --no-verify-data] [--timeline FILE] [--fusion-threshold-mb MB]
-#                   [--cycle-time-ms MS] [--hierarchical-allreduce] [--dry-run]
+#                   [--max-restarts K [--min-np N]] [--mpi | --srun] [--nic NAME] [--start-timeout S]
+#                   [--stop-grace SECONDS] [--verify-data | --no-verify-data] [--timeline FILE]
+#                   [--fusion-threshold-mb MB] [--cycle-time-ms MS] [--hierarchical-allreduce] [--dry-run]
 #
 #   launch/train.sh configs/digits.yaml --np 2                   # 2 CPU workers here
 #   launch/train.sh configs/imagenet_resnet50.yaml               # one worker per local GPU
@@ -29,7 +29,13 @@
 # reach it. A second signal ends everything at once.
 #
 # Inside a Slurm allocation (sbatch or salloc) with no --hosts/--hostfile, the hosts
-# and slots come from SLURM_JOB_NODELIST and the tasks (or GPUs) per node.
+# and slots come from SLURM_JOB_NODELIST and the tasks (or GPUs) per node. horovodrun
+# starts the remote workers over ssh; with --srun (launch/slurm.sbatch's default) srun
+# starts one task per slot instead and they meet at a rendezvous server run here
+# (mxdl/srun.py), so no ssh between compute nodes is needed.
+#
+# The network interface: --nic, or else the one this machine routes to every host through
+# (logged), or else Horovod's own choice.
 #
 # When a worker dies (crash, out of memory, lost node) horovodrun ends the others
 # and exits non-zero; with --max-restarts K the job restarts from the latest
@@ -59,7 +65,10 @@ options:
   --stop-grace SECONDS        how long a requested stop may take to save (default: 900, or
                               \$MXDL_STOP_GRACE)
   --mpi                       Horovod's MPI controller instead of Gloo
-  --nic NAME                  the network interface the hosts share, e.g. eth0 (default: Horovod's choice)
+  --srun                      inside a Slurm allocation, start the workers with srun (no ssh between nodes)
+  --nic NAME                  the network interface the hosts share, e.g. eth0 (default: the one this
+                              machine routes to every host through, else Horovod's choice)
+  --start-timeout SECONDS     how long the workers may take to start and meet (default: 60)
   --verify-data               check the shards' checksums whatever their size
   --no-verify-data            never check the checksums (default: when the shards total <= 2 GiB)
   --timeline FILE             write Horovod's timeline (chrome trace) to FILE
@@ -102,6 +111,7 @@ value() { [ -n "${2-}" ] && [[ "$2" != --* ]] || die "$1 needs $3"; VALUE=$2; }
 resume_mode() { [ ${#RESUME_ARGS[@]} = 0 ] || die "give one of --resume, --resume-from and --fresh"; }
 
 CONFIG="" NIC="" NP="" HOSTS="" HOSTFILE="" OUTPUT="" DRY_RUN=0 MAX_RESTARTS=0 MIN_NP=1 CONTROLLER=gloo VERIFY=auto
+START=ssh START_TIMEOUT=60
 TUNING=()  # horovodrun's own performance flags, passed through
 STOP_GRACE=${MXDL_STOP_GRACE:-900}
 RESUME_ARGS=() OVERRIDES=()
@@ -120,6 +130,8 @@ while [ $# -gt 0 ]; do
         --min-np) value "$1" "${2-}" "a number"; MIN_NP=$VALUE; shift ;;
         --stop-grace) value "$1" "${2-}" "seconds"; STOP_GRACE=$VALUE; shift ;;
         --mpi) CONTROLLER=mpi ;;
+        --srun) START=srun ;;
+        --start-timeout) value "$1" "${2-}" "seconds"; START_TIMEOUT=$VALUE; shift ;;
         --nic) value "$1" "${2-}" "an interface name, e.g. eth0"; NIC=$VALUE; shift ;;
         --timeline) value "$1" "${2-}" "a file"; TUNING+=(--timeline-filename "$VALUE"); shift ;;
         --fusion-threshold-mb|--cycle-time-ms) value "$1" "${2-}" "a number"
@@ -141,6 +153,12 @@ done
 [[ "$MIN_NP" =~ ^[1-9][0-9]*$ ]] || die "--min-np must be a positive number, got '$MIN_NP'"
 [[ "$STOP_GRACE" =~ ^[0-9]+$ ]] || die "--stop-grace must be a whole number of seconds, got '$STOP_GRACE'"
 [ -z "$NP" ] || [[ "$NP" =~ ^[1-9][0-9]*$ ]] || die "--np must be a positive number, got '$NP'"
+[[ "$START_TIMEOUT" =~ ^[1-9][0-9]*$ ]] || die "--start-timeout must be a positive whole number of seconds, got '$START_TIMEOUT'"
+[ "$START" = ssh ] || [ "$CONTROLLER" = gloo ] || die "give --srun or --mpi, not both (--srun uses Gloo's rendezvous)"
+if [ "$START" = srun ] && [ -z "${SLURM_JOB_ID:-}" ]; then
+    die "--srun starts workers inside a Slurm allocation (sbatch or salloc), and there is none here (no SLURM_JOB_ID)"
+fi
+[ "$START" = ssh ] || [ -z "$HOSTS$HOSTFILE" ] || die "--srun takes its hosts from the Slurm allocation; drop --hosts/--hostfile"
 
 
 if [ -z "$HOSTS$HOSTFILE" ] && [ -n "${SLURM_JOB_NODELIST:-}" ]; then
@@ -151,25 +169,20 @@ fi
 # The run directory, its STOP file and its outcome file are named by mxdl itself.
 # A bare name (digits) is a config that ships with mxdl; mxdl.runs.layout says which file that is.
 before_job "$PYTHON" -m mxdl.runs.layout "$CONFIG" ${OUTPUT:+--output "$OUTPUT"} > "$STEP_OUT" || exit "$EXIT_USAGE"
-{ read -r CONFIG; read -r RUN_DIR; read -r STOP_FILE; read -r OUTCOME_FILE; } < "$STEP_OUT"
+{ read -r CONFIG; read -r RUN_DIR; read -r STOP_FILE; read -r OUTCOME_FILE; read -r HEARTBEAT_FILE; } < "$STEP_OUT"
 
 # ---- host layout --------------------------------------------------------------------------
-host_list() {  # one "host slots" line per host
-    if [ -n "$HOSTS" ]; then
-        tr ',' '\n' <<<"$HOSTS" | awk -F: 'NF{print $1, ($2==""?1:$2)}'
-    elif [ -n "$HOSTFILE" ]; then
-        [ -f "$HOSTFILE" ] || die "hostfile not found: $HOSTFILE"
-        awk '!/^#/ && NF {s=1; for(i=2;i<=NF;i++) if ($i ~ /^slots=/) {split($i,a,"="); s=a[2]}; print $1, s}' "$HOSTFILE"
-    fi
-}
+# --hosts and --hostfile become one checked list of host:slots (mxdl/cluster.py), so a restart can
+# drop hosts from it
+if [ -n "$HOSTS$HOSTFILE" ]; then
+    before_job "$PYTHON" -m mxdl.cluster hosts ${HOSTS:+--hosts "$HOSTS"} ${HOSTFILE:+--hostfile "$HOSTFILE"} \
+        > "$STEP_OUT" || exit "$EXIT_USAGE"
+    HOSTS=$(cat "$STEP_OUT") HOSTFILE=""
+fi
+host_list() { tr ',' '\n' <<<"$HOSTS" | awk -F: 'NF{print $1, $2}'; }  # one "host slots" line per host
 # GPUs on this (the launching) node, counted as every worker counts its own (mxdl/topology.py)
 before_job "$PYTHON" -m mxdl.topology gpus > "$STEP_OUT" || exit "$EXIT_USAGE"
 read -r LOCAL_GPUS GPU_SOURCE < "$STEP_OUT"
-if [ -n "$HOSTFILE" ]; then  # one list of host:slots from here on, so a restart can drop hosts from it
-    [ -f "$HOSTFILE" ] || die "hostfile not found: $HOSTFILE"
-    HOSTS=$(host_list | awk '{printf "%s%s:%s", sep, $1, $2; sep=","}')
-    HOSTFILE=""
-fi
 if [ -n "$HOSTS" ]; then
     SLOTS=$(host_list | awk '{s+=$2} END{print s+0}')
     NP=${NP:-$SLOTS}
@@ -180,6 +193,13 @@ else
     PER_HOST=$NP
 fi
 [[ "$NP" =~ ^[1-9][0-9]*$ ]] || die "the hosts give no worker slots: check --hosts/--hostfile"
+[ "$MIN_NP" -le "$NP" ] || die "--min-np $MIN_NP is more than the $NP worker(s) the job starts with"
+NIC_NOTE=""
+if [ -z "$NIC" ] && [ -n "$HOSTS" ] && [ "$START" = ssh ]; then
+    before_job "$PYTHON" -m mxdl.cluster nic $(host_list | awk '{print $1}') > "$STEP_OUT" || exit "$EXIT_USAGE"
+    NIC=$(cat "$STEP_OUT")
+    [ -n "$NIC" ] && NIC_NOTE="network interface: $NIC (the route to every host from here; --nic overrides)"
+fi
 # Each worker splits its node's cores between compute and decoding itself (mxdl/budget.py),
 # from the cores it may use and the workers on its node; the layout below shows this node's.
 if [ "$LOCAL_GPUS" -gt 0 ]; then
@@ -204,7 +224,11 @@ fi
 DEVICE+="; GPUs on the launching node: $LOCAL_GPUS ($GPU_SOURCE)"
 
 build_hvd() {
-    HVD=(horovodrun -np "$NP" "--$CONTROLLER" --start-timeout 60 "${TUNING[@]}")
+    if [ "$START" = srun ]; then  # horovodrun's tuning flags are its own; under srun the env carries them
+        HVD=("$PYTHON" -m mxdl.srun start --np "$NP" --start-timeout "$START_TIMEOUT" ${NIC:+--nic "$NIC"} --)
+        return
+    fi
+    HVD=(horovodrun -np "$NP" "--$CONTROLLER" --start-timeout "$START_TIMEOUT" "${TUNING[@]}")
     [ -n "$HOSTS" ] && HVD+=(-H "$HOSTS")
     # Name the interface the nodes share when they also share others (e.g. docker0, or lo in
     # network namespaces): Horovod may otherwise pick one that does not reach the other nodes.
@@ -216,7 +240,9 @@ TRAIN=("$PYTHON" -m mxdl.train.cli "$CONFIG" "${OVERRIDES[@]}")
 
 print_layout() {
     echo "layout: $NP worker(s); $DEVICE; threads here: $("$PYTHON" -m mxdl.budget --local-workers "$PER_HOST")"
-    if [ -n "$HOSTS$HOSTFILE" ]; then
+    [ -n "$NIC_NOTE" ] && echo "$NIC_NOTE"
+    [ "$START" = srun ] && echo "workers started by srun in Slurm job ${SLURM_JOB_ID}; rendezvous on $(hostname)"
+    if [ -n "$HOSTS" ]; then
         host_list | awk -v np="$NP" '{n=($2<np-r?$2:np-r); if(n>0) printf "  %s: ranks %d-%d\n", $1, r, r+n-1; r+=n}'
     else
         echo "  localhost: ranks 0-$((NP - 1))"
@@ -230,10 +256,15 @@ if [ "$DRY_RUN" = 1 ]; then
     exit 0
 fi
 
+# One id for this launcher's job across its restarts: the run directory's lock (mxdl/runs/liveness.py)
+# lets a restart of the same job take over from its own dead rank 0, and refuses anyone else's.
+export MXDL_JOB_ID="launch/train.sh pid $$ on $(hostname) at $(date +%s)"
 # ---- preflight: one line per problem, before any worker starts ------------------------------
 preflight_args=(--np "$NP" --config "$CONFIG" --run-dir "$RUN_DIR" --controller "$CONTROLLER" --verify-data "$VERIFY")
 [ "${RESUME_ARGS[0]:-}" = --resume-from ] && preflight_args+=("${RESUME_ARGS[@]}")
-[ -n "$HOSTS$HOSTFILE" ] && preflight_args+=(--hosts "$(host_list | awk '{printf "%s%s", sep, $1; sep=","}')")
+[ -n "$HOSTS" ] && preflight_args+=(--hosts "$(host_list | awk '{printf "%s%s", sep, $1; sep=","}')")
+[ "$START" = srun ] && preflight_args+=(--srun)
+[ -n "$NIC" ] && preflight_args+=(--nic "$NIC")
 before_job "$PYTHON" -m mxdl.preflight "${preflight_args[@]}" "${OVERRIDES[@]}" || exit "$EXIT_USAGE"
 
 # ---- run, with coordinated ctrl+c and restarts -----------------------------------------------
@@ -241,6 +272,11 @@ JOB_PID="" STOPPING=0 STOP_DEADLINE=0
 export MXDL_UNDER_LAUNCHER=1  # the workers leave the resume hint to this script, which knows the hosts
 mkdir -p "$RUN_DIR"
 rm -f "$STOP_FILE" "$OUTCOME_FILE"
+# The workers end themselves when this heartbeat stops (this script killed by any signal, SIGKILL
+# included): no job trains on without its launcher. Touched every poll below.
+export MXDL_LAUNCHER_HEARTBEAT=$HEARTBEAT_FILE
+touch "$HEARTBEAT_FILE"
+trap 'rm -f "$STEP_OUT" "$HEARTBEAT_FILE"' EXIT
 
 kill_job() {
     [ -n "$JOB_PID" ] || return 0
@@ -262,17 +298,36 @@ on_interrupt() {
 }
 trap on_interrupt INT TERM HUP USR1
 OVERRAN=0
-resume_command() {
-    local where="--np $NP"
-    [ -n "$HOSTS" ] && where+=" --hosts $HOSTS"
-    echo "${MXDL_LAUNCHER:-$0} $CONFIG $where --resume${OUTPUT:+ --output $OUTPUT} ${OVERRIDES[*]}"
+resume_command() {  # this job's command with --resume: the same hosts, start, network and tuning flags
+    local where="--np $NP" flags=""
+    if [ "$START" = srun ]; then where+=" --srun"; elif [ -n "$HOSTS" ]; then where+=" --hosts $HOSTS"; fi
+    [ "$CONTROLLER" = mpi ] && flags+=" --mpi"
+    [ -n "$NIC" ] && flags+=" --nic $NIC"
+    [ "$START_TIMEOUT" != 60 ] && flags+=" --start-timeout $START_TIMEOUT"
+    [ "$STOP_GRACE" != "${MXDL_STOP_GRACE:-900}" ] && flags+=" --stop-grace $STOP_GRACE"
+    [ "$MAX_RESTARTS" != 0 ] && flags+=" --max-restarts $MAX_RESTARTS --min-np $MIN_NP"
+    [ ${#TUNING[@]} -gt 0 ] && flags+=" $(tuning_flags)"
+    echo "${MXDL_LAUNCHER:-$0} $CONFIG $where$flags --resume${OUTPUT:+ --output $OUTPUT} ${OVERRIDES[*]}"
+}
+tuning_flags() {  # the launcher's own names of horovodrun's tuning flags
+    local out="" i=0
+    while [ $i -lt ${#TUNING[@]} ]; do
+        case "${TUNING[$i]}" in
+            --timeline-filename) out+=" --timeline ${TUNING[$((i + 1))]}"; i=$((i + 2)) ;;
+            --hierarchical-allreduce) out+=" ${TUNING[$i]}"; i=$((i + 1)) ;;
+            *) out+=" ${TUNING[$i]} ${TUNING[$((i + 1))]}"; i=$((i + 2)) ;;
+        esac
+    done
+    echo "${out# }"
 }
 
 # ---- restarts on the hosts that survive --------------------------------------------------------
 declare -A STRIKES=()  # host -> consecutive failures that began with one of its ranks
 host_of_rank() { host_list | awk -v r="$1" '{if (r < $2) {print $1; exit}; r -= $2}'; }
 is_local() { case "$1" in localhost|127.0.0.1|::1|"$(hostname)"|"$(hostname -f 2>/dev/null)") return 0 ;; esac; return 1; }
-answers_ssh() { is_local "$1" || ssh -o BatchMode=yes -o ConnectTimeout=5 "$1" true </dev/null >/dev/null 2>&1; }
+answers_ssh() {  # under srun, Slurm itself ends a job whose node is lost; no ssh to ask with
+    [ "$START" = srun ] || is_local "$1" || ssh -o BatchMode=yes -o ConnectTimeout=5 "$1" true </dev/null >/dev/null 2>&1
+}
 drop_lost_hosts() {  # RANK: drop hosts that no longer answer ssh, or whose ranks failed first twice running
     local failed_host="" keep="" lost=()
     [ -n "$1" ] && failed_host=$(host_of_rank "$1")
@@ -314,6 +369,7 @@ while :; do
     # Poll rather than block in `wait`, so a ctrl+c is handled at once and the stop deadline holds.
     while kill -0 "$JOB_PID" 2>/dev/null; do
         sleep 0.5
+        touch "$HEARTBEAT_FILE" 2>/dev/null
         if [ "$STOPPING" = 1 ] && [ "$(date +%s)" -ge "$STOP_DEADLINE" ]; then
             echo "launch/train.sh: the stop took longer than ${STOP_GRACE}s; ending workers" >&2
             OVERRAN=1

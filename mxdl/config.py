@@ -35,6 +35,22 @@ _Loader.add_implicit_resolver(_FLOAT, re.compile(
     r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"), list("-+0123456789."))
 
 
+def _no_repeated_keys(loader, node, deep=False):
+    """YAML lets a mapping name a key twice and keeps the last; in an experiment that is a mistake
+    (two edits of one value), so it is one line naming the key and both lines."""
+    seen = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise UserError(f"'{key}' is given twice in one mapping (lines {seen[key] + 1} and "
+                            f"{key_node.start_mark.line + 1}); keep one")
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_repeated_keys)
+
+
 def yaml_load(text_or_file):
     return yaml.load(text_or_file, Loader=_Loader)
 
@@ -83,6 +99,10 @@ AREA = (lambda v: 0 < v <= 1, "in (0, 1]")
 THREADS = (lambda v: v == "auto" or (isinstance(v, int) and v >= 1), "'auto' or at least 1")
 NUMBERS = (lambda v: all(isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0 for x in v),
            "a list of epoch numbers")
+SEED = (lambda v: 0 <= v < 2 ** 32, "0 to 2**32-1 (NumPy's and MXNet's seed range)")
+WEIGHTS = (lambda v: v == "balanced" or (all(isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0
+                                              for x in v) and any(x > 0 for x in v)),
+           "'balanced' or a list of weights of 0 or more, not all 0")
 
 
 SCHEMA = {
@@ -117,7 +137,7 @@ SCHEMA = {
         "resize": Key(int, 0, "resize the shorter side to this before cropping (0: keep; training skips it "
                              "under random_resized_crop)", valid=NON_NEGATIVE),
         "val_resize": Key(int, 0, "evaluation: resize the shorter side to this, then center-crop data.shape "
-                                  "(0: data.resize), e.g. 256 for 224 crops"),
+                                  "(0: data.resize), e.g. 256 for 224 crops", valid=NON_NEGATIVE),
         "std_normalize": Key(bool, False, "divide by the per-channel std from stats.json (after the mean)"),
         "rand_crop": Key(bool, False, "random crop of data.shape from larger images (training)"),
         "rand_mirror": Key(bool, False, "random horizontal flip (training)"),
@@ -148,7 +168,8 @@ SCHEMA = {
         "momentum": Key(float, 0.9, "momentum for sgd/nag", valid=FRACTION),
         "wd": Key(float, 0.0001, "weight decay added to the gradient (MXNet wd); biases, BN excluded", valid=NON_NEGATIVE),
         "reg": Key((float, type(None)), None,
-                   "the book's Keras l2 'reg'; when set, wd = 2*reg (Keras puts reg*w^2 in the loss)"),
+                   "the book's Keras l2 'reg'; when set, wd = 2*reg (Keras puts reg*w^2 in the loss)",
+                   valid=NON_NEGATIVE),
         "scale_lr": Key(bool, True, "multiply lr by the number of workers"),
         "warmup_epochs": Key(float, 0.0, "linear warmup from 0 to the scaled lr", valid=NON_NEGATIVE),
         "multi_precision": Key(bool, True, "keep float32 master weights when model.dtype is float16"),
@@ -165,7 +186,7 @@ SCHEMA = {
     },
     "train": {
         "epochs": Key(int, 10, "total epochs", valid=AT_LEAST_1),
-        "seed": Key(int, 42, "seed for weights, shuffling and augmentation"),
+        "seed": Key(int, 42, "seed for weights, shuffling and augmentation", valid=SEED),
         "dtype": Key(str, "float32", "compute dtype (float16 is for GPUs)", choices=("float32", "float16")),
         "amp": Key((str, type(None)), None, "automatic mixed precision with dynamic loss scaling: float16 "
                    "(GPUs) or bfloat16 (CPUs with MKLDNN, recent GPUs); weights stay float32",
@@ -176,7 +197,7 @@ SCHEMA = {
         "log_interval": Key(int, 50, "steps between log lines", valid=AT_LEAST_1),
         "stop_check_interval": Key(int, 10, "steps between cross-worker checks for a stop request", valid=AT_LEAST_1),
         "class_weights": Key((list, str, type(None)), None,
-                             "per-class loss weights, or 'balanced' for max(count)/count_c"),
+                             "per-class loss weights, or 'balanced' for max(count)/count_c", valid=WEIGHTS),
         "label_smoothing": Key(float, 0.0, "label smoothing epsilon", valid=FRACTION),
         "freeze": Key(str, "", "freeze parameters: 'features' (the body) or a regex over parameter names"),
         "mixup": Key(float, 0.0, "mixup alpha (0: off): each batch blends with a shuffled copy of itself",
@@ -338,6 +359,8 @@ def load_yaml(path):
         raise UserError(f"config file {path} is not UTF-8 text ({err.reason} at byte {err.start})") from None
     except yaml.YAMLError as err:
         raise UserError(f"config file {path} is not valid YAML: {err}".splitlines()[0]) from err
+    except UserError as err:
+        raise UserError(f"config file {path}: {err}") from None
     if not isinstance(tree, dict):
         raise UserError(f"config file {path} must hold a mapping of sections")
     return tree
@@ -360,10 +383,16 @@ def resolve(path=None, overrides=(), base=None):
 
 def _check_combinations(cfg):
     """Keys that are fine alone but not together; the message names both."""
-    t = cfg["train"]
+    t, d = cfg["train"], cfg["data"]
     if t["amp"] and t["dtype"] == "float16":
         raise UserError(f"train.amp={t['amp']} and train.dtype=float16 do not go together: AMP keeps float32 "
                         "weights and casts where it is safe; use one of them")
+    if d["val_split"] and d["val_split"] == d["train_split"] and not d["synthetic"]:
+        raise UserError(f"data.train_split and data.val_split are both '{d['train_split']}': validating on the "
+                        "training images measures nothing; set data.val_split to another split, or '' for none")
+    for low, high in (("min_random_area", "max_random_area"), ("min_aspect_ratio", "max_aspect_ratio")):
+        if d[low] > d[high]:
+            raise UserError(f"data.{low}={d[low]:g} is above data.{high}={d[high]:g}")
 
 
 def diff(old, new):

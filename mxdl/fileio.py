@@ -117,3 +117,15 @@ def read_json_object(path, missing, damaged):
     if not isinstance(value, dict):
         raise UserError(damaged.format(why="not a JSON object"))
     return value
+
+
+def make_folder(path, what="folder"):
+    """``os.makedirs`` with its failures (a path under a regular file, no permission, a name too
+    long) as one line naming the folder."""
+    from .errors import UserError
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UserError(f"{what} {path} exists and is not a folder")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"cannot create the {what} {path}: {err.strerror}") from None

@@ -5,6 +5,7 @@
 """
 import argparse
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -112,20 +113,37 @@ def check_init_from(cfg):
     return []
 
 
-def check_hosts(hosts):
-    problems = []
-    for host in hosts:
-        if host in LOCAL_NAMES:
-            continue
-        cmd = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "StrictHostKeyChecking=accept-new",
-               host, "true"]
-        try:
-            ok = subprocess.run(cmd, capture_output=True, timeout=15).returncode == 0
-        except (OSError, subprocess.TimeoutExpired):
-            ok = False
-        if not ok:
-            problems.append(f"host {host} does not answer passwordless ssh (try: ssh {host} true)")
-    return problems
+def ask_host(host, nic=None):
+    """None when ``host`` answers passwordless ssh (and has ``nic``, when one is named), else why not."""
+    if host in LOCAL_NAMES:
+        return None
+    remote = f"ip -o -4 addr show dev {shlex.quote(nic)} | grep -q inet" if nic else "true"
+    cmd = ["ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "StrictHostKeyChecking=accept-new",
+           host, remote]
+    try:
+        code = subprocess.run(cmd, capture_output=True, timeout=15).returncode
+    except (OSError, subprocess.TimeoutExpired):
+        code = 255
+    if code == 255:
+        return f"host {host} does not answer passwordless ssh (try: ssh {host} true)"
+    return f"host {host} has no IPv4 address on the network interface {nic} (give --nic)" if code else None
+
+
+def check_hosts(hosts, nic=None):
+    """One line per host that cannot take part, all asked at once (a 256-node job's hosts one by
+    one would take minutes when some are down)."""
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(max_workers=min(32, max(1, len(hosts)))) as pool:
+        return [why for why in pool.map(lambda h: ask_host(h, nic), hosts) if why]
+
+
+def check_lock(run_dir):
+    from .runs.liveness import check_free
+    try:
+        check_free(run_dir)
+    except UserError as err:
+        return [str(err)]
+    return []
 
 
 def run_checks(args):
@@ -143,7 +161,9 @@ def run_checks(args):
     problems += check_resume(args.run_dir, args.resume_from)
     problems += check_init_from(cfg)
     problems += check_writable(args.run_dir)
-    problems += check_hosts(hosts)
+    problems += check_lock(args.run_dir)
+    if not args.srun:  # srun starts the workers: no ssh between the nodes is needed
+        problems += check_hosts(hosts, args.nic)
     return problems
 
 
@@ -156,6 +176,8 @@ def main(argv=None):
     p.add_argument("--run-dir", required=True, help="the run directory the job will write")
     p.add_argument("--controller", default="gloo", choices=("gloo", "mpi"), help="Horovod's controller")
     p.add_argument("--hosts", help="host:slots,... of a multi-machine job")
+    p.add_argument("--nic", help="the network interface every host must have")
+    p.add_argument("--srun", action="store_true", help="the workers start through srun, not ssh")
     p.add_argument("--verify-data", choices=("auto", "on", "off"), default="auto",
                    help=f"check the shards' checksums: auto does it when they total at most "
                         f"{VERIFY_AUTO_BYTES >> 30} GiB")

@@ -5,12 +5,13 @@ im2rec writes ``PREFIX.rec/.idx/.lst`` but no class names, counts or statistics.
 and ``labels.txt`` beside them, leaving the shards untouched, so ``mxdl-train``,
 ``mxdl-eval`` and ``mxdl-pack verify`` take the directory like one mxdl packed.
 """
+import json
 import os
 
 import cv2
 import numpy as np
 
-from mxdl.data.manifest import Manifest, file_entries
+from mxdl.data.manifest import MANIFEST, Manifest, file_entries
 from mxdl.errors import UserError
 from mxdl.fileio import atomic_write_text
 from . import __version__
@@ -37,8 +38,25 @@ def _scan(rec, idx):
     return stats.to_json()
 
 
-def adopt(out, splits, classes=None, log=print):
+def _refuse_to_replace(out):
+    """A folder's manifest holds its splits, checksums and fingerprints: adopting one split's files
+    over it silently dropped the rest."""
+    path = os.path.join(out, MANIFEST)
+    if not os.path.exists(path):
+        return
+    try:
+        with open(path) as f:
+            tool = json.load(f).get("tool", "an unknown tool")
+    except (OSError, ValueError, AttributeError):
+        tool = "an unreadable manifest"
+    raise UserError(f"{out} already has a manifest (from {tool}); adopting would replace its splits and "
+                    "checksums: pass --overwrite to replace it, or adopt into a folder of its own")
+
+
+def adopt(out, splits, classes=None, log=print, overwrite=False):
     """``splits``: {split: prefix} of im2rec shards inside ``out`` (``PREFIX.rec`` + ``.idx``)."""
+    if not overwrite:
+        _refuse_to_replace(out)
     scans = {}
     for split, prefix in splits.items():
         rec, idx = os.path.join(out, prefix + ".rec"), os.path.join(out, prefix + ".idx")

@@ -68,6 +68,7 @@ def _add_others(sub):
     a.add_argument("--prefix", action="append", required=True, metavar="SPLIT=PREFIX",
                    help="a split and its im2rec file prefix; repeat for each split")
     a.add_argument("--classes", help="text file with one class name per line, in label order")
+    a.add_argument("--overwrite", action="store_true", help="replace a manifest the folder already has")
     d = add_command(sub, "digits", "export scikit-learn's digits as a class-per-folder tree of PNGs",
                     ["mxdl-pack digits data/digits-images"])
     d.add_argument("output", help="folder to write")
@@ -105,7 +106,7 @@ def main(argv=None):
         if args.classes:
             with open(args.classes) as f:
                 classes = [line.strip() for line in f if line.strip()]
-        adopt(args.shards, splits, classes)
+        adopt(args.shards, splits, classes, overwrite=args.overwrite)
     elif args.command == "digits":
         from .digits import export_digits
         print(f"wrote {export_digits(args.output)} digit images to {args.output}")

@@ -25,12 +25,14 @@ import shutil
 import signal
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 
 from mxdl.data.manifest import MANIFEST, Manifest, file_entries
-from mxdl.errors import UserError
-from mxdl.fileio import atomic_write_json, atomic_write_text, partial_files_removed
+from mxdl.errors import RunFailed, UserError
+from mxdl.fileio import atomic_write_json, atomic_write_text, make_folder, partial_files_removed
 from mxdl.topology import usable_cores
 from . import __version__
 from .images import ImageOptions, load_and_encode
@@ -70,9 +72,13 @@ def _pool(workers):
     if workers <= 1:
         yield None
         return
+    # concurrent.futures rather than multiprocessing.Pool: when a worker dies (the OOM killer, a
+    # kill -9), Pool quietly replaces it and waits forever for the images it held; the executor
+    # fails the map instead (BrokenProcessPool), which _encoded_stream turns into one line.
     held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        pool = mp.get_context("fork").Pool(workers, initializer=_worker_setup)
+        pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_worker_setup)
+        pool.submit(int).result()   # the workers exist before ctrl+c is let through
     except BaseException:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
         raise
@@ -80,7 +86,17 @@ def _pool(workers):
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
         yield pool
     finally:
-        pool.terminate()
+        _terminate(pool)
+
+
+def _terminate(pool):
+    """Stop the workers now: shutdown() alone lets each finish the images it holds."""
+    processes = list((pool._processes or {}).values())   # the executor has no public terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        proc.terminate()
+    for proc in processes:
+        proc.join(timeout=5)
 
 
 def _encode_job(args):
@@ -134,8 +150,14 @@ class ShardStats:
 def _encoded_stream(items, opts, pool):
     jobs = [(it.path, opts) for it in items]
     if pool is None:
-        return map(_encode_job, jobs)
-    return pool.imap(_encode_job, jobs, chunksize=32)
+        yield from map(_encode_job, jobs)
+        return
+    try:
+        yield from pool.map(_encode_job, jobs, chunksize=32)
+    except BrokenProcessPool:
+        raise RunFailed("a packing worker died (killed by the out-of-memory killer or a signal); the shards "
+                        "written so far are kept: run the same command again to finish, or use fewer --workers") \
+            from None
 
 
 def _record_writer(idx, rec):
@@ -303,9 +325,7 @@ def check_out_apart_from_src(src, out):
 
 def _lock_output(out):
     """One build per output folder: a second one at the same time would interleave their shards."""
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise UserError(f"output {out} exists and is not a folder")
-    os.makedirs(out, exist_ok=True)
+    make_folder(out, "output")
     lock = open(os.path.join(out, LOCK), "a")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -26,10 +26,11 @@ LAUNCH = os.path.join(REPO, "launch", "train.sh")
 def world(digits_rec, digits_images, trained, tmp_path_factory):
     """Files the cases point at: good shards, a trained run, and broken things of every kind."""
     root = tmp_path_factory.mktemp("bad")
-    w = {"rec": digits_rec, "images": digits_images, "root": str(root), "run": trained}
+    w = {"rec": digits_rec, "images": digits_images, "root": str(root), "run": trained, "config": CONFIG}
     (root / "not_utf8.yaml").write_bytes(b"model:\n  name: lenet\n# caf\xe9\n")
     (root / "not_yaml.yaml").write_text("model: [lenet\n")
     (root / "list.yaml").write_text("- model\n- data\n")
+    (root / "dup.yaml").write_text("model: {name: lenet}\ndata:\n  dir: x\n  batch_size: 8\n  batch_size: 16\n")
     (root / "a_file").write_text("not a folder")
     (root / "photo.png").write_bytes(open(os.path.join(digits_images, "3", os.listdir(
         os.path.join(digits_images, "3"))[0]), "rb").read())
@@ -37,6 +38,9 @@ def world(digits_rec, digits_images, trained, tmp_path_factory):
     shutil.copytree(digits_rec, garbage)
     (garbage / "manifest.json").write_text("{ this is not json")
     (root / "no_manifest").mkdir()
+    no_val = root / "no_val_rec"  # a folder copied without one of its shards
+    shutil.copytree(digits_rec, no_val)
+    os.remove(no_val / "val-00000-of-00002.rec")
     short = root / "short_classes"  # a manifest that lists 5 of the 10 classes the records use
     shutil.copytree(digits_rec, short)
     raw = json.load(open(short / "manifest.json"))
@@ -95,6 +99,20 @@ CASES = [
     ("shape huge", train("data.shape=[3,100000,100000]"), "sides 1 to 16384 pixels"),
     ("shape channels", train("data.shape=[3,8,8]"), "data.shape has 3 channel(s) but the shards store 1"),
     ("shape zero", train("data.shape=[1,0,8]"), "sides 1 to 16384 pixels"),
+    # values each fine in type that ended "finished" with garbage, or in a traceback
+    ("seed negative", train("train.seed=-5"), "'train.seed' must be 0 to 2**32-1"),
+    ("seed huge", train("train.seed=99999999999"), "'train.seed' must be 0 to 2**32-1"),
+    ("reg negative", train("optim.reg=-1"), "'optim.reg' must be 0 or more"),
+    ("val_resize negative", train("data.val_resize=-1"), "'data.val_resize' must be 0 or more"),
+    ("class weight negative", train("train.class_weights=[1,1,1,1,1,1,1,1,1,-1]"), "weights of 0 or more"),
+    ("train split is val split", train("data.train_split=val"), "data.train_split and data.val_split are both 'val'"),
+    ("random area inverted", train("data.min_random_area=0.9", "data.max_random_area=0.5"),
+     "data.min_random_area=0.9 is above data.max_random_area=0.5"),
+    ("accumulate beyond the epoch", train("train.accumulate=1000"), "train.accumulate=1000 is more than the"),
+    ("nonfinite limit negative", train("train.nonfinite_limit=-1"), "'train.nonfinite_limit' must be 0 or more"),
+    ("yaml key twice", ("mxdl-train", "{root}/dup.yaml"), "'batch_size' is given twice in one mapping (lines 4 and 5)"),
+    ("train output under a file", train("--output", "{root}/a_file/run"), "cannot create the run directory"),
+    ("pack output under a file", ("mxdl-pack", "build", "{images}", "{root}/a_file/out"), "cannot create the output"),
     ("data dir missing", train("data.dir={root}/nowhere"), "does not exist"),
     ("data dir a file", train("data.dir={root}/a_file"), "does not exist"),
     ("data dir no manifest", train("data.dir={root}/no_manifest"), "has no manifest.json"),
@@ -163,6 +181,8 @@ CASES = [
      "split 'nosuch' is not in"),
     ("adopt missing rec", ("mxdl-pack", "adopt", "{root}", "--prefix", "train=nothing"), "nothing.rec not found"),
     ("adopt prefix form", ("mxdl-pack", "adopt", "{root}", "--prefix", "train"), "--prefix takes SPLIT=PREFIX"),
+    ("adopt over a manifest", ("mxdl-pack", "adopt", "{rec}", "--prefix", "train=train-00000-of-00002"),
+     "already has a manifest (from mxdl-pack)"),
     ("pack unknown command", ("mxdl-pack", "pack", "{images}"), "invalid choice"),
     # mxdl-eval, mxdl-predict, mxdl-features, mxdl-augment-preview, mxdl-models
     ("eval model missing", ("mxdl-eval", "{root}/nomodel", "{rec}"), "model not found"),
@@ -172,6 +192,15 @@ CASES = [
     ("eval not a model", ("mxdl-eval", "{rec}", "{rec}"), "holds no checkpoint or exported model"),
     ("predict model missing", ("mxdl-predict", "{root}/nomodel", "{root}/photo.png"), "model not found"),
     ("predict image missing", ("mxdl-predict", "{run}", "{root}/nothing.png"), "image or folder not found"),
+    ("predict empty folder", ("mxdl-predict", "{run}", "{root}/no_manifest"), "no images in"),
+    ("features missing rec", ("mxdl-features", "extract", "{run}", "{root}/no_val_rec", "--split", "val", "--output",
+                              "{root}/f5"), "val-00000-of-00002.rec is missing: the manifest of"),
+    ("inspect grid missing rec", ("mxdl-pack", "inspect", "{root}/no_val_rec", "--grid", "{root}/g9.png", "--split",
+                                  "val"), "val-00000-of-00002.rec is missing"),
+    ("features params not params", ("mxdl-features", "extract", "{rec}", "--gluoncv", "resnet18_v1", "--params",
+                                    "{root}/a_file", "--output", "{root}/f6"), "is not a readable MXNet parameter file"),
+    ("features gluoncv unknown", ("mxdl-features", "extract", "{rec}", "--gluoncv", "resnet18_v9", "--params",
+                                  "{root}/a_file", "--output", "{root}/f7"), "is not a gluoncv model-zoo name"),
     ("predict top-k 0", ("mxdl-predict", "{run}", "{root}/photo.png", "--top-k", "0"), "must be at least 1"),
     ("features split missing", ("mxdl-features", "extract", "{run}", "{rec}", "--output", "{root}/f1", "--split",
                                 "nosuch"), "split 'nosuch' is not in"),
@@ -195,6 +224,14 @@ CASES = [
     ("models unknown", ("mxdl-models", "summary", "resnet5"), "unknown model"),
     ("models input", ("mxdl-models", "summary", "vgg16", "--input", "3x224"), "--input must be C,H,W as 3x64x64"),
     ("models classes 0", ("mxdl-models", "summary", "lenet", "--classes", "0"), "must be at least 1"),
+    # mxdl-doctor: the hosts are asked before anything starts
+    ("doctor unreachable host", ("mxdl-doctor", "{config}", "--hosts", "10.255.255.1:1,localhost:1"),
+     "cannot measure on these hosts: host 10.255.255.1 does not answer passwordless ssh"),
+    ("doctor np above slots", ("mxdl-doctor", "{config}", "--hosts", "localhost:2", "--np", "3"),
+     "give 1 to 2 (the hosts' slots)"),
+    ("doctor hostfile missing", ("mxdl-doctor", "{config}", "--hostfile", "{root}/nohosts"),
+     "cannot read the hostfile"),
+    ("doctor bad config key", ("mxdl-doctor", "{config}", "optim.lrr=1"), "unknown config key 'optim.lrr'"),
 ]
 
 
@@ -234,6 +271,12 @@ LAUNCHER_CASES = [
     ("resume and fresh", ("{config}", "--resume", "--fresh"), "--resume"),
     ("unknown config", ("digitz",), "config file not found: digitz"),
     ("missing value", ("{config}", "--np"), "--np needs a"),
+    ("hosts with a space", ("{config}", "--hosts", "h 1:2"), "'h 1' is not a host name"),
+    ("hosts slots text", ("{config}", "--hosts", "localhost:2,127.0.0.1:x"), "has slots 'x'"),
+    ("hosts twice", ("{config}", "--hosts", "n1:2,n1:2"), "n1 listed twice"),
+    ("min-np above np", ("{config}", "--np", "2", "--min-np", "5"), "--min-np 5 is more than the 2 worker(s)"),
+    ("start-timeout text", ("{config}", "--start-timeout", "soon"), "--start-timeout must be a positive"),
+    ("srun outside slurm", ("{config}", "--srun"), "--srun starts workers inside a Slurm allocation"),
 ]
 
 
@@ -327,6 +370,35 @@ def test_ctrl_c_on_the_packer_exits_130_quickly_every_time(world, tmp_path):
         assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
         interrupted += 1
     assert interrupted >= 5  # most signals landed mid-build
+
+
+def _children(pid):
+    try:
+        return [int(c) for c in open(f"/proc/{pid}/task/{pid}/children").read().split()]
+    except OSError:
+        return []
+
+
+@pytest.mark.slow
+def test_a_packing_worker_killed_ends_the_build_in_one_line_and_the_rerun_finishes(world, tmp_path):
+    """As the OOM killer would: multiprocessing.Pool waited forever for the dead worker's images."""
+    out = tmp_path / "p"
+    cmd = [os.path.join(BIN, "mxdl-pack"), "build", world["images"], str(out), "--workers", "2", "--resize", "96",
+           "--shards", "6"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    wait_for_file(str(out / ".pack-plan.json"), proc, 60)
+    deadline = time.time() + 30
+    while len(_children(proc.pid)) < 2 and time.time() < deadline:
+        time.sleep(0.01)
+    os.kill(_children(proc.pid)[-1], signal.SIGKILL)
+    _, err = proc.communicate(timeout=60)   # a hang fails here
+    if proc.returncode == 0:
+        pytest.skip("the build finished before the worker was killed")
+    assert proc.returncode == 1 and "a packing worker died" in err, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert (out / "manifest.json").exists()
 
 
 def _png_claiming(width, height):
@@ -434,6 +506,7 @@ def test_a_second_build_into_the_same_folder_is_refused(world, tmp_path):
     (lambda ck: (ck / "meta.json").write_text("{ not json"), "is damaged (not JSON)"),
     (lambda ck: (ck / "meta.json").write_text("{}"), "is damaged (no 'identity')"),
     (lambda ck: open(ck / "optimizer.params", "r+b").truncate(10), "optimizer.params does not load"),
+    (lambda ck: (ck.parent / "index.json").write_text("{ broken"), "index.json is damaged (not JSON)"),
 ])
 def test_a_damaged_checkpoint_is_one_line_and_names_the_way_out(world, tmp_path, damage, message):
     run = tmp_path / "run"
@@ -443,8 +516,8 @@ def test_a_damaged_checkpoint_is_one_line_and_names_the_way_out(world, tmp_path,
     for script, args in (("mxdl-train", (CONFIG, f"data.dir={world['rec']}", "train.epochs=6", "--output", run,
                                          "--resume")),
                          ("mxdl-eval", (latest, world["rec"], "--split", "val", "--output", tmp_path / "ev"))):
-        if script == "mxdl-eval" and "optimizer" in message:
-            continue  # evaluation never reads the optimizer's state
+        if script == "mxdl-eval" and ("optimizer" in message or "index.json" in message):
+            continue  # evaluation reads neither the optimizer's state nor the trainer's index
         proc = run_in_process(script, *args, check=False)
         assert proc.returncode == 2 and message in proc.stderr and "--resume-from EPOCH" in proc.stderr, proc.stderr
         assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -18,7 +18,7 @@ LAYERS = [
     ("runs", ("mxdl.runs", "mxdl.dist")),
     ("train", ("mxdl.train",)),
     ("eval", ("mxdl.eval",)),
-    ("launch", ("mxdl.preflight", "mxdl.launcher", "mxdl.cluster", "mxdl.joblog")),
+    ("launch", ("mxdl.preflight", "mxdl.launcher", "mxdl.cluster", "mxdl.joblog", "mxdl.srun", "mxdl.doctor")),
 ]
 LEVEL = {pkg: (i, name) for i, (name, pkgs) in enumerate(LAYERS) for pkg in pkgs}
 

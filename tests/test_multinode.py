@@ -39,12 +39,7 @@ def cluster(tmp_path_factory):
         pytest.skip(f"multi-node test not run on this machine: {reason}")
     state = str(tmp_path_factory.mktemp("cluster"))
     subprocess.run([CLUSTER, "up", state], check=True, capture_output=True)
-    shim = os.path.join(state, "bin")
-    os.makedirs(shim)
-    with open(os.path.join(shim, "ssh"), "w") as f:  # horovodrun and the preflight call plain `ssh`
-        f.write(f'#!/bin/sh\nexec /usr/bin/ssh -F {state}/ssh_config "$@"\n')
-    os.chmod(os.path.join(shim, "ssh"), 0o755)
-    yield {"state": state, "path": os.pathsep.join([shim, BIN, os.environ["PATH"]])}
+    yield {"state": state, "path": os.pathsep.join([os.path.join(state, "bin"), BIN, os.environ["PATH"]])}
     subprocess.run([CLUSTER, "down", state], capture_output=True)
 
 

@@ -48,10 +48,13 @@ def wait_for(predicate, seconds, what):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_usr1_checkpoints_requeues_and_the_requeued_job_finishes(slurm, digits_rec, tmp_path):
+@pytest.mark.parametrize("start", ["srun", "ssh"])
+def test_usr1_checkpoints_requeues_and_the_requeued_job_finishes(slurm, digits_rec, tmp_path, start):
+    """srun (the default: no ssh between nodes) and horovodrun's own start alike."""
     run, log = tmp_path / "run", tmp_path / "slurm.out"
     job = subprocess.run(
         ["sbatch", "--parsable", "--ntasks-per-node=2", "--output", str(log), "--chdir", REPO,
+         f"--export=ALL,MXDL_START={start}",
          os.path.join(REPO, "launch", "slurm.sbatch"), "configs/digits.yaml", f"data.dir={digits_rec}",
          "--output", str(run), "train.epochs=6", "data.batch_size=32", "optim.lr=0.02",
          "checkpoint.every_epochs=1", "train.stop_check_interval=1"],
@@ -69,3 +72,4 @@ def test_usr1_checkpoints_requeues_and_the_requeued_job_finishes(slurm, digits_r
     epochs = json.load(open(run / "history.json"))["epochs"]
     assert [e["epoch"] for e in epochs] == [1, 2, 3, 4, 5, 6]
     assert all(e["world_size"] == 2 for e in epochs)
+    assert ("workers started by srun" in out) == (start == "srun")

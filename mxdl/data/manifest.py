@@ -73,11 +73,18 @@ class Manifest:
         return self.splits[name]
 
     def shard_paths(self, split):
-        """``[(name, path of .rec or .h5, path of .idx or None)]`` of a split, in order."""
+        """``[(name, path of .rec or .h5, path of .idx or None)]`` of a split, in order; a file the
+        manifest lists but the folder lacks is one line (MXNet's reader would stop with a C++ trace)."""
         ext = FORMATS[self.format]
-        return [(s.name, os.path.join(self.root, s.name + ext),
-                 os.path.join(self.root, s.name + ".idx") if ext == ".rec" else None)
-                for s in self.split(split).shards]
+        paths = [(s.name, os.path.join(self.root, s.name + ext),
+                  os.path.join(self.root, s.name + ".idx") if ext == ".rec" else None)
+                 for s in self.split(split).shards]
+        for _, data, index in paths:
+            for path in (data, index):
+                if path and not os.path.isfile(path):
+                    raise UserError(f"{path} is missing: the manifest of {self.root} lists it (copy the whole "
+                                    f"folder, or check it with mxdl-pack verify {self.root})")
+        return paths
 
     def to_json(self):
         out = asdict(self)

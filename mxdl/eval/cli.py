@@ -130,8 +130,11 @@ def _write_report(out_dir, results, probs, labels, ids, class_names, data_dir):
 def _image_files(target):
     from ..data.preprocess import IMAGE_EXTS
     if os.path.isdir(target):
-        return sorted(os.path.join(d, f) for d, _, files in os.walk(target) for f in files
-                      if f.lower().endswith(IMAGE_EXTS))
+        found = sorted(os.path.join(d, f) for d, _, files in os.walk(target) for f in files
+                       if f.lower().endswith(IMAGE_EXTS))
+        if not found:
+            raise UserError(f"no images in {target} (looked for {', '.join(IMAGE_EXTS)}, in subfolders too)")
+        return found
     if os.path.isfile(target):
         return [target]
     raise UserError(f"image or folder not found: {target}")

@@ -19,7 +19,8 @@ import sys
 import numpy as np
 
 from ..cli_help import add_command, make_parser, positive_int
-from ..errors import UserError, cli_entry
+from ..errors import UserError, cli_entry, error_reason
+from ..models.pretrained import read_parameter_file
 from ..fileio import atomic_write_bytes
 from .evaluate import iter_split
 from .metrics import accuracy_text, rank_k, report
@@ -46,15 +47,32 @@ def cut_at_layer(net, layer):
     return mx.gluon.SymbolBlock(internals[wanted], data, params=net.collect_params())
 
 
+def _gluoncv_name(name):
+    """The model-zoo name, or one line with the nearest ones (gluoncv's own error lists all ~300)."""
+    import difflib
+    from gluoncv.model_zoo import get_model_list
+    names = get_model_list()
+    if name.lower() not in names:
+        near = difflib.get_close_matches(name.lower(), names, n=3, cutoff=0.6)
+        raise UserError(f"--gluoncv {name} is not a gluoncv model-zoo name" +
+                        (f" (did you mean {', '.join(near)}?)" if near else ""))
+    return name.lower()
+
+
 def gluoncv_predictor(name, params, input_shape):
+    import mxnet as mx
     from gluoncv.model_zoo import get_model
     from ..topology import device
     from .model_io import Predictor
     if not os.path.isfile(params):
         raise UserError(f"parameter file not found: {params} (pretrained weights cannot be downloaded here)")
     ctx = device()
-    net = get_model(name, pretrained=False)
-    net.load_parameters(params, ctx=ctx)
+    net = get_model(_gluoncv_name(name), pretrained=False)
+    read_parameter_file(params)   # not a parameter file at all: one line, before gluoncv's trace
+    try:
+        net.load_parameters(params, ctx=ctx)
+    except (AssertionError, mx.base.MXNetError) as err:
+        raise UserError(f"{params} does not fit gluoncv's {name}: {error_reason(err)}") from None
     net.hybridize()
     scale = [1.0 / s for s in IMAGENET_STD]
     return Predictor(net, [], tuple(input_shape), IMAGENET_MEAN, np.asarray(scale, np.float32), f"gluoncv:{name}", ctx)

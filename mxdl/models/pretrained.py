@@ -65,7 +65,8 @@ class LoadReport:
         return text
 
 
-def _read(path):
+def read_parameter_file(path):
+    """``{name: NDArray}`` of an MXNet parameter file, or one line saying why it is not one."""
     import mxnet as mx
     try:
         arrays = mx.nd.load(path)
@@ -203,7 +204,7 @@ def load_pretrained(net, path, ctx=None, allow_partial=False, fmt=None):
     if not os.path.isfile(path):
         raise UserError(f"no parameter file at {path}" + (" (a folder: give the .params file in it)"
                                                           if os.path.isdir(path) else ""))
-    arrays = _read(path)
+    arrays = read_parameter_file(path)
     name = getattr(net, "model_name", None)
     _settle_shapes(net, name, ctx)
     report = None

@@ -58,9 +58,10 @@ class CheckpointSaver:
     def _read_index(self):
         path = os.path.join(self.dir, "index.json")
         if os.path.isfile(path):
-            with open(path) as f:
-                index = json.load(f)
+            index = read_json_object(path, "", f"{path} is damaged ({{why}}): the checkpoints beside it are "
+                                                "intact; remove it and resume with --resume-from EPOCH")
             index.setdefault("top", [index["best"]] if index.get("best") else [])
+            index.setdefault("kept", [])
             return index
         return {"kept": [], "best": None, "top": []}
 

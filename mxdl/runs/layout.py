@@ -11,6 +11,8 @@
     RUN/model-symbol.json ... the final export (export.py)
     RUN/STOP                  asks the workers to stop at the next check step
     RUN/outcome               how the last start ended: finished, stopped or failed
+    RUN/job.lock              the job that holds the run directory (liveness.py)
+    RUN/launcher.alive        launch/train.sh's heartbeat, watched by its workers (liveness.py)
 
 The launcher asks this module (``python -m mxdl.runs.layout CONFIG [--output DIR]``) instead of
 computing the names again in bash.
@@ -44,6 +46,14 @@ def outcome_file(run_dir):
     return os.path.join(run_dir, "outcome")
 
 
+def lock_file(run_dir):
+    return os.path.join(run_dir, "job.lock")
+
+
+def launcher_heartbeat_file(run_dir):
+    return os.path.join(run_dir, "launcher.alive")
+
+
 def checkpoints_dir(run_dir):
     return os.path.join(run_dir, CHECKPOINTS)
 
@@ -72,7 +82,8 @@ def clear_run(run_dir):
 def main(argv=None):
     from ..config import locate
     p = argparse.ArgumentParser(prog="python -m mxdl.runs.layout",
-                                description="Print a config's file, run directory, STOP file and outcome file.")
+                                description="Print a config's file, run directory, STOP file, outcome file and the "
+                                            "launcher's heartbeat file.")
     p.add_argument("config", help="a YAML file, or the name of a config that ships with mxdl")
     p.add_argument("--output", help="run directory given to mxdl-train (default: runs/<config name>)")
     args = p.parse_args(argv)
@@ -82,7 +93,7 @@ def main(argv=None):
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
     run_dir = run_dir_for(args.config, args.output)
-    print(config, run_dir, stop_file(run_dir), outcome_file(run_dir), sep="\n")
+    print(config, run_dir, stop_file(run_dir), outcome_file(run_dir), launcher_heartbeat_file(run_dir), sep="\n")
     return EXIT_OK
 
 

@@ -11,6 +11,7 @@ checkpoint, --resume-from E takes the one written at the end of epoch E. An
 ``optim.lr=...`` given with a resume sets the learning rate from that point on
 (the book's ctrl+c method).
 """
+import logging
 import os
 import platform
 import sys
@@ -84,23 +85,50 @@ def _resume_hint(args):
                     + ([f"--output {args.output}"] if args.output else []))
 
 
-def _prepare_run_dir(run_dir, dist, fresh):
-    """Rank 0 makes (or, with --fresh, empties) the run directory; the others wait for it."""
-    from ..runs.layout import clear_run, stop_file
-    if os.path.exists(run_dir) and not os.path.isdir(run_dir):
-        raise UserError(f"--output {run_dir} exists and is not a folder")
+def _take_run_dir(run_dir, dist):
+    """Rank 0 makes the run directory and takes its lock (mxdl.runs.liveness) before anything in it
+    changes; every worker learns the outcome, so a refusal is the same one line on all of them."""
+    from ..fileio import make_folder
+    from ..runs.liveness import JobLock
+    lock, refusal, notes = None, None, []
     if dist.primary:
-        os.makedirs(run_dir, exist_ok=True)
-        if fresh:
-            clear_run(run_dir)
+        try:
+            make_folder(run_dir, "run directory")
+            lock = JobLock(run_dir).acquire(log=notes.append)
+        except UserError as err:
+            refusal = str(err)
+    refusal = dist.broadcast_object(refusal, "run_dir_lock")
+    if refusal:
+        raise UserError(refusal)
+    return lock, notes
+
+
+def _prepare_run_dir(run_dir, dist, fresh):
+    """Rank 0 empties the run directory with --fresh; the others wait for it. Returns log notes."""
+    from ..runs.layout import clear_run, stop_file
+    if dist.primary and fresh:
+        clear_run(run_dir)
     dist.barrier("run_dir_ready")
     os.makedirs(run_dir, exist_ok=True)
     if dist.size == 1 and os.path.exists(stop_file(run_dir)):
         # Left by a stop whose run ended before reading it; the launcher clears it itself, and a
         # Horovod job's STOP may be a request made while the workers were starting.
         os.remove(stop_file(run_dir))
-        return f"removed a stale {stop_file(run_dir)} from an earlier stop request"
-    return None
+        return [f"removed a stale {stop_file(run_dir)} from an earlier stop request"]
+    return []
+
+
+def _end_if_the_launcher_dies(logger):
+    """Under launch/train.sh: end this worker when the launcher's heartbeat stops (mxdl.runs.liveness),
+    so a launcher killed by any signal leaves no job training on."""
+    from ..errors import EXIT_FAILED
+    from ..runs.liveness import watch_launcher
+
+    def gone(seconds):
+        logger.error(f"the launcher is gone (no heartbeat for {seconds:.0f} s): ending this worker")
+        logging.shutdown()
+        os._exit(EXIT_FAILED)
+    watch_launcher(os.environ.get("MXDL_LAUNCHER_HEARTBEAT"), gone)
 
 
 def _record_start(run, cfg, dist, logger):
@@ -137,18 +165,23 @@ def main(argv=None):
     from .loop import Run
     dist = Dist(cfg["horovod"])
     run_dir = run_dir_for(args.config, args.output)
-    note = _prepare_run_dir(run_dir, dist, args.fresh)
-    logger = log_mod.setup(run_dir, dist.rank)
-    if dist.primary:
-        for line in config_mod.diff_from_defaults(cfg):
+    lock, notes = _take_run_dir(run_dir, dist)
+    try:
+        notes += _prepare_run_dir(run_dir, dist, args.fresh)
+        logger = log_mod.setup(run_dir, dist.rank)
+        _end_if_the_launcher_dies(logger)
+        for line in (config_mod.diff_from_defaults(cfg) if dist.primary else []):
             logger.info(f"config {line}")
-    if note:
-        logger.info(note)
-    resume = _resume_choice(args, run_dir)
-    run = Run(cfg, run_dir, dist, resume=resume, lr_override=cfg["optim"]["lr"] if given_lr and resume is not None
-              else None, resume_hint=_resume_hint(args), budget=node)
-    _record_start(run, cfg, dist, logger)
-    outcome = run.fit()
+        for note in notes:
+            logger.info(note)
+        resume = _resume_choice(args, run_dir)
+        run = Run(cfg, run_dir, dist, resume=resume, lr_override=cfg["optim"]["lr"] if given_lr and resume is not None
+                  else None, resume_hint=_resume_hint(args), budget=node)
+        _record_start(run, cfg, dist, logger)
+        outcome = run.fit()
+    finally:
+        if lock:
+            lock.release()
     # Under Horovod every worker exits 0 (horovodrun reports any other code as a crash);
     # launch/train.sh reads RUN/outcome and gives the stopped code itself.
     return EXIT_STOPPED if outcome == STOPPED and dist.size == 1 else 0

@@ -50,6 +50,17 @@ from .stop import StopRequest
 from .tracking import StepProfiler, Tracker
 
 
+def check_epoch_settings(cfg, steps_per_epoch, log):
+    """Settings that only make sense against the epoch's length, known once the data is open."""
+    t, warmup = cfg["train"], cfg["optim"]["warmup_epochs"]
+    if t["accumulate"] > steps_per_epoch:
+        raise UserError(f"train.accumulate={t['accumulate']} is more than the {steps_per_epoch} steps of an epoch "
+                        "on each worker: no update would see the batch it asks for; lower it")
+    if log and warmup >= t["epochs"]:
+        log.warning(f"optim.warmup_epochs={warmup:g} is not shorter than train.epochs={t['epochs']}: the learning "
+                    "rate never reaches optim.lr")
+
+
 class Run:
     """Everything one worker needs, built once; ``fit()`` runs the epochs.
 
@@ -101,6 +112,7 @@ class Run:
         self.classes, self.shape, self.spe = self.data.manifest.classes, self.data.shape, self.data.steps_per_epoch
         self.identity = build.identity(cfg, len(self.classes), self.shape)
         t = cfg["train"]
+        check_epoch_settings(cfg, self.spe, self.log if dist.primary else None)
         if (t["mixup"] or t["cutmix"]) and len(self.classes) < 2:
             raise UserError(f"train.mixup/train.cutmix mix two classes' images, but data.dir "
                             f"{cfg['data']['dir']} has {len(self.classes)} class")
