@@ -1,6 +1,7 @@
 """One job per run directory (RUN/job.lock) and no job without its launcher (RUN/launcher.alive):
 the lock's rules in one process, then (slow) the launcher SIGKILLed mid-run and second starts on a
 run directory in use."""
+import glob
 import json
 import os
 import signal
@@ -111,8 +112,11 @@ def test_a_sigkilled_launcher_leaves_no_job_and_a_second_start_is_refused_while_
     t0 = time.time()
     wait_gone(job, timeout=40)
     assert time.time() - t0 <= 30 + 2
-    assert "the launcher is gone" in open(os.path.join(run_dir, "train.log")).read()
+    logs = [os.path.join(run_dir, "train.log")] + glob.glob(os.path.join(run_dir, "logs", "rank-*.log"))
+    assert any("the launcher is gone (no heartbeat for" in open(log).read() for log in logs)   # the first to see it
     # the same command again: the dead job's lock is stale (its pid is gone) and is taken over
     again = subprocess.run([LAUNCH, CONFIG, "--np", "2", "--output", run_dir, f"data.dir={digits_rec}",
                             "train.epochs=1", "--fresh"], capture_output=True, text=True, cwd=REPO, env=ENV, timeout=300)
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
+    assert "run directory lock: taking over from the job started" in again.stdout
+    assert not os.path.exists(lock_file(run_dir))   # released at the end
