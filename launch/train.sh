@@ -111,7 +111,7 @@ value() { [ -n "${2-}" ] && [[ "$2" != --* ]] || die "$1 needs $3"; VALUE=$2; }
 resume_mode() { [ ${#RESUME_ARGS[@]} = 0 ] || die "give one of --resume, --resume-from and --fresh"; }
 
 CONFIG="" NIC="" NP="" HOSTS="" HOSTFILE="" OUTPUT="" DRY_RUN=0 MAX_RESTARTS=0 MIN_NP=1 CONTROLLER=gloo VERIFY=auto
-START=ssh START_TIMEOUT=60
+START=ssh START_TIMEOUT=60 TIMELINE=""
 TUNING=()  # horovodrun's own performance flags, passed through
 STOP_GRACE=${MXDL_STOP_GRACE:-900}
 RESUME_ARGS=() OVERRIDES=()
@@ -133,7 +133,7 @@ while [ $# -gt 0 ]; do
         --srun) START=srun ;;
         --start-timeout) value "$1" "${2-}" "seconds"; START_TIMEOUT=$VALUE; shift ;;
         --nic) value "$1" "${2-}" "an interface name, e.g. eth0"; NIC=$VALUE; shift ;;
-        --timeline) value "$1" "${2-}" "a file"; TUNING+=(--timeline-filename "$VALUE"); shift ;;
+        --timeline) value "$1" "${2-}" "a file"; TIMELINE=$VALUE; TUNING+=(--timeline-filename "$VALUE"); shift ;;
         --fusion-threshold-mb|--cycle-time-ms) value "$1" "${2-}" "a number"
             [[ "$VALUE" =~ ^[0-9]+([.][0-9]+)?$ ]] || die "$1 takes a number, got '$VALUE'"
             TUNING+=("$1" "$VALUE"); shift ;;
@@ -265,6 +265,7 @@ preflight_args=(--np "$NP" --config "$CONFIG" --run-dir "$RUN_DIR" --controller 
 [ -n "$HOSTS" ] && preflight_args+=(--hosts "$(host_list | awk '{printf "%s%s", sep, $1; sep=","}')")
 [ "$START" = srun ] && preflight_args+=(--srun)
 [ -n "$NIC" ] && preflight_args+=(--nic "$NIC")
+[ -n "$TIMELINE" ] && preflight_args+=(--timeline "$TIMELINE")
 before_job "$PYTHON" -m mxdl.preflight "${preflight_args[@]}" "${OVERRIDES[@]}" || exit "$EXIT_USAGE"
 
 # ---- run, with coordinated ctrl+c and restarts -----------------------------------------------
@@ -390,8 +391,17 @@ while :; do
     fi
     [ "$status" = 0 ] && exit "$EXIT_OK"
     # horovodrun's log says which rank failed first; mxdl.joblog finds the one that stopped responding
-    { read -r rank; read -r why; } < <("$PYTHON" -m mxdl.joblog diagnose "$RUN_DIR/launch.log" "$log_start" "$NP")
+    { read -r rank; read -r why; read -r first_code; } \
+        < <("$PYTHON" -m mxdl.joblog diagnose "$RUN_DIR/launch.log" "$log_start" "$NP")
+    if [ "$first_code" = "$EXIT_USAGE" ]; then  # a worker refused its input: the same input fails again
+        echo "launch/train.sh: a worker refused its input (the error above); not restarted" >&2
+        exit "$EXIT_USAGE"
+    fi
     echo "launch/train.sh: job failed with status $status ($why)" >&2
+    if [ "$outcome" = failed ]; then  # the run ended itself (a diverged loss): a restart would repeat it
+        [ "$MAX_RESTARTS" -gt 0 ] && echo "launch/train.sh: the run failed by itself, not by a crash; not restarted" >&2
+        exit "$EXIT_FAILED"
+    fi
     if [ "$attempt" -ge "$MAX_RESTARTS" ]; then
         exit "$status"
     fi

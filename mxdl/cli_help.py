@@ -34,3 +34,14 @@ def positive_int(text):
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def count_up_to(most):
+    """An argparse type for a picture's rows, columns or tile size: 1 to ``most``, so a typo cannot
+    ask for an image of tens of gigabytes (the OOM killer ends such a process without a word)."""
+    def parse(text):
+        value = positive_int(text)
+        if value > most:
+            raise argparse.ArgumentTypeError(f"must be at most {most}, got {value}")
+        return value
+    return parse

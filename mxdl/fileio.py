@@ -12,8 +12,14 @@ import tempfile
 
 
 def _tmp_path(path):
+    """A temporary name beside ``path``; for a name near the 255-byte limit, a short one (the
+    dot-and-suffix form of a valid 254-byte name is itself too long to create)."""
     d, base = os.path.split(os.path.abspath(path))
-    return os.path.join(d, f".{base}.tmp-{os.getpid()}")
+    name = f".{base}.tmp-{os.getpid()}"
+    if len(name.encode()) > 255:
+        import hashlib
+        name = f".{hashlib.sha1(base.encode()).hexdigest()[:16]}.tmp-{os.getpid()}"
+    return os.path.join(d, name)
 
 
 def atomic_write_bytes(path, data):

@@ -1,6 +1,6 @@
 """Reading horovodrun's output for launch/train.sh: who failed first and why, and the terminal's view.
 
-    python -m mxdl.joblog diagnose LOG FIRST_LINE NP   # prints the rank to blame, then one line of why
+    python -m mxdl.joblog diagnose LOG FIRST_LINE NP   # the rank to blame, one line of why, the first exit code
     ... | python -m mxdl.joblog filter                  # the job's output as a user should read it
 
 The terminal shows rank 0's lines without horovodrun's prefix, other ranks' warnings and errors
@@ -30,13 +30,19 @@ def _ranks(ranks):
     return ("rank " if len(ranks) == 1 else "ranks ") + ", ".join(map(str, ranks))
 
 
-def diagnose(lines, np):
-    """``(rank to blame or None, why)`` from a failed attempt's log lines."""
-    first, timed_out = None, set()
+def first_exit(lines):
+    """``(rank, exit code)`` of the first worker to end, or None."""
     for line in lines:
         ended = PROCESS_EXIT.match(line)
-        if ended and first is None:
-            first = (int(ended.group(1)), int(ended.group(2)))
+        if ended:
+            return int(ended.group(1)), int(ended.group(2))
+    return None
+
+
+def diagnose(lines, np):
+    """``(rank to blame or None, why)`` from a failed attempt's log lines."""
+    first, timed_out = first_exit(lines), set()
+    for line in lines:
         worker = WORKER_LINE.match(line)
         if worker and TIMED_OUT in line:
             timed_out.add(int(worker.group(1)))
@@ -97,8 +103,10 @@ def main(argv):
         except OSError:
             lines = []
         rank, why = diagnose(lines, np)
+        first = first_exit(lines)
         print("" if rank is None else rank)
         print(why)
+        print("" if first is None else first[1])   # the first worker's exit code: 2 is a usage error
         return 0
     print("usage: python -m mxdl.joblog diagnose LOG FIRST_LINE NP | filter", file=sys.stderr)
     return 2

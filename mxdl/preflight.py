@@ -12,6 +12,7 @@ import sys
 import time
 
 from . import config as config_mod
+from .data import manifest as manifest_mod
 from .errors import UserError, cli_entry
 
 LOCAL_NAMES = {"localhost", "127.0.0.1", "::1", socket.gethostname(), socket.getfqdn()}
@@ -47,16 +48,10 @@ def check_gpus(np_local):
     return []
 
 
-# Checksums read every byte of the shards: sha256 takes 0.75 s per GiB of cached files on this
-# 2-core machine (more when read from disk), so
-# they are on by default only below this size; --verify-data forces them on larger data.
-VERIFY_AUTO_BYTES = 2 << 30
-
-
 def check_data(cfg, verify="auto"):
     """Shard files present with the manifest's sizes; with ``verify`` on (or "auto" and small data)
     also their checksums, so a corrupted shard is named before any worker starts."""
-    from .data.manifest import Manifest, check_shard_files
+    from .data.manifest import Manifest, shard_problems
     if cfg["data"]["synthetic"]:
         return []
     data_dir = cfg["data"]["dir"]
@@ -66,15 +61,11 @@ def check_data(cfg, verify="auto"):
         manifest = Manifest.load(data_dir)
     except UserError as err:
         return [f"data.dir: {err}"]
-    shards = [shard for split in manifest.splits.values() for shard in split.shards]
-    size = sum(meta["bytes"] for shard in shards for meta in shard.files.values())
-    checksums = verify == "on" or (verify == "auto" and size <= VERIFY_AUTO_BYTES)
     started = time.time()
-    problems = [f"data.dir: {data_dir}/{problem} (run mxdl-pack verify {data_dir})"
-                for shard in shards for problem in check_shard_files(data_dir, shard, checksums)]
-    if checksums:
-        print(f"preflight: checksums of {size / 2**20:.1f} MiB of shards checked in {time.time() - started:.1f}s")
-    return problems
+    problems, checked = shard_problems(manifest, verify)
+    if checked:
+        print(f"preflight: checksums of {checked / 2**20:.1f} MiB of shards checked in {time.time() - started:.1f}s")
+    return [f"data.dir: {problem} (run mxdl-pack verify {data_dir})" for problem in problems]
 
 
 def check_writable(run_dir):
@@ -86,6 +77,16 @@ def check_writable(run_dir):
         os.remove(probe)
     except OSError as err:
         return [f"run directory {run_dir} is not writable ({err.strerror})"]
+    return []
+
+
+def check_timeline(path):
+    """Horovod writes its timeline from rank 0; a folder it cannot write to gave no timeline and exit 0."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        return [f"--timeline {path}: the folder {folder} does not exist"]
+    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        return [f"--timeline {path}: not writable"]
     return []
 
 
@@ -162,6 +163,7 @@ def run_checks(args):
     problems += check_init_from(cfg)
     problems += check_writable(args.run_dir)
     problems += check_lock(args.run_dir)
+    problems += check_timeline(args.timeline) if args.timeline else []
     if not args.srun:  # srun starts the workers: no ssh between the nodes is needed
         problems += check_hosts(hosts, args.nic)
     return problems
@@ -177,10 +179,11 @@ def main(argv=None):
     p.add_argument("--controller", default="gloo", choices=("gloo", "mpi"), help="Horovod's controller")
     p.add_argument("--hosts", help="host:slots,... of a multi-machine job")
     p.add_argument("--nic", help="the network interface every host must have")
+    p.add_argument("--timeline", help="where Horovod's timeline will be written")
     p.add_argument("--srun", action="store_true", help="the workers start through srun, not ssh")
     p.add_argument("--verify-data", choices=("auto", "on", "off"), default="auto",
                    help=f"check the shards' checksums: auto does it when they total at most "
-                        f"{VERIFY_AUTO_BYTES >> 30} GiB")
+                        f"{manifest_mod.VERIFY_AUTO_BYTES >> 30} GiB")
     p.add_argument("--resume-from", type=int, metavar="EPOCH", help="the epoch the job will resume from")
     p.add_argument("overrides", nargs="*", help="key=value config overrides")
     args = p.parse_args(argv)

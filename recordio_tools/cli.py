@@ -1,7 +1,7 @@
 """``mxdl-pack``: build, verify, inspect and adopt RecordIO/HDF5 shards."""
 import sys
 
-from mxdl.cli_help import add_command, make_parser, positive_int
+from mxdl.cli_help import add_command, count_up_to, make_parser, positive_int
 from mxdl.errors import UserError, cli_entry
 from .listing import LAYOUTS
 
@@ -60,7 +60,8 @@ def _add_others(sub):
                     ["mxdl-pack inspect shards/animals", "mxdl-pack inspect shards/animals --grid sheet.png --split val"])
     i.add_argument("shards", help="shard directory written by mxdl-pack build or adopt")
     i.add_argument("--grid", metavar="PNG", help="write a contact sheet (a row of samples per class) here")
-    i.add_argument("--per-class", type=positive_int, default=8, help="samples per class in the contact sheet")
+    i.add_argument("--per-class", type=count_up_to(200), default=8,
+                   help="samples per class in the contact sheet (at most 200)")
     i.add_argument("--split", default="train", help="split the contact sheet samples (default: train)")
     a = add_command(sub, "adopt", "write a manifest for shards made by MXNet's tools/im2rec.py",
                     ["mxdl-pack adopt shards/im2rec --prefix train=data_train --prefix val=data_val"])

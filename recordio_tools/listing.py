@@ -162,6 +162,19 @@ def _check_tree_agrees(root, items, classes, label_file):
                             f"'{classes[item.label]}' but it sits in folder '{folder}'")
 
 
+def _lst_label(text, path, n):
+    """A class index as im2rec writes it (``3`` or ``3.000000``); a fraction, a negative number or a
+    word is one line, not a truncated, refused-later or traceback label."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = None
+    if value is None or value != int(value) or value < 0:
+        raise UserError(f"{path} line {n}: label '{text}' is not a class index (a whole number from 0); "
+                        "multi-label .lst files are not supported")
+    return int(value)
+
+
 def from_lst(path, root=None):
     root = root or os.path.dirname(os.path.abspath(path))
     items, labels = [], set()
@@ -170,7 +183,7 @@ def from_lst(path, root=None):
             parts = line.rstrip("\n").split("\t")
             if len(parts) < 3:
                 raise UserError(f"{path} line {n}: expected 'index<TAB>label<TAB>path'")
-            label = int(float(parts[1]))
+            label = _lst_label(parts[1], path, n)
             labels.add(label)
             items.append(Item(os.path.join(root, parts[-1]), label))
     if not items:
@@ -229,11 +242,14 @@ def _flat_split(root, folder, classes):
     """Images directly in a split folder, labelled by a file: class names or sorted-class indices."""
     label_file = _split_label_file(root, folder)
     index = {c: i for i, c in enumerate(classes)}
-    items, skipped = [], []
+    items, skipped, seen = [], [], {}
     for n, row in enumerate(_read_table(label_file), 1):
         if len(row) < 2:
             raise UserError(f"label file {label_file} line {n}: expected 'file label', got {row!r}")
         name, label = row[0].strip(), row[1].strip()
+        if name in seen:   # which of two labels is right cannot be guessed
+            raise UserError(f"label file {label_file} lists {name} twice (lines {seen[name]} and {n}); keep one")
+        seen[name] = n
         if label in index:
             target = index[label]
         elif label.isdigit() and int(label) < len(classes):
@@ -248,6 +264,10 @@ def _flat_split(root, folder, classes):
             items.append(Item(path, target))
         else:
             skipped.append((path, "not an image file extension"))
+    listed = {os.path.normpath(name) for name in seen}
+    skipped += [(os.path.join(root, folder, f), f"not listed in {os.path.basename(label_file)}")
+                for f in sorted(os.listdir(os.path.join(root, folder)))
+                if _is_image(os.path.join(root, folder, f)) and f not in listed]
     return items, skipped
 
 

@@ -29,14 +29,19 @@ def parse_split(text):
             raise UserError(f"--split-sizes '{text}': '{value}' is neither a fraction in [0, 1] nor a whole count")
         parts[name.strip()] = number
     total = sum(parts.values())
-    if _is_fractions(parts) and abs(total - 1) > 1e-6:
+    if all(v <= 1 for v in parts.values()) and any(0 < v < 1 for v in parts.values()) and abs(total - 1) > 1e-6:
         raise UserError(f"--split-sizes '{text}': fractions add up to {total:g}, not 1")
+    empty = [k for k, v in parts.items() if v == 0] if _is_fractions(parts) else []
+    if empty:
+        raise UserError(f"--split-sizes '{text}': {', '.join(empty)} would get no images; leave "
+                        f"{'it' if len(empty) == 1 else 'them'} out")
     return parts
 
 
 def _is_fractions(parts):
-    return all(v <= 1 for v in parts.values()) and any(0 < v < 1 for v in parts.values()) \
-        or list(parts.values()) == [1.0]
+    """Fractions when they are all in [0, 1] and add up to 1 (``train=1.0,val=0.0`` too); counts
+    otherwise. Read as counts, ``train=1.0,val=0.0`` gave train one image and val the rest."""
+    return all(v <= 1 for v in parts.values()) and abs(sum(parts.values()) - 1) < 1e-6
 
 
 def _allocate(n, parts):
@@ -93,4 +98,8 @@ def stratified_split(items, parts, seed):
             start += counts[name]
     for name in out:
         rng.shuffle(out[name])
-    return {k: v for k, v in out.items() if v}
+    empty = [k for k, v in out.items() if not v]
+    if empty:
+        raise UserError(f"--split-sizes: {', '.join(empty)} would get no images from the {len(items)} listed "
+                        f"({len(by_class)} class(es)); list more images or ask for fewer splits")
+    return out

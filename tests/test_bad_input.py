@@ -38,6 +38,29 @@ def world(digits_rec, digits_images, trained, tmp_path_factory):
     shutil.copytree(digits_rec, garbage)
     (garbage / "manifest.json").write_text("{ this is not json")
     (root / "no_manifest").mkdir()
+    (root / "one" / "cls").mkdir(parents=True)
+    shutil.copy(root / "photo.png", root / "one" / "cls" / "photo.png")
+    for name, label in (("half", "1.5"), ("negative", "-1"), ("word", "cat")):
+        (root / f"{name}.lst").write_text(f"0\t0\tphoto.png\n1\t{label}\tphoto.png\n")
+    flat = root / "flat"  # train/ in class folders, val/ flat with val.txt listing one image twice
+    for label in ("0", "1"):
+        (flat / "train" / label).mkdir(parents=True)
+        for f in sorted(os.listdir(os.path.join(digits_images, label)))[:4]:
+            shutil.copy(os.path.join(digits_images, label, f), flat / "train" / label / f)
+    (flat / "val").mkdir()
+    for i in range(3):
+        shutil.copy(root / "photo.png", flat / "val" / f"v{i}.png")
+    (flat / "val.txt").write_text("v0.png 0\nv1.png 1\nv0.png 1\n")
+    renamed = root / "renamed"  # the same records, their classes named otherwise
+    shutil.copytree(digits_rec, renamed)
+    manifest = json.loads((renamed / "manifest.json").read_text())
+    manifest["class_names"] = [f"a{c}" for c in manifest["class_names"]]
+    (renamed / "manifest.json").write_text(json.dumps(manifest))
+    corrupt = root / "corrupt"  # a record's bytes changed after packing: it may still decode
+    shutil.copytree(digits_rec, corrupt)
+    with open(corrupt / "train-00000-of-00002.rec", "r+b") as f:
+        f.seek(3000)
+        f.write(b"\0" * 16)
     no_val = root / "no_val_rec"  # a folder copied without one of its shards
     shutil.copytree(digits_rec, no_val)
     os.remove(no_val / "val-00000-of-00002.rec")
@@ -113,6 +136,8 @@ CASES = [
     ("yaml key twice", ("mxdl-train", "{root}/dup.yaml"), "'batch_size' is given twice in one mapping (lines 4 and 5)"),
     ("train output under a file", train("--output", "{root}/a_file/run"), "cannot create the run directory"),
     ("pack output under a file", ("mxdl-pack", "build", "{images}", "{root}/a_file/out"), "cannot create the output"),
+    ("data corrupted, no launcher", ("mxdl-train", CONFIG, "data.dir={root}/corrupt", "--output", "{root}/out2"),
+     "train-00000-of-00002.rec: checksum differs from the manifest"),
     ("data dir missing", train("data.dir={root}/nowhere"), "does not exist"),
     ("data dir a file", train("data.dir={root}/a_file"), "does not exist"),
     ("data dir no manifest", train("data.dir={root}/no_manifest"), "has no manifest.json"),
@@ -181,6 +206,15 @@ CASES = [
      "split 'nosuch' is not in"),
     ("adopt missing rec", ("mxdl-pack", "adopt", "{root}", "--prefix", "train=nothing"), "nothing.rec not found"),
     ("adopt prefix form", ("mxdl-pack", "adopt", "{root}", "--prefix", "train"), "--prefix takes SPLIT=PREFIX"),
+    ("lst label fraction", ("mxdl-pack", "build", "{root}/half.lst", "{root}/p20"), "line 2: label '1.5' is not a class"),
+    ("lst label negative", ("mxdl-pack", "build", "{root}/negative.lst", "{root}/p21"), "line 2: label '-1' is not a"),
+    ("lst label word", ("mxdl-pack", "build", "{root}/word.lst", "{root}/p22"), "line 2: label 'cat' is not a class"),
+    ("split fraction zero", ("mxdl-pack", "build", "{images}", "{root}/p23", "--split-sizes", "train=1.0,val=0.0"),
+     "val would get no images; leave it out"),
+    ("split too few images", ("mxdl-pack", "build", "{root}/one", "{root}/p24", "--split-sizes",
+                              "train=0.8,val=0.1,test=0.1"), "val, test would get no images from the 1 listed"),
+    ("flat val listed twice", ("mxdl-pack", "build", "{root}/flat", "{root}/p25"),
+     "val.txt lists v0.png twice (lines 1 and 3); keep one"),
     ("adopt over a manifest", ("mxdl-pack", "adopt", "{rec}", "--prefix", "train=train-00000-of-00002"),
      "already has a manifest (from mxdl-pack)"),
     ("pack unknown command", ("mxdl-pack", "pack", "{images}"), "invalid choice"),
@@ -188,6 +222,8 @@ CASES = [
     ("eval model missing", ("mxdl-eval", "{root}/nomodel", "{rec}"), "model not found"),
     ("eval data missing", ("mxdl-eval", "{run}", "{root}/nowhere"), "does not exist"),
     ("eval split missing", ("mxdl-eval", "{run}", "{rec}", "--split", "nosuch"), "split 'nosuch' is not in"),
+    ("eval other class names", ("mxdl-eval", "{run}", "{root}/renamed", "--split", "val"),
+     "name their classes differently: label 0 is '0' to the model and 'a0' to the shards"),
     ("eval batch 0", ("mxdl-eval", "{run}", "{rec}", "--batch-size", "0"), "must be at least 1"),
     ("eval not a model", ("mxdl-eval", "{rec}", "{rec}"), "holds no checkpoint or exported model"),
     ("predict model missing", ("mxdl-predict", "{root}/nomodel", "{root}/photo.png"), "model not found"),
@@ -214,10 +250,15 @@ CASES = [
     ("preview unwritable", ("mxdl-augment-preview", "{root}/photo.png", "--output", "/proc/g.png"), "could not write"),
     ("preview rows 0", ("mxdl-augment-preview", "{root}/photo.png", "--output", "{root}/g2.png", "--rows", "0"),
      "must be at least 1"),
+    ("preview huge grid", ("mxdl-augment-preview", "{root}/photo.png", "--output", "{root}/g4.png", "--rows", "1000"),
+     "must be at most 64, got 1000"),
+    ("inspect huge grid", ("mxdl-pack", "inspect", "{rec}", "--grid", "{root}/g5.png", "--per-class", "100000"),
+     "must be at most 200, got 100000"),
     ("preview nothing", ("mxdl-augment-preview", "--output", "{root}/g3.png"), "give an IMAGE"),
     ("export model missing", ("mxdl-export", "{root}/nomodel"), "model not found"),
     ("export output a file", ("mxdl-export", "{run}", "--output", "{root}/a_file"), "is not a folder"),
     ("export format", ("mxdl-export", "{run}", "--format", "tflite"), "invalid choice"),
+    ("export into its run", ("mxdl-export", "{run}", "--output", "{run}"), "is a run directory: its own export"),
     ("export not a model", ("mxdl-export", "{rec}"), "holds no checkpoint or exported model"),
     ("init_from not params", train("model.init_from={root}/a_file"), "is not a readable MXNet parameter file"),
     ("init_from nothing", train("model.init_from={root}/no_manifest"), "no parameters found"),
@@ -542,7 +583,8 @@ def test_a_damaged_record_is_named_in_training_and_evaluation(world, tmp_path, h
         name = sorted(p for p in os.listdir(shards) if p.startswith(split) and p.endswith(".rec"))[0][:-4]
         _damage_record(shards, name, 5, header)
     expected = "record 5 (key 5"
-    runs = (("mxdl-train", CONFIG, f"data.dir={shards}", "train.epochs=1", "--output", tmp_path / "run"),
+    runs = (("mxdl-train", CONFIG, f"data.dir={shards}", "train.epochs=1", "--output", tmp_path / "run",
+             "--no-verify-data"),   # past the start's checksums: the reader must name the record itself
             ("mxdl-eval", world["run"], shards, "--split", "val", "--output", tmp_path / "ev"))
     for script, *args in runs:
         proc = run_in_process(script, *args, check=False)
@@ -623,3 +665,11 @@ def test_a_full_disk_at_a_checkpoint_or_the_export_keeps_the_last_good_state(wor
     assert "the run is finished" in again.stdout and abs((run / "model-0002.params").stat().st_size - export_bytes) < 64
     ev = run_in_process("mxdl-eval", run, world["rec"], "--split", "val", "--output", tmp_path / "ev")
     assert "rank-1" in ev.stdout.lower()
+
+
+def test_a_name_near_the_length_limit_is_written_whole(tmp_path):
+    """A valid 254-byte file name: its temporary ".NAME.tmp-PID" form was too long to create."""
+    from mxdl.fileio import atomic_write_text
+    target = tmp_path / ("y" * 250 + ".png")
+    atomic_write_text(str(target), "x")
+    assert target.read_text() == "x" and os.listdir(tmp_path) == [target.name]

@@ -107,11 +107,12 @@ def test_an_nvidia_smi_that_lists_no_gpu_means_cpu(tmp_path):
 @pytest.mark.slow
 def test_preflight_names_each_problem(tmp_path):
     proc = launch("--np", "2", "--hosts", "localhost:1,unreachable.invalid:1", f"data.dir={tmp_path}/none",
-                  "--output", str(tmp_path / "run"), check=False)
+                  "--output", str(tmp_path / "run"), "--timeline", "/proc/timeline.json", check=False)
     assert proc.returncode == 2
     lines = [l for l in proc.stderr.splitlines() if l.startswith("preflight:")]
     assert any(l.startswith("preflight: data.dir:") and "none does not exist" in l for l in lines), lines
     assert any("host unreachable.invalid does not answer passwordless ssh" in l for l in lines), lines
+    assert "preflight: --timeline /proc/timeline.json: not writable" in lines, lines
     assert "Traceback" not in proc.stderr
 
 
@@ -312,3 +313,17 @@ def test_a_stopped_worker_is_named_by_the_launcher(digits_rec, tmp_path):
     assert "rank 1 stopped responding: rank 0 timed out waiting for it" in out, out[-3000:]
     assert "RuntimeError: Horovod detected" not in out  # horovodrun's traceback stays in launch.log
     assert "RuntimeError: Horovod detected" in open(os.path.join(run_dir, "launch.log")).read()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args, code, said", [
+    (("train.accumulate=1000",), 2, "a worker refused its input (the error above); not restarted"),
+    (("optim.lr=1e30",), 1, "the run failed by itself, not by a crash; not restarted"),
+])
+def test_deterministic_failures_are_not_restarted(digits_rec, tmp_path, args, code, said):
+    """A usage error a worker finds (after the preflight) and a diverged loss would fail the same way
+    again: --max-restarts leaves them alone, and a usage error keeps its exit code 2."""
+    proc = launch("--np", "2", f"data.dir={digits_rec}", "--output", str(tmp_path / "run"), "train.epochs=2",
+                  "--max-restarts", "2", *args, check=False)
+    assert proc.returncode == code, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert said in proc.stderr and "restart 1 of 2" not in proc.stderr, proc.stderr

@@ -83,5 +83,6 @@ def test_preflight_checks_checksums_of_small_data_by_default(tmp_path, digits_re
     assert len(found) == 1 and f"{rec.name}: checksum differs" in found[0] and "mxdl-pack verify" in found[0]
     assert "checksums of" in capsys.readouterr().out
     assert preflight.check_data(cfg, "off") == []
-    monkeypatch.setattr(preflight, "VERIFY_AUTO_BYTES", 1000)  # as if the data were large
+    from mxdl.data import manifest
+    monkeypatch.setattr(manifest, "VERIFY_AUTO_BYTES", 1000)  # as if the data were large
     assert preflight.check_data(cfg, "auto") == [] and preflight.check_data(cfg, "on") == found

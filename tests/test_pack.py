@@ -341,3 +341,18 @@ def test_split_folder_errors(photos_tree, tmp_path):
     with pytest.raises(UserError, match="split folder 'val' .* has no class folders and no label file"):
         pack.build(src, str(tmp_path / "out"), **QUIET)
     assert not os.path.exists(tmp_path / "out")
+
+
+def test_an_image_a_flat_split_does_not_list_is_reported(digits_images, tmp_path):
+    """A flat val/ labelled by val.txt: an image the file leaves out was dropped without a word."""
+    root = tmp_path / "tree"
+    for label in ("0", "1"):
+        shutil.copytree(os.path.join(digits_images, label), root / "train" / label)
+    (root / "val").mkdir()
+    first = sorted(os.listdir(root / "train" / "0"))[0]
+    for name in ("a.png", "b.png", "c.png"):
+        shutil.copy(root / "train" / "0" / first, root / "val" / name)
+    (root / "val.txt").write_text("a.png 0\nb.png 1\n")
+    listing = list_images(str(root))
+    assert sorted(os.path.basename(it.path) for it in listing.splits["val"]) == ["a.png", "b.png"]
+    assert (str(root / "val" / "c.png"), "not listed in val.txt") in listing.skipped

@@ -213,3 +213,31 @@ def test_fine_tuning_from_a_gluoncv_file_warm_up_then_unfreeze(digits_rgb, tmp_p
     assert "from mxdl run" in log and "new" not in log.split("model.init_from:")[1].splitlines()[0], log
     tuned = mx.nd.load(str(tuned_dir / "checkpoints" / "epoch-0001-step-000000" / "model.params"))
     assert not np.array_equal(tuned[first].asnumpy(), warmed[first].asnumpy())  # unfrozen
+
+
+@pytest.mark.parametrize("name, shape", [("lenet", (1, 28, 28)), ("minivggnet", (3, 32, 32))])
+def test_an_exported_models_params_load_by_order(tmp_path, name, shape):
+    """RUN/model-EPOCH.params names arrays after the exporting process's graph (arg:conv4_weight):
+    model.init_from takes it anyway, weights and BatchNorm statistics each in order, shapes checked."""
+    import warnings
+    source = get_model(name, classes=10)
+    source.initialize(mx.init.Xavier())
+    source.hybridize()
+    x = mx.nd.random.uniform(shape=(2,) + shape)
+    with mx.autograd.record(train_mode=True):   # BatchNorm statistics move away from 0 and 1
+        source(x)
+    source(x)
+    source.export(str(tmp_path / "model"), epoch=3)
+    target = get_model(name, classes=10)
+    target.initialize()
+    report = load_pretrained(target, str(tmp_path / "model-0003.params"))
+    assert report.format == "an exported model" and not report.new
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        exported = mx.gluon.SymbolBlock.imports(str(tmp_path / "model-symbol.json"), ["data"],
+                                                str(tmp_path / "model-0003.params"))
+    assert np.abs(target(x).asnumpy() - exported(x).asnumpy()).max() < 1e-5
+    other = get_model("lenet" if name != "lenet" else "shallownet", classes=10)
+    other.initialize()
+    with pytest.raises(UserError, match="does not fit"):
+        load_pretrained(other, str(tmp_path / "model-0003.params"))

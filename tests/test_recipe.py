@@ -33,11 +33,12 @@ def test_the_recipe_trains_and_records_every_step(digits_rec, tmp_path):
 def test_runs_compare_draws_several_runs(trained, digits_rec, tmp_path):
     other = tmp_path / "other"
     train_in_process(CONFIG, f"data.dir={digits_rec}", "train.epochs=2", "schedule.name=cosine",
-                     "train.log_interval=100000", "--output", other)
+                     "train.log_interval=100000", "data.val_split=", "--output", other)
     png = tmp_path / "both.png"
     out = run_in_process("mxdl-runs", "compare", trained, other, "--output", png, "--label", "step",
                          "--label", "cosine").stdout
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "best validation accuracy" in out
+    assert f"{other}: no validation" in out   # not "best validation accuracy 0.0000"
     bad = run_in_process("mxdl-runs", "compare", trained, tmp_path, "--output", png, check=False)
     assert bad.returncode == 2 and "has no history.json" in bad.stderr
 

@@ -22,7 +22,7 @@ import sys
 import cv2
 import numpy as np
 
-from ..cli_help import make_parser, positive_int
+from ..cli_help import count_up_to, make_parser, positive_int
 from ..errors import UserError, cli_entry
 
 
@@ -55,10 +55,14 @@ def _out_dir(model, split, out):
 
 def _check_members(predictors, data_dir):
     from ..data.manifest import Manifest
-    n_classes = len(Manifest.load(data_dir).classes)
+    classes = list(Manifest.load(data_dir).class_names)
     for p in predictors:
-        if len(p.class_names) != n_classes:
-            raise UserError(f"{p.source} predicts {len(p.class_names)} classes but {data_dir} has {n_classes}")
+        if len(p.class_names) != len(classes):
+            raise UserError(f"{p.source} predicts {len(p.class_names)} classes but {data_dir} has {len(classes)}")
+        if list(p.class_names) != classes:  # same count, other names or order: every score would be wrong
+            i = next(i for i, (a, b) in enumerate(zip(p.class_names, classes)) if a != b)
+            raise UserError(f"{p.source} and {data_dir} name their classes differently: label {i} is "
+                            f"'{p.class_names[i]}' to the model and '{classes[i]}' to the shards")
         if p.input_shape != predictors[0].input_shape:
             raise UserError(f"ensemble members take different inputs: {p.source} {p.input_shape}")
 
@@ -192,9 +196,9 @@ def augment_preview_parser():
     p.add_argument("overrides", nargs="*", help="key=value config overrides (with --config)")
     p.add_argument("--config", help="a YAML experiment: show its training reader's first batch")
     p.add_argument("--output", required=True, help="PNG file to write")
-    p.add_argument("--rows", type=positive_int, default=4, help="rows of the grid (default: 4)")
-    p.add_argument("--cols", type=positive_int, default=6, help="columns of the grid (default: 6)")
-    p.add_argument("--tile", type=positive_int, default=128, help="tile size in pixels (default: 128)")
+    p.add_argument("--rows", type=count_up_to(64), default=4, help="rows of the grid (default: 4)")
+    p.add_argument("--cols", type=count_up_to(64), default=6, help="columns of the grid (default: 6)")
+    p.add_argument("--tile", type=count_up_to(1024), default=128, help="tile size in pixels (default: 128)")
     p.add_argument("--rotation", type=float, default=30.0, help="largest rotation in degrees (default: 30)")
     p.add_argument("--shift", type=float, default=0.1, help="largest shift, a fraction of the size (default: 0.1)")
     p.add_argument("--shear", type=float, default=0.2, help="largest shear (default: 0.2)")

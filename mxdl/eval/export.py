@@ -15,6 +15,15 @@ def _default_output(model):
     return os.path.join(folder, "export")
 
 
+def _refuse_a_runs_own_export(out):
+    """A run directory holds the trainer's final export (model-symbol.json, model-EPOCH.params);
+    writing another export there replaced it, from whichever checkpoint this one read."""
+    from ..runs.checkpoint import has_checkpoint
+    if os.path.isdir(out) and has_checkpoint(out):
+        raise UserError(f"--output {out} is a run directory: its own export would be replaced; "
+                        "give another folder (the default is MODEL/export)")
+
+
 def build_parser():
     p = make_parser("mxdl-export", "Export a trained model for serving, with the preprocessing it expects.", [
         "mxdl-export runs/flowers17                        # runs/flowers17/export/model-symbol.json ...",
@@ -37,6 +46,7 @@ def main(argv=None):
     out = args.output or _default_output(args.model)
     if os.path.exists(out) and not os.path.isdir(out):
         raise UserError(f"--output {out} exists and is not a folder")
+    _refuse_a_runs_own_export(out)
     if args.format == "onnx":
         written = [export_onnx(predictor.net, predictor.input_shape, predictor.preprocess(), out, predictor.ctx)]
     else:

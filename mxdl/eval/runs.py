@@ -45,7 +45,7 @@ def compare(runs, output, labels=None):
     fig.savefig(buf, format="png", dpi=90)
     plt.close(fig)
     atomic_write_bytes(output, buf.getvalue())
-    return [max((e.get("val_acc") or 0.0) for e in entries) for entries in histories]
+    return [max((e["val_acc"] for e in entries if e.get("val_acc") is not None), default=None) for entries in histories]
 
 
 def build_parser():
@@ -67,6 +67,6 @@ def main(argv=None):
         raise UserError(f"give one --label per run: {len(args.runs)} runs, {len(args.label)} labels")
     best = compare(args.runs, args.output, args.label)
     for run, acc in zip(args.runs, best):
-        print(f"{run}: best validation accuracy {acc:.4f}")
+        print(f"{run}: best validation accuracy {acc:.4f}" if acc is not None else f"{run}: no validation")
     print(f"wrote {args.output}")
     return 0

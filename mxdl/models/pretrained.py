@@ -141,6 +141,30 @@ def _load_by_name(net, arrays, report, ctx):
     return report
 
 
+def _load_export_by_order(net, path, ctx):
+    """An exported model's parameter file (``model-EPOCH.params``, names ``arg:conv4_weight``) names
+    arrays after the graph of the process that exported it, not the network's structure: match them
+    in order instead, weights with weights and BatchNorm statistics with statistics, every shape
+    checked. None when the file is not an export or does not fit."""
+    import mxnet as mx
+    raw = mx.nd.load(path)
+    groups = {kind: [(k, v) for k, v in raw.items() if k.startswith(kind + ":")] for kind in ("arg", "aux")}
+    if not groups["arg"]:
+        return None
+    params = list(_unique_params(net).items())
+    ours = {"aux": [(n, p) for n, p in params if p.grad_req == "null" and n.endswith(("running_mean", "running_var"))]}
+    ours["arg"] = [(n, p) for n, p in params if not any(p is q for _, q in ours["aux"])]
+    pairs = [pair for kind in ("arg", "aux") for pair in zip(ours[kind], groups[kind])]
+    if any(len(ours[k]) != len(groups[k]) for k in ours) or \
+            any(_shape(p) != tuple(v.shape) for (_, p), (_, v) in pairs):
+        return None
+    report = LoadReport(path, "an exported model")
+    for (name, param), (_, value) in pairs:
+        param.set_data(value.astype(param.dtype).as_in_context(ctx))
+        report.loaded.append(name)
+    return report
+
+
 def _gluoncv_classes(arrays):
     """The class count a gluoncv file was saved with: its classifier's rows."""
     for name in ("output.weight", "fc.weight"):
@@ -212,6 +236,8 @@ def load_pretrained(net, path, ctx=None, allow_partial=False, fmt=None):
         report = _try_gluoncv(net, name, path, arrays, ctx)
     if report is None:
         report = _load_by_name(net, arrays, LoadReport(path, fmt or "mxdl parameters"), ctx)
+        if not report.loaded:
+            report = _load_export_by_order(net, path, ctx) or report
         if not report.loaded:
             raise UserError(f"{path} does not fit {name or 'this network'}: {_mismatches(arrays, _unique_params(net))}")
     if report.partial and not allow_partial:

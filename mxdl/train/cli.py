@@ -35,6 +35,9 @@ def build_parser():
     g.add_argument("--resume-from", type=int, metavar="EPOCH", help="continue from the end of EPOCH")
     g.add_argument("--fresh", action="store_true", help="delete earlier checkpoints and history; start over")
     p.add_argument("--output", help="run directory (default: runs/<config name>)")
+    p.add_argument("--no-verify-data", action="store_true",
+                   help="skip the shards' checksums at start (checked when they total at most 2 GiB; "
+                        "launch/train.sh checks them itself)")
     p.add_argument("--show-defaults", action="store_true", help="print every config key with its default")
     p.add_argument("--list-configs", action="store_true",
                    help="list the experiments that ship with mxdl (give one by name: mxdl-train digits)")
@@ -118,6 +121,21 @@ def _prepare_run_dir(run_dir, dist, fresh):
     return []
 
 
+def _verify_shards_without_a_launcher(cfg, dist, logger, skip=False):
+    """launch/train.sh checks the shards before any worker starts; mxdl-train alone (or under a bare
+    horovodrun) has rank 0 do the same, so a corrupted-but-decodable record is named, not trained on."""
+    from ..data.manifest import Manifest, shard_problems
+    if skip or os.environ.get("MXDL_UNDER_LAUNCHER") or cfg["data"]["synthetic"] or not cfg["data"]["dir"]:
+        return
+    problems, checked = ([], 0) if not dist.primary else shard_problems(Manifest.load(cfg["data"]["dir"]))
+    problems = dist.broadcast_object(problems, "shards_checked")
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise UserError(f"data.dir: {problems[0]}{more}: run mxdl-pack verify {cfg['data']['dir']}")
+    if checked:
+        logger.info(f"shards: sizes and checksums of {checked / 2**20:.1f} MiB match the manifest")
+
+
 def _end_if_the_launcher_dies(logger):
     """Under launch/train.sh: end this worker when the launcher's heartbeat stops (mxdl.runs.liveness),
     so a launcher killed by any signal leaves no job training on."""
@@ -144,6 +162,20 @@ def _record_start(run, cfg, dist, logger):
     atomic_write_text(os.path.join(run.run_dir, "env.txt"), _environment(dist))
 
 
+def _start_log(args, cfg, dist, run_dir, notes):
+    """The run directory readied, the log opened with its first lines, the shards checked."""
+    from .. import log as log_mod
+    notes = notes + _prepare_run_dir(run_dir, dist, args.fresh)
+    logger = log_mod.setup(run_dir, dist.rank)
+    _end_if_the_launcher_dies(logger)
+    for line in (config_mod.diff_from_defaults(cfg) if dist.primary else []):
+        logger.info(f"config {line}")
+    for note in notes:
+        logger.info(note)
+    _verify_shards_without_a_launcher(cfg, dist, logger, skip=args.no_verify_data)
+    return logger
+
+
 @cli_entry
 def main(argv=None):
     args = build_parser().parse_intermixed_args(argv)  # overrides may come before or after options
@@ -158,7 +190,6 @@ def main(argv=None):
     from .. import budget as budget_mod
     node = budget_mod.here()
     budget_mod.set_compute_threads(node)  # before MXNet is imported: it reads them once
-    from .. import log as log_mod
     from ..dist import Dist
     from ..errors import EXIT_STOPPED
     from ..runs.layout import STOPPED, run_dir_for
@@ -167,13 +198,7 @@ def main(argv=None):
     run_dir = run_dir_for(args.config, args.output)
     lock, notes = _take_run_dir(run_dir, dist)
     try:
-        notes += _prepare_run_dir(run_dir, dist, args.fresh)
-        logger = log_mod.setup(run_dir, dist.rank)
-        _end_if_the_launcher_dies(logger)
-        for line in (config_mod.diff_from_defaults(cfg) if dist.primary else []):
-            logger.info(f"config {line}")
-        for note in notes:
-            logger.info(note)
+        logger = _start_log(args, cfg, dist, run_dir, notes)
         resume = _resume_choice(args, run_dir)
         run = Run(cfg, run_dir, dist, resume=resume, lr_override=cfg["optim"]["lr"] if given_lr and resume is not None
                   else None, resume_hint=_resume_hint(args), budget=node)
