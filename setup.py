@@ -12,7 +12,7 @@ setup(
     packages=find_packages(include=["mxdl", "mxdl.*", "recordio_tools", "recordio_tools.*"]),
     # configs/ and launch/ reach the package through the links mxdl/configs and mxdl/launch;
     # a wheel holds copies, so `mxdl-train --list-configs` and `mxdl-launch` work after pip install.
-    package_data={"mxdl": ["configs/*.yaml", "launch/*.sh", "launch/*.sbatch"]},
+    package_data={"mxdl": ["configs/*.yaml", "configs/base/*.yaml", "launch/*.sh", "launch/*.sbatch"]},
     python_requires=">=3.10,<3.12",
     install_requires=[
         "numpy<1.24",          # mxnet 1.9.1 uses np.bool, removed in numpy 1.24

@@ -3,7 +3,7 @@
 #
 #   launch/train.sh CONFIG [key=value ...] [--np N] [--hosts h1:4,h2:4 | --hostfile FILE]
 #                   [--resume | --resume-from EPOCH | --fresh] [--output DIR]
-#                   [--max-restarts K [--min-np N]] [--mpi | --srun] [--nic NAME] [--start-timeout S]
+#                   [--max-restarts K [--min-np N]] [--mpi | --srun] [--nic NAME] [--start-timeout S] [--hang-timeout S]
 #                   [--stop-grace SECONDS] [--verify-data | --no-verify-data] [--timeline FILE]
 #                   [--fusion-threshold-mb MB] [--cycle-time-ms MS] [--hierarchical-allreduce] [--dry-run]
 #
@@ -69,6 +69,8 @@ options:
   --nic NAME                  the network interface the hosts share, e.g. eth0 (default: the one this
                               machine routes to every host through, else Horovod's choice)
   --start-timeout SECONDS     how long the workers may take to start and meet (default: 60)
+  --hang-timeout SECONDS      a worker silent this long (stopped, cut off, stuck in I/O) ends the job, named,
+                              and --max-restarts restarts it on the hosts that answer (default: 120)
   --verify-data               check the shards' checksums whatever their size
   --no-verify-data            never check the checksums (default: when the shards total <= 2 GiB)
   --timeline FILE             write Horovod's timeline (chrome trace) to FILE
@@ -111,7 +113,7 @@ value() { [ -n "${2-}" ] && [[ "$2" != --* ]] || die "$1 needs $3"; VALUE=$2; }
 resume_mode() { [ ${#RESUME_ARGS[@]} = 0 ] || die "give one of --resume, --resume-from and --fresh"; }
 
 CONFIG="" NIC="" NP="" HOSTS="" HOSTFILE="" OUTPUT="" DRY_RUN=0 MAX_RESTARTS=0 MIN_NP=1 CONTROLLER=gloo VERIFY=auto
-START=ssh START_TIMEOUT=60 TIMELINE=""
+START=ssh START_TIMEOUT=60 HANG_TIMEOUT=120 TIMELINE=""
 TUNING=()  # horovodrun's own performance flags, passed through
 STOP_GRACE=${MXDL_STOP_GRACE:-900}
 RESUME_ARGS=() OVERRIDES=()
@@ -132,6 +134,7 @@ while [ $# -gt 0 ]; do
         --mpi) CONTROLLER=mpi ;;
         --srun) START=srun ;;
         --start-timeout) value "$1" "${2-}" "seconds"; START_TIMEOUT=$VALUE; shift ;;
+        --hang-timeout) value "$1" "${2-}" "seconds"; HANG_TIMEOUT=$VALUE; shift ;;
         --nic) value "$1" "${2-}" "an interface name, e.g. eth0"; NIC=$VALUE; shift ;;
         --timeline) value "$1" "${2-}" "a file"; TIMELINE=$VALUE; TUNING+=(--timeline-filename "$VALUE"); shift ;;
         --fusion-threshold-mb|--cycle-time-ms) value "$1" "${2-}" "a number"
@@ -154,6 +157,10 @@ done
 [[ "$STOP_GRACE" =~ ^[0-9]+$ ]] || die "--stop-grace must be a whole number of seconds, got '$STOP_GRACE'"
 [ -z "$NP" ] || [[ "$NP" =~ ^[1-9][0-9]*$ ]] || die "--np must be a positive number, got '$NP'"
 [[ "$START_TIMEOUT" =~ ^[1-9][0-9]*$ ]] || die "--start-timeout must be a positive whole number of seconds, got '$START_TIMEOUT'"
+[[ "$HANG_TIMEOUT" =~ ^[1-9][0-9]*$ ]] || die "--hang-timeout must be a positive whole number of seconds, got '$HANG_TIMEOUT'"
+# Every worker waits at most this long in a collective (Gloo's timeout, 30 s by default): a worker
+# that stops answering ends the job instead of hanging it, and mxdl.joblog names the silent one.
+export HOROVOD_GLOO_TIMEOUT_SECONDS=$HANG_TIMEOUT
 [ "$START" = ssh ] || [ "$CONTROLLER" = gloo ] || die "give --srun or --mpi, not both (--srun uses Gloo's rendezvous)"
 if [ "$START" = srun ] && [ -z "${SLURM_JOB_ID:-}" ]; then
     die "--srun starts workers inside a Slurm allocation (sbatch or salloc), and there is none here (no SLURM_JOB_ID)"
@@ -241,6 +248,7 @@ TRAIN=("$PYTHON" -m mxdl.train.cli "$CONFIG" "${OVERRIDES[@]}")
 print_layout() {
     echo "layout: $NP worker(s); $DEVICE; threads here: $("$PYTHON" -m mxdl.budget --local-workers "$PER_HOST")"
     [ -n "$NIC_NOTE" ] && echo "$NIC_NOTE"
+    echo "hang bound: a worker silent for ${HANG_TIMEOUT}s ends the job (--hang-timeout)"
     [ "$START" = srun ] && echo "workers started by srun in Slurm job ${SLURM_JOB_ID}; rendezvous on $(hostname)"
     if [ -n "$HOSTS" ]; then
         host_list | awk -v np="$NP" '{n=($2<np-r?$2:np-r); if(n>0) printf "  %s: ranks %d-%d\n", $1, r, r+n-1; r+=n}'
@@ -305,6 +313,7 @@ resume_command() {  # this job's command with --resume: the same hosts, start, n
     [ "$CONTROLLER" = mpi ] && flags+=" --mpi"
     [ -n "$NIC" ] && flags+=" --nic $NIC"
     [ "$START_TIMEOUT" != 60 ] && flags+=" --start-timeout $START_TIMEOUT"
+    [ "$HANG_TIMEOUT" != 120 ] && flags+=" --hang-timeout $HANG_TIMEOUT"
     [ "$STOP_GRACE" != "${MXDL_STOP_GRACE:-900}" ] && flags+=" --stop-grace $STOP_GRACE"
     [ "$MAX_RESTARTS" != 0 ] && flags+=" --max-restarts $MAX_RESTARTS --min-np $MIN_NP"
     [ ${#TUNING[@]} -gt 0 ] && flags+=" $(tuning_flags)"

@@ -366,11 +366,52 @@ def load_yaml(path):
     return tree
 
 
+BASE_KEY = "_base_"
+
+
+def _base_path(base, child):
+    """A ``_base_`` entry: a path relative to the file naming it, else a packaged config's name."""
+    if not isinstance(base, str) or not base:
+        raise UserError(f"config file {child}: {BASE_KEY} takes a config file or a list of them, got {base!r}")
+    beside = os.path.join(os.path.dirname(child), base)
+    if os.path.isfile(beside):
+        return beside
+    try:
+        return locate(base)
+    except UserError:
+        raise UserError(f"config file {child}: {BASE_KEY} {base} not found (looked beside it and among the "
+                        "packaged configs)") from None
+
+
+def _merge(low, high):
+    """``high`` over ``low``, mappings merged key by key at every depth; anything else replaced."""
+    out = dict(low)
+    for key, value in high.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def load_tree(path, chain=()):
+    """A config file with its ``_base_`` configs (one or a list) merged under it, depth-first in the
+    order listed, the file's own keys winning: what the file means, as one mapping."""
+    tree = load_yaml(path)
+    here = os.path.realpath(locate(path))
+    if here in chain:
+        cycle = " -> ".join(os.path.basename(p) for p in (*chain, here))
+        raise UserError(f"config files name each other as {BASE_KEY}: {cycle}")
+    bases = tree.pop(BASE_KEY, [])
+    merged = {}
+    for base in bases if isinstance(bases, list) else [bases]:
+        merged = _merge(merged, load_tree(_base_path(base, here), (*chain, here)))
+    return _merge(merged, tree)
+
+
 def resolve(path=None, overrides=(), base=None):
-    """Build a config: ``base`` (or the defaults), then the YAML at ``path``, then overrides."""
+    """Build a config: ``base`` (or the defaults), then the YAML at ``path`` (with its ``_base_``
+    configs), then overrides."""
     cfg = copy.deepcopy(base) if base is not None else defaults()
     if path:
-        for dotted, value in _flatten(load_yaml(path)):
+        for dotted, value in _flatten(load_tree(path)):
             _set(cfg, dotted, value)
     for text in overrides:
         _set(cfg, *parse_override(text))

@@ -71,6 +71,11 @@ def _in_allocation(env):
                         "here (no SLURM_JOB_ID); use --hosts/--hostfile, or submit with sbatch")
 
 
+def _hang_timeout(env):
+    """Gloo's one timeout covers meeting and every collective after: the launcher's hang bound."""
+    return int(env.get("HOROVOD_GLOO_TIMEOUT_SECONDS") or 30)
+
+
 def start(args, env=os.environ):
     _in_allocation(env)
     layout = slurm_layout(env)
@@ -79,7 +84,8 @@ def start(args, env=os.environ):
     port = rendezvous(plan)
     worker_env = dict(env, HOROVOD_GLOO_RENDEZVOUS_ADDR=server_address(nic), HOROVOD_GLOO_RENDEZVOUS_PORT=str(port),
                       HOROVOD_CONTROLLER="gloo", HOROVOD_CPU_OPERATIONS="gloo", PYTHONUNBUFFERED="1",
-                      HOROVOD_GLOO_TIMEOUT_SECONDS=str(args.start_timeout), MXDL_SRUN_PLAN=json.dumps(plan))
+                      HOROVOD_GLOO_TIMEOUT_SECONDS=str(max(args.start_timeout, _hang_timeout(env))),
+                      MXDL_SRUN_PLAN=json.dumps(plan))
     if nic:
         worker_env.update(HOROVOD_GLOO_IFACE=nic, NCCL_SOCKET_IFNAME=nic)
     cmd = ["srun", f"--nodes={nodes}", f"--ntasks={len(plan)}", "--distribution=block", "--kill-on-bad-exit=1",

@@ -318,6 +318,10 @@ LAUNCHER_CASES = [
     ("min-np above np", ("{config}", "--np", "2", "--min-np", "5"), "--min-np 5 is more than the 2 worker(s)"),
     ("start-timeout text", ("{config}", "--start-timeout", "soon"), "--start-timeout must be a positive"),
     ("srun outside slurm", ("{config}", "--srun"), "--srun starts workers inside a Slurm allocation"),
+    ("hang-timeout negative", ("{config}", "--hang-timeout", "-5"), "--hang-timeout must be a positive whole number"),
+    ("hang-timeout text", ("{config}", "--hang-timeout", "soon"), "--hang-timeout must be a positive whole number"),
+    ("max-restarts negative", ("{config}", "--max-restarts", "-1"), "--max-restarts must be a whole number"),
+    ("max-restarts text", ("{config}", "--max-restarts", "many"), "--max-restarts must be a whole number"),
 ]
 
 

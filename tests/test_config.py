@@ -1,3 +1,6 @@
+import os
+import re
+
 import pytest
 import yaml
 
@@ -115,3 +118,61 @@ def test_numbers_read_as_yaml_users_write_them():
 @pytest.mark.parametrize("written", ["3x64x48", "3,64,48", "[3,64,48]", "[3, 64, 48]", "3X64X48"])
 def test_a_shape_is_taken_as_users_write_it(written):
     assert config.resolve(None, ["model.name=lenet", "data.dir=x", f"data.shape={written}"])["data"]["shape"] == [3, 64, 48]
+
+
+# ---- _base_: configs built on others ----------------------------------------------------------
+
+def test_the_shipped_configs_resolve_to_the_values_they_had_before_they_shared_bases():
+    """configs/imagenet_* and cifar10_* now name base/*.yaml; tests/config_snapshots.json holds what
+    each resolved to when it spelled every key out."""
+    import json
+    from conftest import REPO
+    snapshots = json.load(open(os.path.join(REPO, "tests", "config_snapshots.json")))
+    assert len(snapshots) == 12
+    for name, before in snapshots.items():
+        text = open(os.path.join(REPO, "configs", f"{name}.yaml")).read()
+        assert "_base_:" in text, name
+        assert json.loads(json.dumps(config.resolve(os.path.join(REPO, "configs", f"{name}.yaml")))) == before, name
+
+
+def _write(folder, name, text):
+    path = os.path.join(folder, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def test_bases_merge_depth_first_in_order_and_the_file_wins(tmp_path):
+    _write(tmp_path, "a.yaml", "model: {name: lenet, options: {dropout: 0.1}}\ndata: {batch_size: 8, scale: 0.5}\n")
+    _write(tmp_path, "b.yaml", "_base_: a.yaml\ndata: {batch_size: 16}\noptim: {lr: 0.2}\n")
+    _write(tmp_path, "c.yaml", "data: {batch_size: 32, pad: 2}\n")
+    top = _write(tmp_path, "top.yaml", "_base_: [b.yaml, c.yaml]\ndata: {dir: here}\noptim: {lr: 0.3}\n")
+    cfg = config.resolve(top, ["data.pad=4"])
+    assert cfg["data"]["batch_size"] == 32          # c (listed later) over b over a
+    assert cfg["data"]["scale"] == 0.5 and cfg["model"]["options"] == {"dropout": 0.1}   # from a, through b
+    assert cfg["optim"]["lr"] == 0.3 and cfg["data"]["dir"] == "here"   # the file's own keys win
+    assert cfg["data"]["pad"] == 4                   # and overrides win over everything
+    # the resolved config, as RUN/config.yaml holds it, needs no base to be read again
+    config.dump(cfg, str(tmp_path / "run.yaml"))
+    assert "_base_" not in open(tmp_path / "run.yaml").read()
+    assert config.load_resolved(str(tmp_path / "run.yaml")) == cfg
+
+
+def test_a_base_may_be_a_packaged_config(tmp_path):
+    top = _write(tmp_path, "mine.yaml", "_base_: digits\ntrain: {epochs: 3}\n")
+    cfg = config.resolve(top)
+    assert cfg["model"]["name"] == "lenet" and cfg["train"]["epochs"] == 3
+
+
+@pytest.mark.parametrize("files, message", [
+    ({"x.yaml": "_base_: y.yaml\nmodel: {name: lenet}\n", "y.yaml": "_base_: x.yaml\n"},
+     "config files name each other as _base_: x.yaml -> y.yaml -> x.yaml"),
+    ({"x.yaml": "_base_: x.yaml\n"}, "config files name each other as _base_: x.yaml -> x.yaml"),
+    ({"x.yaml": "_base_: nowhere.yaml\nmodel: {name: lenet}\n"}, "_base_ nowhere.yaml not found (looked beside it"),
+    ({"x.yaml": "_base_: {a: 1}\n"}, "_base_ takes a config file or a list of them"),
+])
+def test_base_cycles_and_missing_bases_are_one_line(tmp_path, files, message):
+    for name, text in files.items():
+        _write(tmp_path, name, text)
+    with pytest.raises(UserError, match=re.escape(message)):
+        config.resolve(str(tmp_path / "x.yaml"))

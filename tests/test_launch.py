@@ -299,8 +299,7 @@ def test_the_terminal_shows_rank_0_plainly_and_no_cxx_log():
 def test_a_stopped_worker_is_named_by_the_launcher(digits_rec, tmp_path):
     """SIGSTOP on rank 1: rank 0 times out in Gloo and exits first; the launcher must blame rank 1."""
     run_dir = str(tmp_path / "run")
-    proc = start_launcher(run_dir, f"data.dir={digits_rec}", "train.epochs=50",
-                          env={"HOROVOD_GLOO_TIMEOUT_SECONDS": "10"})  # Gloo's 30 s default, shortened
+    proc = start_launcher(run_dir, f"data.dir={digits_rec}", "train.epochs=50", "--hang-timeout", "10")
     wait_for_first_epoch(run_dir, proc)
     stopped = worker_pid(1, run_dir)
     os.kill(stopped, signal.SIGSTOP)
@@ -310,6 +309,7 @@ def test_a_stopped_worker_is_named_by_the_launcher(digits_rec, tmp_path):
         if worker_pid(1, run_dir) == stopped:
             os.kill(stopped, signal.SIGKILL)
     assert proc.returncode == 1
+    assert "hang bound: a worker silent for 10s ends the job (--hang-timeout)" in out
     assert "rank 1 stopped responding: rank 0 timed out waiting for it" in out, out[-3000:]
     assert "RuntimeError: Horovod detected" not in out  # horovodrun's traceback stays in launch.log
     assert "RuntimeError: Horovod detected" in open(os.path.join(run_dir, "launch.log")).read()

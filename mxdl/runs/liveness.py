@@ -8,11 +8,12 @@ holder, unless the holder is gone: the same launcher's job restarting, a pid tha
 this host, or (a holder on another host) a lock untouched for STALE_S seconds; a stale lock is taken
 over with a log line. File locks (flock) are not used: NFS and Lustre do not keep them reliably.
 
-**The launcher's heartbeat.** launch/train.sh touches RUN/launcher.alive every 2 seconds and tells
+**The launcher's heartbeat.** launch/train.sh touches RUN/launcher.alive every half second and tells
 the workers (MXDL_LAUNCHER_HEARTBEAT). A worker that sees the file stop changing for GONE_S seconds,
 by its own clock (so clocks between nodes need not agree), ends itself: a launcher killed by SIGKILL,
 the OOM killer or a dead terminal multiplexer leaves no job training on. A worker that cannot see
-the file (a run directory not shared with its node) does not watch.
+the file (a run directory not shared with its node) does not watch. A launcher suspended (ctrl+z)
+for GONE_S counts as gone too: its job could not be stopped or restarted meanwhile.
 """
 import json
 import os
