@@ -96,6 +96,7 @@ POSITIVE = (lambda v: v > 0, "above 0")
 NON_NEGATIVE = (lambda v: v >= 0, "0 or more")
 FRACTION = (lambda v: 0 <= v < 1, "in [0, 1)")
 AREA = (lambda v: 0 < v <= 1, "in (0, 1]")
+UNIT = (lambda v: 0 <= v <= 1, "in [0, 1]")
 THREADS = (lambda v: v == "auto" or (isinstance(v, int) and v >= 1), "'auto' or at least 1")
 NUMBERS = (lambda v: all(isinstance(x, (int, float)) and not isinstance(x, bool) and x >= 0 for x in v),
            "a list of epoch numbers")
@@ -212,6 +213,14 @@ SCHEMA = {
                                        "in a row, saving the weights from before them (0: off; on, it waits "
                                        "for the device once per step: 6-14% of a CPU step in bench/recipe_costs.py; "
                                        "a NaN epoch loss always stops the run)", valid=NON_NEGATIVE),
+        "distill_from": Key((str, type(None)), None, "distil from this teacher: an mxdl run or checkpoint folder, "
+                            "or a .params file with train.distill_model (see mxdl/train/distill.py)"),
+        "distill_model": Key((str, type(None)), None, "the teacher's network when train.distill_from is a "
+                             "parameter file (a gluoncv or mxdl model name)"),
+        "distill_temperature": Key(float, 20.0, "softens both networks' outputs (gluoncv's default 20)",
+                                   valid=POSITIVE),
+        "distill_weight": Key(float, 0.5, "the teacher's share of the loss, the labels' the rest (gluoncv's "
+                              "hard_weight 0.5)", valid=UNIT),
         "ema_decay": Key(float, 0.0, "keep a moving average of the weights with this decay, e.g. 0.9999, "
                                      "validated and saved beside them (0: off)", valid=FRACTION),
         "val_every": Key(int, 1, "validate every N epochs (and after the last)", valid=AT_LEAST_1),

@@ -104,6 +104,22 @@ def test_one_worker_measures_no_link_and_predicts_no_network_cost():
     assert math.isinf(inp.bus_bytes_per_s) and costmodel.predict(inp)["allreduce_s"] == 0.0
 
 
+@pytest.mark.slow
+def test_the_doctor_measures_two_local_workers_and_writes_its_json(tmp_path):
+    from conftest import run_cli
+    out = tmp_path / "d.json"
+    proc = run_cli(os.path.join(BIN, "mxdl-doctor"), os.path.join(REPO, "configs", "digits.yaml"),
+                   "data.synthetic=true", "data.shape=[1,8,8]", "data.synthetic_classes=10",
+                   "data.synthetic_records=512", "--np", "2", "--seconds", "2", "--json", str(out), timeout=300)
+    assert "predicted:" in proc.stdout and "this job (2 workers)" in proc.stdout and "advice:" in proc.stdout
+    assert "note: the link was measured inside one node" in proc.stdout
+    d = json.load(open(out))
+    assert d["predicted"]["workers"] == 2 and d["predicted"]["images_per_sec"] > 0
+    assert d["bottleneck"] in ("compute", "network", "data") and d["advice"]
+    assert d["inputs"]["bus_bytes_per_s"] > 0 and 0 <= d["inputs"]["overlap"] <= 1
+    assert [r["nodes"] for r in d["scaling"]] == [1, 1, 2, 4]   # one worker, the job, 2x, 4x
+
+
 # ---- on the emulated cluster --------------------------------------------------------------------
 
 def _why_not_cluster():

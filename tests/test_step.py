@@ -8,6 +8,7 @@ from mxdl.models import get_model
 from mxdl.train.step import Ema, Mixer, Stepper
 
 TRAIN = {"label_smoothing": 0.0, "accumulate": 1, "clip_grad_norm": 0.0, "nonfinite_limit": 0, "mixup": 0.0,
+         "distill_weight": 0.5,
          "cutmix": 0.0, "ema_decay": 0.0, "amp": None}
 
 

@@ -44,25 +44,29 @@ def _sync():
     mx.nd.waitall()
 
 
-def _agreed_count(dist, seconds, one_s, lo=2, hi=40):
-    """How many repetitions fill ``seconds``, the same on every worker (collectives must match)."""
-    return dist.broadcast_object(int(min(hi, max(lo, seconds / max(one_s, 1e-6)))), "probe.count")
+def _agreed_count(dist, seconds, one_s, hi=40):
+    """How many more repetitions fill ``seconds``, the same on every worker (collectives must match)."""
+    return dist.broadcast_object(int(min(hi, max(0, seconds / max(one_s, 1e-6)))), "probe.count")
 
 
-def _timed(dist, fn, seconds, name):
-    """Seconds per call of ``fn`` on this worker: one untimed call, then as many as fill ``seconds``,
-    all workers starting together and the device's work finished before the clock stops."""
-    dist.barrier(f"{name}.warm")
+def _timed(dist, fn, seconds, name, warm=True):
+    """Seconds per call of ``fn`` on this worker: an untimed call first (``warm``), then one timed
+    call and as many more as fill ``seconds``, all workers starting together and the device's work
+    finished before the clock stops. A call slower than ``seconds`` is timed once: the doctor stays
+    within its two minutes on a slow link."""
+    if warm:
+        dist.barrier(f"{name}.warm")
+        fn()
+        _sync()
+    dist.barrier(f"{name}.go")
     t0 = time.perf_counter()
     fn()
     _sync()
-    count = _agreed_count(dist, seconds, time.perf_counter() - t0)
-    dist.barrier(f"{name}.go")
-    t0 = time.perf_counter()
-    for _ in range(count):
+    extra = _agreed_count(dist, seconds - (time.perf_counter() - t0), time.perf_counter() - t0)
+    for _ in range(extra):
         fn()
     _sync()
-    return (time.perf_counter() - t0) / count
+    return (time.perf_counter() - t0) / (1 + extra)
 
 
 def _batch(run):
@@ -91,9 +95,9 @@ def measure_steps(run, seconds, rounds=2):
         finally:
             del run.trainer._allreduce_grads
     full, compute = [], []
-    for r in range(rounds):
-        full.append(_timed(run.dist, step, seconds / rounds, f"probe.full.{r}"))
-        compute.append(_timed(run.dist, compute_only, seconds / rounds, f"probe.compute.{r}"))
+    for r in range(rounds):   # the first round's untimed calls settle graphs and MKLDNN
+        full.append(_timed(run.dist, step, seconds / rounds, f"probe.full.{r}", warm=r == 0))
+        compute.append(_timed(run.dist, compute_only, seconds / rounds, f"probe.compute.{r}", warm=r == 0))
     return min(full), min(compute)
 
 
@@ -115,7 +119,7 @@ def measure_allreduce(dist, grad_bytes, seconds):
         def once():
             dist.hvd.allreduce_(buf, average=False, name=f"probe.{key}")
             buf.wait_to_read()
-        figures[key] = _timed(dist, once, seconds / 3, f"probe.{key}")
+        figures[key] = _timed(dist, once, seconds / 3, f"probe.{key}", warm=key == "small_s")
     return figures
 
 

@@ -8,6 +8,7 @@ import numpy as np
 from ..errors import UserError
 from ..models.network import build_network
 from ..models.resnet import zero_last_gamma
+from .distill import teacher_reference
 from .schedule import Schedule
 
 
@@ -16,7 +17,8 @@ def identity(cfg, classes, shape):
     return {"model.name": cfg["model"]["name"], "model.options": cfg["model"]["options"],
             "model.head": cfg["model"]["head"], "model.head_units": cfg["model"]["head_units"],
             "classes": classes, "input_shape": list(shape), "data.format": cfg["data"]["format"],
-            "train.dtype": cfg["train"]["dtype"], "train.amp": cfg["train"]["amp"]}
+            "train.dtype": cfg["train"]["dtype"], "train.amp": cfg["train"]["amp"],
+            "teacher": teacher_reference(cfg["train"]["distill_from"])}
 
 
 def make_initializer(name):

@@ -174,9 +174,21 @@ class Run:
         from ..data.shards import class_weights
         weights = class_weights(self.data.manifest, self.cfg["data"]["train_split"], t["class_weights"])
         self.stepper = Stepper(self.net, self.trainer, t, self.cfg["data"]["batch_size"], len(self.classes),
-                               mx.nd.array(weights, ctx=self.ctx) if weights else None)
+                               mx.nd.array(weights, ctx=self.ctx) if weights else None, self._teacher())
         if ckpt:
             restore_step_state(self, ckpt)
+
+    def _teacher(self):
+        """train.distill_from's network on this worker's device (mxdl/train/distill.py), or None."""
+        t = self.cfg["train"]
+        if not t["distill_from"]:
+            return None
+        from .distill import Teacher
+        teacher = Teacher(t, len(self.classes), self.shape, self.ctx)
+        if self.dist.primary:
+            self.log.info(f"distilling from {t['distill_from']} ({teacher.name}): temperature "
+                          f"{t['distill_temperature']:g}, the teacher's share of the loss {t['distill_weight']:g}")
+        return teacher
 
     # ---- what the run's files record ------------------------------------------------------------
 

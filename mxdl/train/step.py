@@ -104,7 +104,7 @@ class Ema:
 
 
 class Stepper:
-    def __init__(self, net, trainer, train_cfg, batch_size, classes, class_weights):
+    def __init__(self, net, trainer, train_cfg, batch_size, classes, class_weights, teacher=None):
         from mxnet import gluon
         self.net, self.trainer = net, trainer
         self.batch_size, self.classes = batch_size, classes
@@ -118,6 +118,7 @@ class Stepper:
             from mxnet.contrib import amp
             amp.init_trainer(trainer)
         self.mixer = Mixer(train_cfg["mixup"], train_cfg["cutmix"])
+        self.teacher, self.distill_weight = teacher, train_cfg["distill_weight"]
         self.dense_labels = self.smoothing > 0 or self.mixer.on
         self.loss_fn = gluon.loss.SoftmaxCrossEntropyLoss(sparse_label=not self.dense_labels)
         self.params = [p for p in net.collect_params().values() if p.grad_req != "null"]
@@ -149,12 +150,18 @@ class Stepper:
             loss = loss * weight
         return loss
 
-    def forward_loss(self, x, y, y_b=None, lam=1.0):
+    def forward_loss(self, x, y, y_b=None, lam=1.0, soft=None):
         out = self.net(x)
         if isinstance(out, (tuple, list)):  # auxiliary heads (GoogLeNet) weigh 0.3 each
             loss = self.loss(out[0], y, y_b, lam) + 0.3 * sum(self.loss(a, y, y_b, lam) for a in out[1:])
-            return out[0], loss
-        return out, self.loss(out, y, y_b, lam)
+            out = out[0]
+        else:
+            loss = self.loss(out, y, y_b, lam)
+        if soft is not None:   # knowledge distillation (mxdl/train/distill.py)
+            from .distill import distillation_loss
+            w = self.distill_weight
+            loss = (1 - w) * loss + w * distillation_loss(out, soft, self.teacher.temperature)
+        return out, loss
 
     # ---- a step ----------------------------------------------------------------------------
 
@@ -165,8 +172,9 @@ class Stepper:
         y_b, lam = None, 1.0
         if self.mixer.on:
             x, y, y_b, lam = self.mixer.mix(x, y, seed)
+        soft = self.teacher.soft_targets(x) if self.teacher else None   # on the batch the student sees
         with autograd.record():
-            out, loss = self.forward_loss(x, y, y_b, lam)
+            out, loss = self.forward_loss(x, y, y_b, lam, soft)
             if self.amp:
                 from mxnet.contrib import amp
                 with amp.scale_loss(loss, self.trainer) as scaled:
