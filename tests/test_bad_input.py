@@ -681,3 +681,17 @@ def test_a_name_near_the_length_limit_is_written_whole(tmp_path):
     target = tmp_path / ("y" * 250 + ".png")
     atomic_write_text(str(target), "x")
     assert target.read_text() == "x" and os.listdir(tmp_path) == [target.name]
+
+
+@pytest.mark.parametrize("args, message", [
+    (("--nodes", "5"), "--nodes 5 is out of range (2 to 4)"),
+    (("--nodes", "two"), "--nodes takes a number from 2 to 4, got 'two'"),
+    (("--rate", "100kbit"), "--rate 100kbit is out of range (1mbit to 10gbit)"),
+    (("--rate", "fast"), "--rate takes a rate such as 50mbit, 200mbit or 1gbit, got 'fast'"),
+])
+def test_the_emulated_clusters_size_and_rate_are_checked_first(tmp_path, args, message):
+    """Refused before anything is built (no root needed to be told)."""
+    proc = subprocess.run([os.path.join(REPO, "scripts", "netns_cluster.sh"), "up", str(tmp_path / "c"), *args],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2 and proc.stderr.strip() == f"netns_cluster: {message}", proc.stderr
+    assert not (tmp_path / "c").exists()
