@@ -79,7 +79,8 @@ def one_case(state, nodes, rate, model, epochs):
             "predicted_fp32": report["alternatives"]["fp32_allreduce"]["images_per_sec"],
             "predicted_fp16": report["alternatives"]["fp16_allreduce"]["images_per_sec"],
             "measured_fp32": fp32, "measured_fp16": fp16,
-            "ignoring_network": report["inputs"]["batch"] * nodes / report["inputs"]["compute_s"]}
+            "ignoring_network": report["inputs"]["batch"] * nodes / report["inputs"]["compute_s"],
+            "inputs": report["inputs"], "doctor_step_s": report["measured"]["step_s"]}
 
 
 def print_row(r):

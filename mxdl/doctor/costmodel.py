@@ -5,17 +5,15 @@ reader delivers.
 One step of one worker, all workers in lockstep::
 
     comm    = buffers * 2(N-1) * hop + 2(N-1)/N * gradient_bytes / bus_bandwidth     (ring allreduce)
-    hidden  = min(comm, overlap * compute)
+    hidden  = overlap * min(compute, comm)
     step    = max(compute + comm - hidden, batch * workers_per_node / reader_rate_per_node)
     img/s   = N * batch / step;  efficiency = compute / step
 
 ``buffers`` is the gradient split into Horovod's fusion buffers; ``hop`` is one ring step's fixed
 cost (the measured latency of a small allreduce divided by its 2(N-1) steps). Inside one node the
-ring runs on the node's own link (NVLink, or memory), ``intra``; see allreduce_s for hierarchical.
-``overlap`` is the window of each step's compute that can hide the allreduce (Horovod reduces a
-layer's gradients while the backward pass computes the layers before it), as a share of the
-compute, measured at the job's size: the seconds of allreduce a real step did not pay for. The
-window does not grow with the bytes, so more nodes or a slower link expose what does not fit in it. Float16 allreduce halves the bytes, at the bandwidth measured for float16 (on a
+ring runs on the node's own link (NVLink, or memory), ``intra``; see allreduce_s for hierarchical. ``overlap`` is
+measured at the job's size: the fraction of the shorter of compute and allreduce that a real step
+did not pay for. Float16 allreduce halves the bytes, at the bandwidth measured for float16 (on a
 fast link a CPU's float16 sums can cost more than the bytes saved). Hierarchical allreduce runs the ring over
 nodes instead of workers (inside a node the reduction is assumed free beside the network).
 
@@ -37,7 +35,7 @@ class Inputs:
     fp16_bus_bytes_per_s: float     # the same for float16, whose sums some CPUs do slowly
     hop_s: float                    # fixed cost of one ring step
     fusion_bytes: int               # Horovod's fusion buffer
-    overlap: float                  # 0..1: the share of compute that can hide the allreduce, measured
+    overlap: float                  # 0..1, measured
     reader_per_node: float = math.inf   # images/s one node's readers deliver (inf: synthetic data)
     intra_bytes_per_s: float = math.inf  # float32 bus bandwidth among one node's workers (NVLink, memory)
     fp16_allreduce: bool = False
@@ -77,7 +75,7 @@ def allreduce_s(inp):
 def terms(inp):
     """The step's parts in seconds: compute, exposed allreduce, data wait, and the step."""
     comm = allreduce_s(inp)
-    exposed = comm - min(comm, inp.overlap * inp.compute_s)
+    exposed = comm - inp.overlap * min(inp.compute_s, comm)
     busy = inp.compute_s + exposed
     data = inp.batch * inp.workers_per_node / inp.reader_per_node
     step = max(busy, data)
@@ -104,12 +102,11 @@ def scaling_table(inp, node_counts):
 
 
 def overlap_from(compute_s, comm_s, step_s):
-    """The measured overlap: the seconds of allreduce a real step hid, as a share of its compute
-    (at most the whole allreduce, and at most the compute)."""
-    if compute_s <= 0:
+    """The measured overlap: the share of min(compute, allreduce) that a real step hid."""
+    window = min(compute_s, comm_s)
+    if window <= 0:
         return 0.0
-    hidden = min(max(0.0, compute_s + comm_s - step_s), comm_s, compute_s)
-    return hidden / compute_s
+    return min(1.0, max(0.0, (compute_s + comm_s - step_s) / window))
 
 
 def fit_link(ring_n, small_bytes, small_s, big_bytes, big_s):

@@ -44,11 +44,8 @@ def build(figures):
     nodes, per_node = layout_of(workers)
     ring_n = nodes if settings["hierarchical"] else nodes * per_node
     fp32_bw, fp16_bw, hop = link_of(workers, ring_n)
+    compute = max(w["compute_s"] for w in workers)
     step = max(w["step_s"] for w in workers)
-    # A step's compute is at most the whole step. Only on shared cores (nodes emulated on one
-    # machine) did the allreduce-free step measure slower: all workers computing in lockstep contend
-    # more than when one waits on the network.
-    compute = min(max(w["compute_s"] for w in workers), step)
     inp = Inputs(nodes=nodes, workers_per_node=per_node, batch=settings["batch"], compute_s=compute,
                  gradient_bytes=workers[0]["gradient_bytes"], bus_bytes_per_s=fp32_bw, fp16_bus_bytes_per_s=fp16_bw,
                  hop_s=hop, fusion_bytes=settings["fusion_bytes"], overlap=0.0,

@@ -34,8 +34,7 @@ def measured_lines(inp, measured, figures):
     lines.append(("gradients", f"{_mb(inp.gradient_bytes)} float32, {_mb(inp.gradient_bytes // 2)} as float16"))
     lines.append(("link (ring allreduce bus bandwidth)", f"{_rate(inp.bus_bytes_per_s)} float32, "
                   f"{_rate(inp.fp16_bus_bytes_per_s)} float16; {inp.hop_s * 1e3:.2f} ms per ring step"))
-    lines.append(("allreduce hidden behind compute", f"{inp.overlap * inp.compute_s:.3f} s a step (a window of "
-                  f"{inp.overlap:.0%} of the compute)"))
+    lines.append(("allreduce hidden behind compute", f"{inp.overlap:.0%} of the shorter of the two"))
     if "reader" in w0:
         lines.append(("reader (the trainer's, all local workers)", f"{inp.reader_per_node:,.0f} img/s per node; "
                       f"first batch after {w0['reader']['first_batch_s']:.2f} s"))
