@@ -165,12 +165,11 @@ def fault_sshd_kill(ctx, rng):
 
 
 def fault_ctrl_c_at_checkpoint(ctx, rng):
-    folder = os.path.join(ctx["run"], "checkpoints")
-    _wait_for(lambda: any(n.startswith(".") for n in (os.listdir(folder) if os.path.isdir(folder) else [])),
-              ctx["job"], 120)
+    """ctrl+c the moment an epoch ends (history.json grows), when its checkpoint is being written."""
+    done = _epochs_done(ctx["run"])
+    _wait_for(lambda: _epochs_done(ctx["run"]) > done, ctx["job"], 120)
     os.killpg(ctx["job"].proc.pid, signal.SIGINT)
-    ctx["resume"] = True
-    return "ctrl+c as a checkpoint was being written (as near as 0.1 s polling catches it)"
+    return "ctrl+c as an epoch ended and its checkpoint was written"
 
 
 def fault_launcher_kill(ctx, rng):
@@ -220,7 +219,7 @@ def _follow(ctx):
     while job.proc.poll() is None and time.time() - job.t0 < BOUND_S and not ctx.get("rerun_now"):
         _run_pending(ctx)
         time.sleep(0.2)
-    code = job.wait(0 if ctx.get("rerun_now") else BOUND_S - (time.time() - job.t0))
+    code = job.wait(10 if ctx.get("rerun_now") else BOUND_S - (time.time() - job.t0))
     _run_pending(ctx, final=True)
     return code
 
