@@ -71,8 +71,10 @@ def _load(source, model_name, classes, input_shape, ctx):
     if ident["classes"] != classes:
         raise UserError(f"the teacher {source} predicts {ident['classes']} classes and the student "
                         f"{classes}: distillation needs the same classes")
+    import mxnet as mx
     net = build_network({**ident, "train.dtype": "float32"})
     net.initialize(ctx=ctx)
+    net.infer_shape(mx.nd.zeros((1,) + tuple(ident["input_shape"]), ctx=ctx))   # the teacher's own input
     load_pretrained(net, path, ctx, fmt=fmt)
     return net
 
