@@ -86,7 +86,7 @@ def _check_fits(net, source, classes, input_shape, ctx):
         out = net(mx.nd.zeros((1,) + tuple(input_shape), ctx=ctx))
         out = out[0] if isinstance(out, (tuple, list)) else out
         out.wait_to_read()
-    except mx.base.MXNetError:
+    except (mx.base.MXNetError, ValueError, AssertionError):   # a shape that does not fit, however MXNet says it
         raise UserError(f"the teacher {source} cannot take the student's input {'x'.join(map(str, input_shape))} "
                         "(data.shape): distill from a teacher trained on images of that size") from None
     if out.shape[-1] != classes:
