@@ -129,10 +129,14 @@ def test_the_shipped_configs_resolve_to_the_values_they_had_before_they_shared_b
     from conftest import REPO
     snapshots = json.load(open(os.path.join(REPO, "tests", "config_snapshots.json")))
     assert len(snapshots) == 12
+    defaults = config.defaults()
     for name, before in snapshots.items():
         text = open(os.path.join(REPO, "configs", f"{name}.yaml")).read()
         assert "_base_:" in text, name
-        assert json.loads(json.dumps(config.resolve(os.path.join(REPO, "configs", f"{name}.yaml")))) == before, name
+        now = json.loads(json.dumps(config.resolve(os.path.join(REPO, "configs", f"{name}.yaml"))))
+        for section, keys in now.items():   # a key added to mxdl since the snapshot sits at its default
+            for key, value in keys.items():
+                assert value == before.get(section, {}).get(key, defaults[section][key]), (name, section, key)
 
 
 def _write(folder, name, text):
