@@ -4,10 +4,10 @@ against the same student trained on the labels alone, in one run.
     python bench/distill_digits.py [--teacher-epochs 20] [--student-epochs 30] [--seeds 3]
 
 It packs the digits (80/20, seed 0), trains the LeNet teacher (configs/digits.yaml), then for each
-seed the student twice (configs/digits.yaml with model.name=mlp, one hidden layer of 32 ReLU units):
-plain, and with train.distill_from=the teacher (temperature 4, weight 0.7). Reported: the teacher's
-validation accuracy, and for each student the epoch at which it first comes within 1 point of it,
-and its best accuracy.
+seed the student twice (configs/digits.yaml with model.name=mlp: the book's 64-32-16-10 sigmoid
+network): plain, and with train.distill_from=the teacher (temperature 4, weight 0.7). Reported: the
+teacher's validation accuracy, and for each student the epoch at which it first reaches 95% and
+comes within 1 point of the teacher, and its best accuracy.
 """
 import argparse
 import json
@@ -19,7 +19,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 CONFIG = os.path.join(REPO, "configs", "digits.yaml")
-STUDENT = ["model.name=mlp", "model.options={hidden: [32], activation: relu}"]
+STUDENT = ["model.name=mlp"]
 DISTILL = ["train.distill_temperature=4", "train.distill_weight=0.7"]
 
 
@@ -41,8 +41,8 @@ def first_within(accs, target, points=0.01):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--teacher-epochs", type=int, default=20)
-    p.add_argument("--student-epochs", type=int, default=30)
-    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--student-epochs", type=int, default=15)
+    p.add_argument("--seeds", type=int, default=2)
     args = p.parse_args()
     with tempfile.TemporaryDirectory(prefix="mxdl-distill-") as tmp:
         images, shards = os.path.join(tmp, "images"), os.path.join(tmp, "shards")
@@ -52,14 +52,15 @@ def main():
         teacher = os.path.join(tmp, "teacher")
         target = max(train(shards, teacher, args.teacher_epochs))
         print(f"teacher: LeNet, {args.teacher_epochs} epochs, best validation accuracy {target:.4f}")
-        print("| seed | student | epoch within 1 point of the teacher | best validation accuracy |")
-        print("|---|---|---|---|")
+        print("| seed | student | first epoch at 95% | epoch within 1 point of the teacher | best validation accuracy |")
+        print("|---|---|---|---|---|")
         for seed in range(args.seeds):
-            for name, extra in (("MLP 32, labels only", []), ("MLP 32, distilled", [f"train.distill_from={teacher}",
-                                                                                      *DISTILL])):
+            for name, extra in (("MLP, labels only", []), ("MLP, distilled", [f"train.distill_from={teacher}", *DISTILL])):
                 accs = train(shards, os.path.join(tmp, f"s{seed}-{len(extra)}"), args.student_epochs, *STUDENT,
                              f"train.seed={seed}", *extra)
-                print(f"| {seed} | {name} | {first_within(accs, target) or 'never'} | {max(accs):.4f} |", flush=True)
+                at95 = next((i + 1 for i, a in enumerate(accs) if a >= 0.95), "never")
+                print(f"| {seed} | {name} | {at95} | {first_within(accs, target) or 'never'} | {max(accs):.4f} |",
+                      flush=True)
 
 
 if __name__ == "__main__":

@@ -79,6 +79,9 @@ def _pool(workers):
     try:
         pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_worker_setup)
         pool.submit(int).result()   # the workers exist before ctrl+c is let through
+    except BrokenProcessPool:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        raise _worker_died() from None
     except BaseException:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
         raise
@@ -155,9 +158,12 @@ def _encoded_stream(items, opts, pool):
     try:
         yield from pool.map(_encode_job, jobs, chunksize=32)
     except BrokenProcessPool:
-        raise RunFailed("a packing worker died (killed by the out-of-memory killer or a signal); the shards "
-                        "written so far are kept: run the same command again to finish, or use fewer --workers") \
-            from None
+        raise _worker_died() from None
+
+
+def _worker_died():
+    return RunFailed("a packing worker died (killed by the out-of-memory killer or a signal); the shards written "
+                     "so far are kept: run the same command again to finish, or use fewer --workers")
 
 
 def _record_writer(idx, rec):

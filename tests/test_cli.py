@@ -65,7 +65,8 @@ COMMANDS = {"mxdl-pack": ["verify", "."], "mxdl-train": ["configs/digits.yaml", 
             "mxdl-eval": ["runs/x", "shards/x"], "mxdl-models": ["list"], "mxdl-predict": ["runs/x", "a.png"],
             "mxdl-augment-preview": ["a.png", "--output", "g.png"], "mxdl-features": ["logreg", "feats"],
             "mxdl-export": ["runs/x"], "mxdl-runs": ["compare", "runs/x", "--output", "x.png"],
-            "mxdl-serve-check": ["runs/x/export", "x.jpg"]}
+            "mxdl-serve-check": ["runs/x/export", "x.jpg"],
+            "mxdl-doctor": ["configs/digits.yaml", "data.synthetic=true"]}
 
 
 @pytest.mark.slow

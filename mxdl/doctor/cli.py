@@ -120,6 +120,7 @@ def print_report(inp, measured, figures, hosts):
 @cli_entry
 def main(argv=None):
     args = build_parser().parse_intermixed_args(argv)
+    import mxnet  # noqa: F401 - the probe needs it: without it, one line saying how to install it
     config_mod.resolve(args.config, args.overrides)  # a bad config is one line before anything starts
     layout = job_layout(args)
     slots = sum(n for _, n in layout) or 1
