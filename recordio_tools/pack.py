@@ -25,8 +25,6 @@ import shutil
 import signal
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 
@@ -72,16 +70,9 @@ def _pool(workers):
     if workers <= 1:
         yield None
         return
-    # concurrent.futures rather than multiprocessing.Pool: when a worker dies (the OOM killer, a
-    # kill -9), Pool quietly replaces it and waits forever for the images it held; the executor
-    # fails the map instead (BrokenProcessPool), which _encoded_stream turns into one line.
     held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"), initializer=_worker_setup)
-        pool.submit(int).result()   # the workers exist before ctrl+c is let through
-    except BrokenProcessPool:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
-        raise _worker_died() from None
+        pool = mp.get_context("fork").Pool(workers, initializer=_worker_setup)
     except BaseException:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
         raise
@@ -89,17 +80,7 @@ def _pool(workers):
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
         yield pool
     finally:
-        _terminate(pool)
-
-
-def _terminate(pool):
-    """Stop the workers now: shutdown() alone lets each finish the images it holds."""
-    processes = list((pool._processes or {}).values())   # the executor has no public terminate()
-    pool.shutdown(wait=False, cancel_futures=True)
-    for proc in processes:
-        proc.terminate()
-    for proc in processes:
-        proc.join(timeout=5)
+        pool.terminate()
 
 
 def _encode_job(args):
@@ -155,10 +136,27 @@ def _encoded_stream(items, opts, pool):
     if pool is None:
         yield from map(_encode_job, jobs)
         return
-    try:
-        yield from pool.map(_encode_job, jobs, chunksize=32)
-    except BrokenProcessPool:
-        raise _worker_died() from None
+    # multiprocessing.Pool quietly replaces a worker that dies (the OOM killer, a kill -9) and then
+    # waits forever for the images it held: a changed set of workers ends the build instead.
+    # Chunks are made here: imap's own chunksize returns a plain generator, without next(timeout).
+    workers = {proc.pid for proc in pool._pool}
+    chunks = [jobs[i:i + 32] for i in range(0, len(jobs), 32)]
+    results = pool.imap(_encode_chunk, chunks)
+    for _ in chunks:
+        while True:
+            try:
+                chunk = results.next(timeout=2)
+            except mp.TimeoutError:
+                chunk = None
+            if {proc.pid for proc in pool._pool} != workers:   # one died, perhaps holding images
+                raise _worker_died()
+            if chunk is not None:
+                yield from chunk
+                break
+
+
+def _encode_chunk(jobs):
+    return [_encode_job(job) for job in jobs]
 
 
 def _worker_died():

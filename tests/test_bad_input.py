@@ -432,12 +432,12 @@ def _children(pid):
 def test_a_packing_worker_killed_ends_the_build_in_one_line_and_the_rerun_finishes(world, tmp_path):
     """As the OOM killer would: multiprocessing.Pool waited forever for the dead worker's images."""
     out = tmp_path / "p"
-    cmd = [os.path.join(BIN, "mxdl-pack"), "build", world["images"], str(out), "--workers", "2", "--resize", "96",
+    cmd = [os.path.join(BIN, "mxdl-pack"), "build", world["images"], str(out), "--workers", "2", "--resize", "512", "--png",
            "--shards", "6"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     wait_for_file(str(out / ".pack-plan.json"), proc, 60)
-    deadline = time.time() + 30
-    while len(_children(proc.pid)) < 2 and time.time() < deadline:
+    deadline = time.time() + 30   # the pool is encoding once a shard's temporary file is there
+    while not any(n.endswith(".tmp") for n in os.listdir(out)) and time.time() < deadline:
         time.sleep(0.01)
     os.kill(_children(proc.pid)[-1], signal.SIGKILL)
     _, err = proc.communicate(timeout=60)   # a hang fails here
