@@ -114,9 +114,9 @@ def test_a_sigkilled_launcher_leaves_no_job_and_a_second_start_is_refused_while_
     assert time.time() - t0 <= 30 + 2
     logs = [os.path.join(run_dir, "train.log")] + glob.glob(os.path.join(run_dir, "logs", "rank-*.log"))
     assert any("the launcher is gone (no heartbeat for" in open(log).read() for log in logs)   # the first to see it
-    # the same command again: the dead job's lock is stale (its pid is gone) and is taken over
+    # the same command again finishes: rank 0 released the lock as it failed, or left it stale (its pid
+    # gone) for the new job to take over (the takeover line itself is tested above, in one process)
     again = subprocess.run([LAUNCH, CONFIG, "--np", "2", "--output", run_dir, f"data.dir={digits_rec}",
                             "train.epochs=1", "--fresh"], capture_output=True, text=True, cwd=REPO, env=ENV, timeout=300)
     assert again.returncode == 0, again.stdout[-2000:] + again.stderr[-2000:]
-    assert "run directory lock: taking over from the job started" in again.stdout
     assert not os.path.exists(lock_file(run_dir))   # released at the end
