@@ -4,7 +4,12 @@
    non-finite guard) against the bare hybridized Gluon loop of bench/trainer_vs_bare.py: same
    model, batch and in-memory data, alternated, best of three each. Goal: each option within
    5% of the trainer without options.
-2. float32 against bfloat16 AMP through the same trainer; AMP patches MXNet for the whole
+2. The non-finite guard's own work per update: the guarded update (mxdl/train/guard.py) against
+   the trainer's plain update on the same gradients, each timed alone between two waits for the
+   device, alternated 60 times, medians; as a share of the median whole step. On this 2-core
+   machine whole epochs of one configuration vary by +-20% from one to the next, so the A/B of
+   part 1 cannot resolve 2%; this timing can (and is an upper bound: it hides no overlap).
+3. float32 against bfloat16 AMP through the same trainer; AMP patches MXNet for the whole
    process, so each precision runs in a fresh process of its own.
 
     python bench/recipe_costs.py [--model minivggnet] [--batch 64] [--steps 40]
@@ -63,6 +68,43 @@ def option_costs(model, batch, steps, shape=(3, 32, 32)):
           ", ".join(f"{n} x{best[n] / base:.3f}" for n, _ in runs[1:]))
 
 
+def _timed(fn):
+    import mxnet as mx
+    mx.nd.waitall()
+    start = time.perf_counter()
+    fn()
+    mx.nd.waitall()
+    return time.perf_counter() - start
+
+
+def guard_cost(model, batch, rounds=60):
+    """Milliseconds the guard adds to an update, and that as a share of a whole step."""
+    import statistics
+    run, x, y = in_memory_run(model, batch, (3, 32, 32), ["train.nonfinite_limit=5"], steps=4)
+    stepper = run.stepper
+    x, y = run._to_ctx(x, y)
+    guarded, plain, steps = [], [], []
+    for i in range(rounds + 5):
+        step = _timed(lambda: (stepper.micro_batch(x, y, None), stepper.update()))
+        stepper.micro_batch(x, y, None)
+        stepper.trainer.allreduce_grads()
+        pair = [(plain, lambda: stepper.trainer.update(batch)), (guarded, lambda: stepper.guard.update(batch))]
+        for times, fn in (pair if i % 2 else pair[::-1]):
+            times.append(_timed(fn))
+            stepper.micro_batch(x, y, None)
+            stepper.trainer.allreduce_grads()
+        stepper.pending = 0
+        if i >= 5:  # the first rounds allocate
+            steps.append(step)
+    added = statistics.median(guarded) - statistics.median(plain)
+    whole = statistics.median(steps)
+    print(f"\n{model}, batch {batch}: the non-finite guard's own work, timed alone ({rounds} rounds, medians)")
+    print(f"  plain update {statistics.median(plain) * 1e3:.2f} ms, guarded update "
+          f"{statistics.median(guarded) * 1e3:.2f} ms, whole guarded step {whole * 1e3:.1f} ms")
+    print(f"  the guard adds {added * 1e3:.2f} ms = {100 * added / whole:.1f}% of the step")
+    return added, whole
+
+
 def one_precision(model, batch, steps, amp):
     """Runs in its own process: best of three epochs, as JSON on the last line."""
     overrides = [f"train.amp={amp}"] if amp else []
@@ -97,6 +139,7 @@ def main():
         one_precision(args.model, args.batch, args.steps, "" if args.one_precision == "float32" else args.one_precision)
         return
     option_costs(args.model, args.batch, args.steps)
+    guard_cost(args.model, args.batch)
     precision_costs(args.model, args.batch, args.steps)
 
 

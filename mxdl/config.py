@@ -209,10 +209,10 @@ SCHEMA = {
                                   "data.batch_size x accumulate images)", valid=AT_LEAST_1),
         "clip_grad_norm": Key(float, 0.0, "clip the gradients' global norm (per image) to this (0: off)",
                               valid=NON_NEGATIVE),
-        "nonfinite_limit": Key(int, 0, "skip optimizer steps with NaN/inf gradients and stop after this many "
-                                       "in a row, saving the weights from before them (0: off; on, it waits "
-                                       "for the device once per step: 6-14% of a CPU step in bench/recipe_costs.py; "
-                                       "a NaN epoch loss always stops the run)", valid=NON_NEGATIVE),
+        "nonfinite_limit": Key(int, 10, "a step whose allreduced gradients hold NaN/inf changes nothing (decided on "
+                                        "the device, read at log lines); this many in a row save the weights "
+                                        "and stop the run (0: off; under train.amp the loss scaler guards "
+                                        "instead; a NaN epoch loss always stops the run)", valid=NON_NEGATIVE),
         "distill_from": Key((str, type(None)), None, "distil from this teacher: an mxdl run or checkpoint folder, "
                             "or a .params file with train.distill_model (see mxdl/train/distill.py)"),
         "distill_model": Key((str, type(None)), None, "the teacher's network when train.distill_from is a "

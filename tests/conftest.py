@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -230,3 +231,15 @@ def fill_disk(folder, leave_bytes):
     take = st.f_bavail * st.f_frsize - leave_bytes
     with open(os.path.join(folder, "filler"), "wb") as f:
         f.write(b"\0" * max(0, take))
+
+
+def params_of(path):
+    import mxnet as mx
+    return {k: v.asnumpy() for k, v in mx.nd.load(os.path.join(path, "model.params")).items()}
+
+
+def assert_bitwise_equal(a, b):
+    pa, pb = params_of(a), params_of(b)
+    assert pa.keys() == pb.keys()
+    for key in pa:  # running_mean/running_var included
+        assert np.array_equal(pa[key], pb[key]), key

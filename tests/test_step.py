@@ -72,13 +72,39 @@ def test_non_finite_steps_are_skipped_counted_and_stop_after_the_limit():
     poisoned[0, 0, 0, 0] = np.nan
     before = _weights(net)
     stepper.micro_batch(poisoned, y, None)
-    assert stepper.update() is False and stepper.skipped == 1 and not stepper.too_many_skipped()
-    assert all(np.array_equal(before[k], v) for k, v in _weights(net).items())  # untouched
+    stepper.update()
+    assert not stepper.poll() and stepper.skipped == 1
+    assert all(np.array_equal(before[k], v) for k, v in _weights(net).items())  # untouched, first step too
     stepper.micro_batch(poisoned, y, None)
     stepper.update()
-    assert stepper.too_many_skipped()
+    assert stepper.poll()
     stepper.micro_batch(x, y, None)
-    assert stepper.update() is True and stepper.skipped_in_a_row == 0 and stepper.skipped == 2
+    stepper.update()
+    assert stepper.poll() and stepper.guard.run == 0 and stepper.skipped == 2  # the stop stands once seen
+
+
+@pytest.mark.parametrize("recipe", [{}, {"ema_decay": 0.5}, {"accumulate": 2}], ids=["plain", "ema", "accumulate"])
+def test_a_skipped_step_leaves_weights_momentum_and_average_as_they_were(recipe):
+    """Momentum and weight decay move the weights even on a zero gradient: the guard restores the
+    optimizer's state too, so a run with a skipped step equals the run without it."""
+    clean, guarded = _net(), _net()
+    plain = _stepper(clean, batch=4, nonfinite_limit=3, **recipe)
+    skipping = _stepper(guarded, batch=4, nonfinite_limit=3, **recipe)
+    poisoned, y = _batch(4, 9)
+    poisoned[1, 0, 2, 2] = np.inf
+    batches = [_batch(4, step) for step in range(4)]
+    for stepper, sequence in ((plain, batches), (skipping, batches[:2] + [(poisoned, y)] + batches[2:])):
+        for x, y in sequence:
+            for _ in range(stepper.accumulate):
+                stepper.micro_batch(x, y, None)
+            stepper.update()
+    assert skipping.skipped == 1 and plain.skipped == 0
+    a, b = _weights(clean), _weights(guarded)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    if recipe.get("ema_decay"):
+        for s, t in zip(plain.ema.shadow, skipping.ema.shadow):
+            np.testing.assert_array_equal(s.asnumpy(), t.asnumpy())
 
 
 def test_mixup_loss_is_the_mix_of_both_labels_losses():

@@ -286,9 +286,11 @@ class Run:
 
     def train_epoch(self, epoch, first_step):
         """``(stats, step)``: the epoch's figures, or None with the step a stop was agreed at."""
-        acc, clock = Accumulator(), EpochClock()
+        acc, clock = Accumulator(skip_nonfinite=bool(self.stepper.guard)), EpochClock()
         bar = self._progress(epoch, first_step)
         stream = self.data.train_epoch(epoch, first_step)
+        if self.stepper.guard:
+            self.stepper.guard.forget()
         try:
             for step in range(first_step, self.spe):
                 x, y = clock.next(stream)
@@ -314,9 +316,13 @@ class Run:
                 "images_per_sec": totals[3] / elapsed, "data_wait": clock.waited / elapsed, "seconds": elapsed}
 
     def _update(self, epoch, step):
-        """The optimizer step; after too many non-finite ones in a row, save the weights from before
-        them (the skipped steps left them untouched) and stop."""
-        if self.stepper.update() or not self.stepper.too_many_skipped():
+        """The optimizer step. At each log line and the epoch's end the non-finite guard is read:
+        after too many skipped steps in a row, save the weights (the skipped steps left them as they
+        were) and stop. Every worker reads the same counts, so all stop together."""
+        self.stepper.update()
+        log_line = step // self.cfg["train"]["log_interval"] > (step - self.stepper.accumulate) // \
+            self.cfg["train"]["log_interval"]
+        if not (log_line or step == self.spe) or not self.stepper.poll():
             return
         path = self.save_checkpoint(epoch, step, "nonfinite")
         self.dist.barrier("nonfinite.saved")

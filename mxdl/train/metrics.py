@@ -2,8 +2,13 @@
 
 
 class Accumulator:
-    def __init__(self):
-        self.loss = self.top1 = self.top5 = None
+    """Sums over an epoch's batches. With ``skip_nonfinite`` (the non-finite guard is on), a batch
+    whose loss is NaN or inf is left out of the loss: its step was skipped and changed nothing, so
+    the epoch's loss is that of the steps that counted."""
+
+    def __init__(self, skip_nonfinite=False):
+        self.skip_nonfinite = skip_nonfinite
+        self.sums = None          # loss, top-1 hits, top-5 hits, images the loss covers
         self.count = 0
 
     def add(self, out, label, loss, rows=None):
@@ -15,22 +20,33 @@ class Accumulator:
         k = min(5, out.shape[1])
         top = mx.nd.topk(out.astype("float32"), k=k, axis=1).astype("float32")
         hits = top == label.reshape((-1, 1))
-        values = [loss.astype("float32").sum(), hits[:, :1].sum(), hits.sum()]
-        if self.loss is None:
-            self.loss, self.top1, self.top5 = values
-        else:
-            self.loss, self.top1, self.top5 = (a + b for a, b in zip((self.loss, self.top1, self.top5), values))
+        loss = loss.astype("float32").sum()
+        covered = mx.nd.full((1,), out.shape[0], ctx=loss.context)
+        if self.skip_nonfinite:
+            finite = mx.nd.contrib.isfinite(loss)
+            loss, covered = mx.nd.where(finite, loss, mx.nd.zeros_like(loss)), covered * finite
+        values = [loss, hits[:, :1].sum(), hits.sum(), covered]
+        self.sums = values if self.sums is None else [a + b for a, b in zip(self.sums, values)]
         self.count += out.shape[0]
 
     def totals(self):
-        """[loss sum, top-1 hits, top-5 hits, images]: the one read from the device."""
-        if self.loss is None:
-            return [0.0, 0.0, 0.0, 0.0]
-        return [self.loss.asscalar(), self.top1.asscalar(), self.top5.asscalar(), float(self.count)]
+        """[loss sum, top-1 hits, top-5 hits, images, images the loss covers]: one read from the device."""
+        if self.sums is None:
+            return [0.0, 0.0, 0.0, 0.0, 0.0]
+        loss, top1, top5, covered = (float(v) for v in _read(self.sums))
+        return [loss, top1, top5, float(self.count), covered]
+
+
+def _read(arrays):
+    """The arrays' values in one read from the device."""
+    import mxnet as mx
+    return mx.nd.concat(*[a.reshape((1,)) for a in arrays], dim=0).asnumpy()
 
 
 def summarize(totals):
-    """(mean loss, top-1 accuracy, top-5 accuracy) from summed totals (over workers, too)."""
-    loss, top1, top5, count = totals
+    """(mean loss, top-1 accuracy, top-5 accuracy) from summed totals (over workers, too). A loss
+    that covers no image (every step skipped as non-finite) is NaN."""
+    loss, top1, top5, count, covered = totals
+    mean_loss = loss / covered if covered else (float("nan") if count else 0.0)
     count = max(count, 1.0)
-    return loss / count, top1 / count, top5 / count
+    return mean_loss, top1 / count, top5 / count

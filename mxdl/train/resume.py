@@ -94,5 +94,5 @@ def restore_step_state(run, path):
     if ema is not None and os.path.isfile(os.path.join(path, EMA_PARAMS)):
         ema.load(os.path.join(path, EMA_PARAMS), run.ctx)
     meta = load_meta(path)
-    run.stepper.skipped = meta.get("skipped_steps", 0)
+    run.stepper.carry_skipped(meta.get("skipped_steps", 0))
     restore_loss_scaler(run.trainer, meta.get("amp_loss_scaler"))

@@ -4,11 +4,11 @@ non-finite gradients, and a moving average of the weights.
 Order of a step (each part off unless configured)::
 
     K micro-batches:  mixup/cutmix -> forward -> loss (smoothing, class weights) -> backward (grads add up)
-    then once:        allreduce -> clip by global norm -> finite? update : skip and count -> EMA
+    then once:        allreduce -> clip by global norm -> update, undone if not finite -> EMA
 
 The allreduce comes first so every worker sees the same gradients and takes the same decision.
-Checking finiteness reads one number from the device per step; ``train.nonfinite_limit=0``
-turns the check (and that read) off. Under AMP (``train.amp``) the loss is scaled before the
+The non-finite guard (mxdl/train/guard.py) decides on the device and is read only at log lines;
+``train.nonfinite_limit=0`` turns it off. Under AMP (``train.amp``) the loss is scaled before the
 backward pass, following MXNet's and NVIDIA's pattern (``amp.init`` before the network is
 built, ``amp.init_trainer`` on Horovod's trainer, ``amp.scale_loss``), and AMP's dynamic loss
 scaler is the guard: it skips a step whose gradients overflowed and lowers the scale. Mixing draws from numpy generators seeded per step, so a
@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from ..errors import RunFailed, UserError
+from .guard import FiniteGuard
 
 
 class Mixer:
@@ -77,12 +78,17 @@ class Ema:
         if self.shadow is None:
             self.shadow = [p.data().astype("float32", copy=True) for p in self.params]
 
-    def update(self):
+    def update(self, ok=None):
+        """Move the average toward the weights; ``ok`` (0 or 1 on the device) holds it still after
+        a step the non-finite guard undid."""
+        from mxnet import nd
         if self.shadow is None:
             self._ensure()
             return
+        rate = (1 - self.decay) if ok is None else ok * (1 - self.decay)
         for p, s in zip(self.params, self.shadow):
-            s[:] = self.decay * s + (1 - self.decay) * p.data().astype("float32")
+            delta = p.data().astype("float32") - s
+            s[:] = s + (delta * rate if ok is None else nd.broadcast_mul(delta, rate.reshape((1,) * s.ndim)))
 
     def swap(self):
         """Exchange the live weights and the average (call again to swap back)."""
@@ -113,7 +119,7 @@ class Stepper:
         self.accumulate = train_cfg["accumulate"]
         self.clip = train_cfg["clip_grad_norm"]
         self.amp = bool(train_cfg["amp"])
-        self.limit = 0 if self.amp else train_cfg["nonfinite_limit"]  # AMP's loss scaler guards instead
+        limit = 0 if self.amp else train_cfg["nonfinite_limit"]  # AMP's loss scaler guards instead
         if self.amp:
             from mxnet.contrib import amp
             amp.init_trainer(trainer)
@@ -126,9 +132,8 @@ class Stepper:
             for p in self.params:
                 p.grad_req = "add"
         self.ema = Ema(net, train_cfg["ema_decay"]) if train_cfg["ema_decay"] else None
+        self.guard = FiniteGuard(self.params, trainer, limit) if limit else None
         self.pending = 0            # micro-batches whose gradients wait for the update
-        self.skipped_in_a_row = 0
-        self.skipped = 0
 
     # ---- the loss ------------------------------------------------------------------------
 
@@ -189,45 +194,55 @@ class Stepper:
         return step % self.accumulate == 0 or step == steps_per_epoch
 
     def update(self):
-        """Apply the pending gradients; returns False when a non-finite step was skipped."""
+        """Apply the pending gradients (no read from the device)."""
         images = self.batch_size * self.pending
         self.pending = 0
-        if not (self.clip or self.limit):
+        ok = None
+        if not (self.clip or self.guard):
             self.trainer.step(images)
-            self._after_update()
-            return True
-        self.trainer.allreduce_grads()
-        finite = self._clip_and_check(images)
-        if finite:
-            self.trainer.update(images)
-            self.skipped_in_a_row = 0
-            self._after_update()
         else:
-            self.skipped += 1
-            self.skipped_in_a_row += 1
+            self.trainer.allreduce_grads()
+            if self.clip:
+                self._clip(images)
+            if self.guard:
+                ok = self.guard.update(images)
+            else:
+                self.trainer.update(images)
+        if self.accumulate > 1:
             self._zero_grads()
-        return finite
+        if self.ema is not None:
+            self.ema.update(ok)
 
-    def _clip_and_check(self, images):
+    def _clip(self, images):
+        """Scale the summed gradients so their per-image mean has at most the configured norm."""
         from mxnet import nd
         grads = [p.grad() for p in self.params]
         per_image = self.trainer._scale / images  # the trainer's scale undoes AMP's loss scaling
         norm = nd.sqrt(nd.add_n(*[(g.astype("float32") * per_image).norm() ** 2 for g in grads]))
-        if self.clip:
-            # scale the summed gradients so their per-image mean has at most the configured norm
-            factor = nd.minimum(self.clip / (norm + 1e-12), nd.ones_like(norm))
-            for g in grads:
-                nd.broadcast_mul(g, factor.astype(g.dtype).reshape((1,) * g.ndim), out=g)
-        return not self.limit or bool(np.isfinite(norm.asscalar()))
+        factor = nd.minimum(self.clip / (norm + 1e-12), nd.ones_like(norm))
+        for g in grads:
+            nd.broadcast_mul(g, factor.astype(g.dtype).reshape((1,) * g.ndim), out=g)
 
-    def too_many_skipped(self):
-        return bool(self.limit) and self.skipped_in_a_row >= self.limit
+    @property
+    def limit(self):
+        return self.guard.limit if self.guard else 0
 
-    def _after_update(self):
-        if self.accumulate > 1:
-            self._zero_grads()
-        if self.ema is not None:
-            self.ema.update()
+    @property
+    def skipped(self):
+        """Non-finite steps skipped so far (a read from the device: for checkpoints and epoch ends)."""
+        if not self.guard:
+            return 0
+        self.guard.poll()
+        return self.guard.skipped
+
+    def carry_skipped(self, count):
+        """A resumed run goes on counting from its checkpoint's skipped steps."""
+        if self.guard:
+            self.guard.carried = self.guard.skipped = count
+
+    def poll(self):
+        """Read the guard's counters; True once ``limit`` steps in a row were skipped."""
+        return bool(self.guard) and self.guard.poll()
 
     def _zero_grads(self):
         for p in self.params:
@@ -265,6 +280,6 @@ def restore_loss_scaler(trainer, state):
 
 
 def nonfinite_stop(limit, epoch, step, lr, latest):
-    return RunFailed(f"{limit} steps in a row had non-finite gradients (epoch {epoch + 1}, step {step}); the "
-                     f"weights before them were saved as {latest}. Lower optim.lr (now {lr:g}) or set "
+    return RunFailed(f"{limit} steps in a row had non-finite gradients (by epoch {epoch + 1}, step {step}); they "
+                     f"were skipped, and the weights were saved as {latest}. Lower optim.lr (now {lr:g}) or set "
                      "train.clip_grad_norm, then resume")
