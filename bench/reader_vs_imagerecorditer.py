@@ -24,9 +24,10 @@ from bench.common import report  # noqa: E402
 OPTIONS = {"rand_crop": True, "rand_mirror": True, "pad": 4}
 
 
-def data_cfg(batch, threads):
+def data_cfg(batch, threads, shape=None):
     from mxdl.config import defaults
-    return {**defaults()["data"], "batch_size": batch, "threads": threads, "mean_subtract": True, **OPTIONS}
+    return {**defaults()["data"], "batch_size": batch, "threads": threads, "mean_subtract": True, "shape": shape,
+            **OPTIONS}
 
 
 def drain(batches):
@@ -38,10 +39,10 @@ def drain(batches):
     return n
 
 
-def raw_imagerecorditer(shards, manifest, rank, size, batch, threads):
+def raw_imagerecorditer(shards, manifest, rank, size, batch, threads, shape=None):
     import mxnet as mx
     from mxdl.data.shards import input_shape
-    shape = input_shape(manifest, None)
+    shape = input_shape(manifest, shape)
     for _, rec, idx in manifest.shard_paths("train"):
         it = mx.io.ImageRecordIter(path_imgrec=rec, path_imgidx=idx, num_parts=size, part_index=rank,
                                    data_shape=shape, batch_size=batch, preprocess_threads=threads, shuffle=True,
@@ -50,9 +51,9 @@ def raw_imagerecorditer(shards, manifest, rank, size, batch, threads):
             yield b.data[0], b.label[0]
 
 
-def mxdl_reader(shards, manifest, rank, size, batch, threads):
+def mxdl_reader(shards, manifest, rank, size, batch, threads, shape=None):
     from mxdl.data.recordio import RecordDataset
-    ds = RecordDataset(shards, manifest, data_cfg(batch, threads), rank, size, 0, manifest.stats["mean"])
+    ds = RecordDataset(shards, manifest, data_cfg(batch, threads, shape), rank, size, 0, manifest.stats["mean"])
     return ds.train_epoch(0)
 
 
@@ -62,19 +63,30 @@ def rate(fn, *args):
     return n / (time.perf_counter() - start)
 
 
-def compare(shards, batch, threads, repeat):
+def compare(shards, batch, threads, repeat, shape=None):
     from mxdl.data.manifest import Manifest
     manifest = Manifest.load(shards)
     for size in (1, 2):
         best = {"ImageRecordIter (num_parts)": 0.0, "mxdl RecordDataset": 0.0}
         for _ in range(repeat):  # alternate, so drift in machine load hits both alike
             best["ImageRecordIter (num_parts)"] = max(best["ImageRecordIter (num_parts)"], rate(
-                raw_imagerecorditer, shards, manifest, 0, size, batch, threads))
+                raw_imagerecorditer, shards, manifest, 0, size, batch, threads, shape))
             best["mxdl RecordDataset"] = max(best["mxdl RecordDataset"], rate(
-                mxdl_reader, shards, manifest, 0, size, batch, threads))
-        report(f"reading worker 0's share of {manifest.split('train').records} records, "
+                mxdl_reader, shards, manifest, 0, size, batch, threads, shape))
+        report(f"reading worker 0's share of {manifest.split('train').records} records"
+               f"{' cropped to ' + 'x'.join(map(str, shape)) if shape else ''}, "
                f"{size} worker(s), batch {batch}, {threads} threads", list(best.items()),
                "ImageRecordIter (num_parts)")
+
+
+def packed_photos(work, count):
+    """``count`` 256-px crops of scikit-learn's sample photographs, packed as 4 shards as they are."""
+    from bench.pack_vs_im2rec import make_photos
+    src = make_photos(os.path.join(work, "photos"), count)
+    out = os.path.join(work, "shards")
+    subprocess.run([os.path.join(os.path.dirname(sys.executable), "mxdl-pack"), "build", src, out, "--shards", "4",
+                    "--pass-through"], check=True, capture_output=True)
+    return out
 
 
 def startup_cost(n_shards, batch):
@@ -111,6 +123,8 @@ def data_wait(shards, batch, threads):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--shards", required=True, help="an mxdl-pack RecordIO directory with a train split")
+    p.add_argument("--photos", type=int, default=0,
+                   help="also read this many 256-px photographs (generated here), cropped to 224 px")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeat", type=int, default=2)
@@ -118,6 +132,9 @@ def main(argv=None):
     p.add_argument("--skip-train", action="store_true", help="leave out the mxdl-train data-wait run")
     a = p.parse_args(argv)
     compare(a.shards, a.batch, a.threads, a.repeat)
+    if a.photos:
+        with tempfile.TemporaryDirectory() as work:
+            compare(packed_photos(work, a.photos), a.batch, a.threads, a.repeat, (3, 224, 224))
     startup_cost(a.many_shards, a.batch)
     if not a.skip_train:
         data_wait(a.shards, a.batch, a.threads)

@@ -166,3 +166,29 @@ def test_mixed_labels_with_smoothing_and_class_weights():
     ce = -(target * mx.nd.log_softmax(out)).sum(axis=1)
     weight = lam * weights.take(y_a) + (1 - lam) * weights.take(y_b)
     np.testing.assert_allclose(stepper.loss(out, y_a, y_b, lam).asnumpy(), (ce * weight).asnumpy(), rtol=1e-5)
+
+
+def test_the_guard_undoes_a_step_on_weights_in_mkldnn_layout():
+    """After an inference pass MKLDNN may hold convolution weights in its own layout, of which MXNet
+    refuses reshaped views (the guard once failed there in a run's second epoch)."""
+    mx.random.seed(0)
+    net = get_model("minivggnet", classes=10)
+    net.initialize(mx.init.Xavier())
+    net.hybridize()
+    x, y = mx.nd.array(np.random.RandomState(0).uniform(size=(4, 3, 16, 16))), mx.nd.array([0, 1, 2, 3])
+    stepper = _stepper(net, batch=4, nonfinite_limit=3)
+    stepper.micro_batch(x, y, None)
+    stepper.update()
+    with mx.autograd.predict_mode():
+        net(x).wait_to_read()
+    stepper.guard.forget()  # as at an epoch's start: the weights are taken again
+    before = _weights(net)
+    poisoned = x.copy()
+    poisoned[0, 0, 0, 0] = np.nan
+    stepper.micro_batch(poisoned, y, None)
+    stepper.update()
+    assert stepper.skipped == 1
+    after = _weights(net)
+    trainable = [k for k, p in net._collect_params_with_prefix().items() if p.grad_req != "null"]
+    for k in trainable:  # (the forward pass moved BatchNorm's running statistics, as it should)
+        np.testing.assert_array_equal(before[k], after[k], err_msg=k)

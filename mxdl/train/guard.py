@@ -56,8 +56,10 @@ class FiniteGuard:
         self.trainer.update(images)
         row = 1 - ok
         for now, kept in zip(self._targets, self._kept):
-            nd.contrib.index_copy(kept, row, now.reshape((1, -1)), out=kept)
-            kept[0].reshape(now.shape).copyto(now)
+            # operators, not reshaped views: MKLDNN keeps some weights in its own layout, of which
+            # MXNet refuses views
+            nd.contrib.index_copy(kept, row, now.expand_dims(0), out=kept)
+            nd.squeeze(kept[0:1], axis=0, out=now)
         self._count(ok)
         return ok
 
@@ -71,9 +73,9 @@ class FiniteGuard:
         from mxnet import nd
         if self._kept is None:
             self._targets = [p.data() for p in self.params] + self._optimizer_states()
-            self._kept = [nd.zeros((2, a.size), ctx=a.context, dtype=a.dtype) for a in self._targets]
+            self._kept = [nd.zeros((2,) + a.shape, ctx=a.context, dtype=a.dtype) for a in self._targets]
         for now, kept in zip(self._targets, self._kept):
-            now.reshape((1, -1)).copyto(kept[0:1])
+            nd.contrib.index_copy(kept, nd.zeros((1,), ctx=now.context), now.expand_dims(0), out=kept)
         self._current = True
 
     def _all_finite(self):
