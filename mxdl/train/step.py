@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from ..errors import RunFailed, UserError
-from .guard import FiniteGuard
+from .guard import FiniteGuard, sum_of_squares
 
 
 class Mixer:
@@ -218,7 +218,7 @@ class Stepper:
         from mxnet import nd
         grads = [p.grad() for p in self.params]
         per_image = self.trainer._scale / images  # the trainer's scale undoes AMP's loss scaling
-        norm = nd.sqrt(nd.add_n(*[(g.astype("float32") * per_image).norm() ** 2 for g in grads]))
+        norm = nd.sqrt(sum_of_squares(grads)) * per_image
         factor = nd.minimum(self.clip / (norm + 1e-12), nd.ones_like(norm))
         for g in grads:
             nd.broadcast_mul(g, factor.astype(g.dtype).reshape((1,) * g.ndim), out=g)
