@@ -35,6 +35,7 @@ test-long: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/readme_table.py --write README.md
 
 clean:
 	rm -rf runs .pytest_cache

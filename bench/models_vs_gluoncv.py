@@ -16,6 +16,7 @@ from gluoncv.model_zoo import get_model as gluoncv_model
 from mxnet import autograd
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench.common import figure  # noqa: E402
 from mxdl.models import get_model  # noqa: E402
 
 # (mxdl name, gluoncv name, input C,H,W); each pair has the same parameter count (tests/test_models.py)
@@ -59,6 +60,7 @@ def main():
     wanted = set(args.only.split(",")) if args.only else None
     print(f"forward+backward, batch {args.batch}, best of {args.repeat} x {args.iters} iterations, CPU")
     print(f"  {'model':15s} {'mxdl img/s':>11s} {'gluoncv img/s':>14s}  ratio (mxdl / gluoncv)")
+    ratios = {}
     for ours_name, theirs_name, shape in PAIRS:
         if wanted and ours_name not in wanted:
             continue
@@ -73,6 +75,9 @@ def main():
         r_ours, r_theirs = args.batch / best["ours"], args.batch / best["theirs"]
         flag = "" if r_ours / r_theirs >= 0.95 else "   <-- below 0.95"
         print(f"  {ours_name:15s} {r_ours:11.1f} {r_theirs:14.1f}  {r_ours / r_theirs:.3f}{flag}", flush=True)
+        ratios[ours_name] = round(r_ours / r_theirs, 3)
+    figure(f"forward+backward, batch {args.batch}: mxdl's network over gluoncv's definition of the same one",
+           ", ".join(f"{name} x{r:.2f}" for name, r in ratios.items()), **ratios)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from bench.common import report  # noqa: E402
+from bench.common import figure, report  # noqa: E402
 
 IM2REC = os.path.join(os.path.dirname(__import__("mxnet").__file__), "tools", "im2rec.py")
 
@@ -84,7 +84,8 @@ def compare(name, src, count, workers, resize):
     report(f"{name}: {count} images, {workers} processes, JPEG quality 95",
            [("MXNet tools/im2rec.py (--list, then pack)", count / t_im2rec), ("mxdl-pack build", count / t_mxdl)],
            "MXNet tools/im2rec.py (--list, then pack)")
-    print(f"  peak RSS: im2rec {rss_im2rec:.0f} MiB, mxdl-pack {rss_mxdl:.0f} MiB")
+    figure(f"{name}: peak memory", f"im2rec {rss_im2rec:.0f} MiB, mxdl-pack {rss_mxdl:.0f} MiB",
+           im2rec_mib=round(rss_im2rec), mxdl_mib=round(rss_mxdl))
 
 
 def make_generated(root, count, seed=0):

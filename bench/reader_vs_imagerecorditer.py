@@ -19,7 +19,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from bench.common import report  # noqa: E402
+from bench.common import figure, report  # noqa: E402
 
 OPTIONS = {"rand_crop": True, "rand_mirror": True, "pad": 4}
 
@@ -105,8 +105,9 @@ def startup_cost(n_shards, batch):
             start = time.perf_counter()
             next(iter(ds.train_epoch(epoch)))
             times.append(time.perf_counter() - start)
-    print(f"\nreader start-up with {n_shards} shards (8 workers, worker 0): opening {opened:.3f}s "
-          f"(reads and checks every .idx), first batch of an epoch {np.median(times):.3f}s (median of 3)")
+    figure(f"reader start-up with {n_shards} shards (8 workers, worker 0)",
+           f"opening {opened:.3f}s (reads and checks every .idx), first batch of an epoch {np.median(times):.3f}s "
+           "(median of 3)", opening_s=round(opened, 3), first_batch_s=round(float(np.median(times)), 3))
 
 
 def data_wait(shards, batch, threads):
@@ -116,8 +117,9 @@ def data_wait(shards, batch, threads):
                         "data.val_split=", "checkpoint.export=false", "--output", tmp],
                        check=True, capture_output=True, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         epoch = json.load(open(os.path.join(tmp, "history.json")))["epochs"][0]
-    print(f"\nmxdl-train, 1 worker, MiniVGGNet, one epoch: {epoch['images_per_sec']:.0f} img/s, "
-          f"data-wait {epoch['data_wait']:.1%} of {epoch['seconds']:.1f}s")
+    figure("mxdl-train, 1 worker, MiniVGGNet, one epoch",
+           f"{epoch['images_per_sec']:.0f} img/s, data-wait {epoch['data_wait']:.1%} of {epoch['seconds']:.1f}s",
+           images_per_sec=round(epoch["images_per_sec"], 1), data_wait=round(epoch["data_wait"], 4))
 
 
 def main(argv=None):

@@ -1,43 +1,119 @@
-"""Run every benchmark in sequence (``make bench``); each prints its own figures and ratios.
+"""Run the benchmarks in sequence (``make bench``) and write bench/results.json: each benchmark's
+command, its figures (whatever it printed through bench/common.py), the load average before and
+after it, the machine and the date. README's benchmark table is generated from that file
+(bench/readme_table.py), so no figure in README is older than the run that wrote it.
 
-The CIFAR-10 parts need ../shared/data/cifar10-train.tar (the packer benchmark extracts it
-to a temporary directory; the Horovod scaling run packs it to one first).
+    python bench/run_all.py [--only recipe_costs,reader_vs_imagerecorditer]
+
+``--only`` runs some of them and keeps the others' entries from the existing results.json. The
+CIFAR-10 parts need ../shared/data/cifar10-train.tar (extracted to a temporary directory; the reader
+and scaling runs read 1,000 images a class of it, packed as 4 shards as they are).
 """
+import argparse
+import datetime
+import json
 import os
+import platform
 import subprocess
 import sys
+import tarfile
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CIFAR_TAR = os.path.join(HERE, "..", "..", "shared", "data", "cifar10-train.tar")
+REPO = os.path.dirname(HERE)
+CIFAR_TAR = os.path.join(REPO, "..", "shared", "data", "cifar10-train.tar")
+RESULTS = os.path.join(HERE, "results.json")
+LOADED = 0.25  # other work busy on more than this share of the cores marks a run as made on a loaded machine
 
 
-def run(*args):
-    print(f"\n$ {' '.join(args)}", flush=True)
-    subprocess.run([sys.executable, *args], check=True)
+def machine():
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+               platform.processor())
+    import mxnet
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "mxnet": mxnet.__version__}
+
+
+def busy_share(seconds=2.0):
+    """The share of the CPUs busy over a moment, from /proc/stat: taken just before a benchmark
+    starts, it is other work's (the load average still counts the benchmark before, for a minute)."""
+    def sample():
+        fields = [int(v) for v in open("/proc/stat").readline().split()[1:]]
+        return sum(fields), fields[3] + fields[4]  # all, idle + iowait
+    total0, idle0 = sample()
+    time.sleep(seconds)
+    total1, idle1 = sample()
+    return 1 - (idle1 - idle0) / max(total1 - total0, 1)
+
+
+def run(script, *args, shards=None):
+    """One benchmark in its own process; its entry for results.json (SHARDS in its command stands
+    for the temporary CIFAR-10 subset run_all packs)."""
+    command = " ".join(["python", f"bench/{script}.py", *("SHARDS" if a == shards else a for a in args)])
+    print(f"\n$ {command}", flush=True)
+    with tempfile.NamedTemporaryFile(suffix=".jsonl") as record:
+        busy, before, start = busy_share(), os.getloadavg(), time.time()
+        subprocess.run([sys.executable, os.path.join(HERE, f"{script}.py"), *args], check=True, cwd=REPO,
+                       env=dict(os.environ, MXDL_BENCH_RECORD=record.name))
+        after = os.getloadavg()
+        results = [json.loads(line) for line in open(record.name)]
+    loaded = busy > LOADED
+    if loaded:
+        print(f"note: other work kept {busy:.0%} of the CPUs busy when {script} started (load average "
+              f"{before[0]:.2f}): its figures are ratios from one run, not absolute rates")
+    return {"script": script, "command": command, "busy_before": round(busy, 3),
+            "load_before": [round(v, 2) for v in before],
+            "load_after": [round(v, 2) for v in after], "loaded": loaded,
+            "seconds": round(time.time() - start), "results": results}
+
+
+def plan(have_cifar, shards):
+    """(script, args) of every benchmark; the CIFAR-10 ones only when the tar is there."""
+    steps = [("pack_vs_im2rec", ["--workers", "2", "--generated", "200000",
+                                 *(["--cifar-tar", CIFAR_TAR] if have_cifar else [])]),
+             ("models_vs_gluoncv", []), ("recipe_costs", []), ("trainer_vs_bare", [])]
+    if shards:
+        steps += [("scaling", ["--shards", shards, "--epochs", "3"]),
+                  ("reader_vs_imagerecorditer", ["--shards", shards, "--repeat", "3", "--many-shards", "1000",
+                                                 "--photos", "2000"])]
+    return steps
+
+
+def packed_cifar(tmp, per_class=1000):
+    """The book's small-dataset case: 1,000 CIFAR-10 JPEGs a class, packed as 4 shards as they are."""
+    with tarfile.open(CIFAR_TAR) as tar:
+        tar.extractall(os.path.join(tmp, "all"))
+    root = os.path.join(tmp, "all", "train")
+    subset = os.path.join(tmp, "subset")
+    for label in sorted(os.listdir(root)):
+        os.makedirs(os.path.join(subset, label))
+        for name in sorted(os.listdir(os.path.join(root, label)))[:per_class]:
+            os.link(os.path.join(root, label, name), os.path.join(subset, label, name))
+    shards = os.path.join(tmp, "shards")
+    subprocess.run([os.path.join(os.path.dirname(sys.executable), "mxdl-pack"), "build", subset, shards,
+                    "--shards", "4", "--pass-through"], check=True, capture_output=True)
+    return shards
 
 
 def main():
-    have_cifar = os.path.isfile(CIFAR_TAR)
-    run(os.path.join(HERE, "pack_vs_im2rec.py"), "--workers", "2", "--generated", "200000",
-        *(["--cifar-tar", CIFAR_TAR] if have_cifar else []))
-    run(os.path.join(HERE, "models_vs_gluoncv.py"))
-    run(os.path.join(HERE, "recipe_costs.py"))
-    if have_cifar:
-        with tempfile.TemporaryDirectory() as tmp:
-            import tarfile
-            with tarfile.open(CIFAR_TAR) as tar:
-                tar.extractall(tmp)
-            shards = os.path.join(tmp, "shards")
-            subprocess.run([os.path.join(os.path.dirname(sys.executable), "mxdl-pack"), "build",
-                            os.path.join(tmp, "train"), shards, "--split-sizes", "train=0.9,val=0.1", "--shards", "2"],
-                           check=True)
-            run(os.path.join(HERE, "trainer_vs_bare.py"))
-            run(os.path.join(HERE, "scaling.py"), "--shards", shards)
-            run(os.path.join(HERE, "reader_vs_imagerecorditer.py"), "--shards", shards, "--repeat", "3",
-                "--many-shards", "1000")
-    else:
-        run(os.path.join(HERE, "trainer_vs_bare.py"))
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", help="comma-separated benchmark names (bench/NAME.py)")
+    args = p.parse_args()
+    wanted = set(args.only.split(",")) if args.only else None
+    old = json.load(open(RESULTS)) if os.path.isfile(RESULTS) and wanted else {"benchmarks": []}
+    entries = {e["script"]: e for e in old["benchmarks"]}
+    with tempfile.TemporaryDirectory() as tmp:
+        needs_cifar = os.path.isfile(CIFAR_TAR) and (not wanted or wanted & {"scaling", "reader_vs_imagerecorditer"})
+        shards = packed_cifar(tmp) if needs_cifar else None
+        for script, script_args in plan(os.path.isfile(CIFAR_TAR), shards):
+            if wanted is None or script in wanted:
+                entries[script] = {**run(script, *script_args, shards=shards), "date": datetime.date.today().isoformat()}
+    results = {"machine": machine(), "written": datetime.datetime.now().isoformat(timespec="seconds"),
+               "benchmarks": list(entries.values())}
+    with open(RESULTS + ".tmp", "w") as f:
+        json.dump(results, f, indent=1)
+    os.replace(RESULTS + ".tmp", RESULTS)
+    print(f"\nwrote {os.path.relpath(RESULTS, REPO)}; python bench/readme_table.py --write README.md puts it in README")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, REPO)
-from bench.common import report  # noqa: E402
+from bench.common import figure, report  # noqa: E402
 
 
 def one_run(config, np_, data, epochs):
@@ -59,9 +59,10 @@ def main():
                 if best is None or rate > best[0]:
                     results[(name, np_)] = (rate, wait)
     cores = os.cpu_count()
-    print("pipeline efficiency (real / synthetic images per second, the data's cost): " +
-          ", ".join(f"{np_} worker(s) x{results[('real', np_)][0] / results[('synthetic', np_)][0]:.3f}"
-                    for np_ in (1, args.workers)))
+    efficiency = {np_: results[("real", np_)][0] / results[("synthetic", np_)][0] for np_ in (1, args.workers)}
+    figure(f"{os.path.basename(args.config)}: pipeline efficiency (real / synthetic images per second)",
+           ", ".join(f"{np_} worker(s) x{e:.3f}" for np_, e in efficiency.items()),
+           **{f"workers_{np_}": round(e, 3) for np_, e in efficiency.items()})
     for name in ("real", "synthetic"):
         rows = [(f"{np_} worker(s), {cores} cores in all (data-wait {results[(name, np_)][1]:.0%})",
                  results[(name, np_)][0]) for np_ in (1, args.workers)]

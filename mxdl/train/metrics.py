@@ -20,12 +20,10 @@ class Accumulator:
         k = min(5, out.shape[1])
         top = mx.nd.topk(out.astype("float32"), k=k, axis=1).astype("float32")
         hits = top == label.reshape((-1, 1))
-        loss = loss.astype("float32").sum()
-        covered = mx.nd.full((1,), out.shape[0], ctx=loss.context)
+        values = [loss.astype("float32").sum(), hits[:, :1].sum(), hits.sum()]
         if self.skip_nonfinite:
-            finite = loss * 0 == 0  # NaN and inf times 0 are NaN (contrib.isfinite failed on MKLDNN output)
-            loss, covered = mx.nd.where(finite, loss, mx.nd.zeros_like(loss)), covered * finite
-        values = [loss, hits[:, :1].sum(), hits.sum(), covered]
+            finite = values[0] * 0 == 0  # NaN and inf times 0 are NaN (contrib.isfinite failed on MKLDNN output)
+            values = [mx.nd.where(finite, values[0], mx.nd.zeros_like(finite))] + values[1:] + [finite * out.shape[0]]
         self.sums = values if self.sums is None else [a + b for a, b in zip(self.sums, values)]
         self.count += out.shape[0]
 
@@ -33,8 +31,9 @@ class Accumulator:
         """[loss sum, top-1 hits, top-5 hits, images, images the loss covers]: one read from the device."""
         if self.sums is None:
             return [0.0, 0.0, 0.0, 0.0, 0.0]
-        loss, top1, top5, covered = (float(v) for v in _read(self.sums))
-        return [loss, top1, top5, float(self.count), covered]
+        sums = [float(v) for v in _read(self.sums)]
+        covered = sums[3] if self.skip_nonfinite else float(self.count)
+        return sums[:3] + [float(self.count), covered]
 
 
 def _read(arrays):
