@@ -62,6 +62,7 @@ class ShardIndex:
                             f"but the manifest says {expected}; re-pack it, or run mxdl-pack verify")
         if len(self.offsets) and self.offsets[-1] + 8 > self.size:
             raise UserError(f"shard {os.path.basename(rec)} is shorter than its .idx says (truncated?)")
+        self.ends = np.append(self.offsets[1:], self.size)  # where each record's bytes stop
         self._framed = None  # which records' headers have been checked (check_framing)
 
     def check_labels(self, classes):
@@ -75,9 +76,6 @@ class ShardIndex:
         if len(labels) and (labels.max() >= classes or labels.min() < 0):
             raise UserError(f"shard {os.path.basename(self.rec)} has labels up to {int(labels.max())} but the "
                             f"manifest lists {classes} classes: the manifest does not belong to these shards")
-
-    def _end(self, i):
-        return self.offsets[i + 1] if i + 1 < len(self.offsets) else self.size
 
     def _damaged(self, i, why):
         return damaged_record(self.rec, i, self.keys[i], why, self.offsets[i])
@@ -97,9 +95,8 @@ class ShardIndex:
             return
         data = np.memmap(self.rec, np.uint8, mode="r")
         heads = data[self.offsets[todo, None] + np.arange(8)].copy().view("<u4")
-        ends = np.append(self.offsets[1:], self.size)[todo]
         magic, lrec = heads[:, 0], heads[:, 1].astype(np.int64)
-        overrun = (lrec >> 29 == 0) & (self.offsets[todo] + 8 + (lrec & (1 << 29) - 1) > ends)
+        overrun = (lrec >> 29 == 0) & (self.offsets[todo] + 8 + (lrec & (1 << 29) - 1) > self.ends[todo])
         for bad, why in ((magic != RECORDIO_MAGIC, "no RecordIO header where the .idx points"),
                          (overrun, "its length runs into the next record")):
             if bad.any():
@@ -114,7 +111,7 @@ class ShardIndex:
         with open(self.rec, "rb") as f:
             for i in range(start, stop):
                 f.seek(self.offsets[i] + 8)
-                payload = f.read(int(self._end(i) - self.offsets[i] - 8))
+                payload = f.read(int(self.ends[i] - self.offsets[i] - 8))
                 try:
                     _, image_bytes = mx.recordio.unpack(payload)
                     ok = cv2.imdecode(np.frombuffer(image_bytes, np.uint8), cv2.IMREAD_UNCHANGED) is not None
@@ -128,10 +125,9 @@ class ShardIndex:
     def write_range_index(self, path, start, stop):
         """An index file whose part 0 of 2 is exactly records [start, stop) (see module docstring)."""
         count = stop - start
-        end = self.offsets[stop] if stop < len(self.offsets) else self.size
         rows = np.empty((2 * count, 2), np.int64)
         rows[:, 0] = np.arange(2 * count)
-        rows[:count, 1], rows[count:, 1] = self.offsets[start:stop], end
+        rows[:count, 1], rows[count:, 1] = self.offsets[start:stop], self.ends[stop - 1]
         with open(path, "w") as f:  # one formatting call: np.savetxt formats line by line, 7 ms a range
             f.write(("%d\t%d\n" * len(rows)) % tuple(rows.ravel().tolist()))
 

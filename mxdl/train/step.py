@@ -85,10 +85,9 @@ class Ema:
         if self.shadow is None:
             self._ensure()
             return
-        rate = (1 - self.decay) if ok is None else ok * (1 - self.decay)
+        rate = (1 - self.decay) * (nd.ones((1,), ctx=self.shadow[0].context) if ok is None else ok)
         for p, s in zip(self.params, self.shadow):
-            delta = p.data().astype("float32") - s
-            s[:] = s + (delta * rate if ok is None else nd.broadcast_mul(delta, rate.reshape((1,) * s.ndim)))
+            s[:] = s + nd.broadcast_mul(p.data().astype("float32") - s, rate.reshape((1,) * s.ndim))
 
     def swap(self):
         """Exchange the live weights and the average (call again to swap back)."""
