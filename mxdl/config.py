@@ -131,8 +131,11 @@ SCHEMA = {
         "batch_size": Key(int, 64, "images per worker per step", valid=AT_LEAST_1),
         "shape": Key((list, type(None)), None, f"network input C,H,W ({SHAPE_FORMS}); default: the shards' "
                      "image size", parse=parse_shape),
-        "threads": Key((int, str), "auto", "decoding threads per worker (ImageRecordIter preprocess_threads); "
-                       "auto: from the node's cores and workers (mxdl/budget.py, logged at start)", valid=THREADS),
+        "threads": Key((int, str), "auto", "decoding threads per worker (ImageRecordIter preprocess_threads; "
+                       "HDF5: augmenting threads); auto: from the node's cores and workers (mxdl/budget.py, "
+                       "logged at start)", valid=THREADS),
+        "shuffle_chunks": Key(int, 8, "HDF5 training: storage chunks whose rows are shuffled together (each "
+                                      "chunk is read whole; their order is shuffled every epoch)", valid=AT_LEAST_1),
         "mean_subtract": Key(bool, True, "subtract the per-channel mean from stats.json"),
         "scale": Key(float, 1.0, "multiply pixels by this after mean subtraction (1/255 for [0,1])", valid=POSITIVE),
         "resize": Key(int, 0, "resize the shorter side to this before cropping (0: keep; training skips it "

@@ -13,7 +13,7 @@ class Stream:
     EPOCH_ORDER = 1      # RecordIO: shard order and start offset of an epoch (data/epoch_plan.py)
     RECORD_RANGE = 2     # RecordIO: shuffle and augmentation of one record range (data/recordio.py)
     SYNTHETIC = 3        # random tensors (data/synthetic.py)
-    H5_ORDER = 4         # HDF5: the epoch's permutation (data/hdf5.py)
+    H5_ORDER = 4         # HDF5: the order of rows within a shuffle window (data/epoch_plan.py)
     H5_AUGMENT = 5       # HDF5: augmentation of one batch
     TRAIN_STEP = 6       # MXNet's generator (dropout) at a step where a stop can land (train/loop.py)
     MIX = 7              # mixup/cutmix of one batch: partner order, share, box (train/step.py)

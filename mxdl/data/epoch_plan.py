@@ -19,6 +19,12 @@ sizes differ by at most one record. Nothing is dropped.
 
 A worker's slice is a list of :class:`Segment` (a record range inside one
 shard); the reader turns each into one ``ImageRecordIter``.
+
+HDF5 (random access, no decoding): the same plan with each shard's storage chunks
+in place of whole shards, so the epoch's order is chunks in a seeded order. A
+worker's slice is then read in windows of whole batches spanning a few chunks,
+each window read chunk by chunk and its rows permuted; a row of a chunk read
+alone costs the whole chunk (bench/hdf5_order.py).
 """
 import bisect
 from dataclasses import dataclass
@@ -78,21 +84,52 @@ def cut(pieces, lo, hi):
     return out
 
 
-def epoch_sequence(counts, seed, epoch):
-    """All records of a split for one epoch: shards in a seeded order, from a seeded offset."""
-    rng = rng_for(seed, Stream.EPOCH_ORDER, epoch)
-    pieces = [Segment(int(s), 0, counts[s]) for s in rng.permutation(len(counts)) if counts[s]]
-    total = sum(counts)
+def _from_seeded_offset(pieces, total, rng):
     if total == 0:
         return pieces
     offset = int(rng.integers(total))
     return cut(pieces, offset, total) + cut(pieces, 0, offset)
 
 
-def train_slice(counts, rank, size, batch, seed, epoch, split="train"):
-    """Worker ``rank``'s segments for training epoch ``epoch``: exactly S*B records."""
-    per_worker = steps_per_epoch(sum(counts), size, batch, split) * batch
-    return cut(epoch_sequence(counts, seed, epoch), rank * per_worker, (rank + 1) * per_worker)
+def epoch_sequence(counts, seed, epoch):
+    """All records of a split for one epoch: shards in a seeded order, from a seeded offset."""
+    rng = rng_for(seed, Stream.EPOCH_ORDER, epoch)
+    pieces = [Segment(int(s), 0, counts[s]) for s in rng.permutation(len(counts)) if counts[s]]
+    return _from_seeded_offset(pieces, sum(counts), rng)
+
+
+def chunked_sequence(counts, chunk_rows, seed, epoch):
+    """All records of a split for one epoch: every shard's chunks (``chunk_rows[s]`` records each,
+    the last one shorter) in a seeded order, from a seeded offset."""
+    rng = rng_for(seed, Stream.EPOCH_ORDER, epoch)
+    chunks = [Segment(s, a, min(a + step, n)) for s, (n, step) in enumerate(zip(counts, chunk_rows))
+              for a in range(0, n, step)]
+    return _from_seeded_offset([chunks[i] for i in rng.permutation(len(chunks))], sum(counts), rng)
+
+
+def _share(sequence, total, rank, size, batch, split):
+    per_worker = steps_per_epoch(total, size, batch, split) * batch
+    return cut(sequence, rank * per_worker, (rank + 1) * per_worker)
+
+
+def train_slice(counts, rank, size, batch, seed, epoch, split="train", chunk_rows=None):
+    """Worker ``rank``'s segments for training epoch ``epoch``: exactly S*B records. With
+    ``chunk_rows`` (per shard), the epoch's order is chunks, not whole shards."""
+    sequence = (chunked_sequence(counts, chunk_rows, seed, epoch) if chunk_rows
+                else epoch_sequence(counts, seed, epoch))
+    return _share(sequence, sum(counts), rank, size, batch, split)
+
+
+def window_rows(batch, chunk_rows, chunks):
+    """Records per shuffle window: the fewest whole batches that span ``chunks`` chunks."""
+    return batch * max(1, -(-chunks * chunk_rows // batch))
+
+
+def window_order(segments, window, w, seed, epoch, rank):
+    """The segments of window ``w`` of a worker's slice (its positions ``[w*window, (w+1)*window)``)
+    and the order their records are used in, drawn from (seed, epoch, rank, w)."""
+    part = cut(segments, w * window, (w + 1) * window)
+    return part, rng_for(seed, Stream.H5_ORDER, epoch, rank, w).permutation(sum(p.count for p in part))
 
 
 def eval_slice(counts, rank, size):

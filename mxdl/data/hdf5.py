@@ -1,17 +1,32 @@
-"""HDF5 input: the book's generator, with a true global shuffle.
+"""HDF5 input: the book's generator, read chunk by chunk and prepared ahead of the trainer.
 
-HDF5 allows random access by row, so every epoch draws one permutation of all
-training rows from (seed, epoch) and worker r takes rows r, r+size, ... of it,
-cut to the same number of full batches on every worker. A mid-epoch resume
-skips batches by index, without reading them.
+Order. HDF5 stores a dataset in chunks (64 rows, as mxdl-pack writes them) and a row read
+alone costs its whole chunk: a global row permutation read 32 scattered rows as 32 chunks
+(bench/hdf5_order.py measures both). So the epoch's order is ``epoch_plan``'s, with chunks in
+place of shards: chunks in a seeded order from a seeded offset, each worker a contiguous
+share, exactly once per epoch. A worker reads its share in windows of whole batches spanning
+``data.shuffle_chunks`` chunks, each chunk read whole, and uses a window's rows in a seeded
+permutation. mxdl-pack shuffles a split before writing it, so a chunk is no run of one class.
+
+Preparation (augment, crop, normalise) runs on ``data.threads`` threads, up to a few batches
+in front of the trainer, and the reads on one more; OpenCV and numpy release the GIL. A
+batch's random transforms are drawn in one call from (seed, epoch, rank, step), so batches do
+not depend on the thread count and a mid-epoch resume, which skips whole batches without
+reading them, replays the rest bit for bit.
 """
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from queue import Full, Queue
+
 import numpy as np
 
-from ..seeding import Stream, derive_seed
-from .augment import AugmentSettings, augment
-from .epoch_plan import dropped_per_epoch, steps_per_epoch
-from .preprocess import normalize
+from ..seeding import Stream, rng_for
+from .augment import AugmentSettings, Draws
+from .epoch_plan import cut, dropped_per_epoch, eval_slice, steps_per_epoch, train_slice, window_order, window_rows
+from .preprocess import normalize, to_nd
 from .shards import input_shape
+
+UNCHUNKED_ROWS = 64  # a contiguous (unchunked) dataset reads any run of rows cheaply; plan it as mxdl-pack's chunks
 
 
 class H5Dataset:
@@ -23,6 +38,7 @@ class H5Dataset:
         self.shape = input_shape(manifest, cfg_data["shape"])
         self.batch_size = cfg_data["batch_size"]
         self.train_split = cfg_data["train_split"]
+        self.threads = int(cfg_data["threads"])  # open_dataset has settled "auto"
         self._files = {split: [path for _, path, _ in manifest.shard_paths(split)] for split in manifest.splits}
         self.train_count = manifest.split(self.train_split).records
         self.steps_per_epoch = steps_per_epoch(self.train_count, size, self.batch_size, self.train_split)
@@ -34,59 +50,109 @@ class H5Dataset:
         self._arrays = {}
 
     def _load(self, split):
-        """Rows of a split as (images, labels); images stay on disk (h5py datasets)."""
+        """A split's files as (image datasets, label arrays); images stay on disk (h5py datasets)."""
         import h5py
         if split not in self._arrays:
             handles = [h5py.File(p, "r") for p in self._files[split]]
-            images = [h["images"] for h in handles]
-            labels = np.concatenate([h["labels"][:] for h in handles])
-            offsets = np.cumsum([0] + [len(x) for x in images])
-            self._arrays[split] = (images, labels, offsets)
+            self._arrays[split] = ([h["images"] for h in handles], [h["labels"][:] for h in handles])
         return self._arrays[split]
 
-    def _rows(self, split, rows):
-        images, labels, offsets = self._load(split)
-        out = np.empty((len(rows),) + images[0].shape[1:], np.uint8)
-        for f, block in enumerate(images):
-            mask = (rows >= offsets[f]) & (rows < offsets[f + 1])
-            if mask.any():
-                local = rows[mask] - offsets[f]
-                order = np.argsort(local)  # h5py wants increasing indices
-                picked = block[local[order]]
-                out[np.flatnonzero(mask)[order]] = picked
-        return out, labels[rows]
+    def _read(self, split, segments):
+        """The rows of ``segments`` (each a run inside one file), read as contiguous slices."""
+        images, labels = self._load(split)
+        x = np.concatenate([images[s.shard][s.start: s.stop] for s in segments])
+        y = np.concatenate([labels[s.shard][s.start: s.stop] for s in segments])
+        return x, y
 
-    def _to_batch(self, images, labels, rng=None):
-        import mxnet as mx
+    def _train_batches(self, epoch, skip):
+        """``(step, images, labels)`` of this worker's epoch from step ``skip``, read window by window."""
+        images, _ = self._load(self.train_split)
+        chunk_rows = [d.chunks[0] if d.chunks else UNCHUNKED_ROWS for d in images]
+        segments = train_slice([len(d) for d in images], self.rank, self.size, self.batch_size, self.seed,
+                               epoch, self.train_split, chunk_rows=chunk_rows)
+        b, steps = self.batch_size, self.steps_per_epoch
+        window = window_rows(b, max(chunk_rows), self.cfg["shuffle_chunks"])
+        per_window = window // b
+        for w in range(skip // per_window, -(-steps // per_window)):
+            part, order = window_order(segments, window, w, self.seed, epoch, self.rank)
+            x, y = self._read(self.train_split, part)
+            for step in range(max(skip, w * per_window), min(steps, (w + 1) * per_window)):
+                rows = order[(step - w * per_window) * b: (step - w * per_window + 1) * b]
+                yield step, x[rows], y[rows], (epoch, self.rank, step)
+
+    def _prepare(self, step, images, labels, augment_key=None):
+        """uint8 N x H x W x C rows -> float32 N x C x H x W network input and float32 labels.
+        With ``augment_key``, the batch's transforms and crops are drawn from it."""
         c, h, w = self.shape
-        pad, crop = self.cfg["pad"], self.cfg["rand_crop"] and rng is not None
-        batch = []
-        for image in images:
-            if rng is not None:
-                image = augment(image, self.augment, rng)
+        n, ih, iw = images.shape[:3]
+        rng = rng_for(self.seed, Stream.H5_AUGMENT, *augment_key) if augment_key else None
+        draws = Draws.for_batch(n, ih, iw, self.augment, rng) if rng else None
+        pad = self.cfg["pad"]
+        ih, iw = ih + 2 * pad, iw + 2 * pad
+        if self.cfg["rand_crop"] and rng is not None:
+            tops, lefts = rng.integers(0, ih - h + 1, n), rng.integers(0, iw - w + 1, n)
+        else:
+            tops, lefts = np.full(n, (ih - h) // 2), np.full(n, (iw - w) // 2)
+        out = np.empty((n, h, w, images.shape[3]), np.uint8)
+        for i, image in enumerate(images):
+            if draws is not None:
+                image = draws.apply(i, image)
             if pad:
                 image = np.pad(image, ((pad, pad), (pad, pad), (0, 0)), mode="constant")
-            ih, iw = image.shape[:2]
-            top, left = ((rng.randint(0, ih - h + 1), rng.randint(0, iw - w + 1)) if crop
-                         else ((ih - h) // 2, (iw - w) // 2))
-            batch.append(image[top: top + h, left: left + w])
-        x = normalize(np.stack(batch), self.mean, self.cfg["scale"])
-        return mx.nd.array(x.transpose(0, 3, 1, 2)), mx.nd.array(labels, dtype=np.float32)
+            out[i] = image[tops[i]: tops[i] + h, lefts[i]: lefts[i] + w]
+        x = np.ascontiguousarray(normalize(out, self.mean, self.cfg["scale"]).transpose(0, 3, 1, 2))
+        return x, labels.astype(np.float32)
 
     def train_epoch(self, epoch, skip=0):
-        rng = np.random.RandomState(derive_seed(self.seed, Stream.H5_ORDER, epoch))
-        order = rng.permutation(self.train_count)
-        mine = order[self.rank::self.size][: self.steps_per_epoch * self.batch_size]
-        for step in range(skip, self.steps_per_epoch):
-            rows = mine[step * self.batch_size: (step + 1) * self.batch_size]
-            aug_rng = np.random.RandomState(derive_seed(self.seed, Stream.H5_AUGMENT, epoch, step, self.rank))
-            yield self._to_batch(*self._rows(self.train_split, rows), rng=aug_rng)
+        for x, y in prepared_ahead(self._train_batches(epoch, skip), self._prepare, self.threads):
+            yield to_nd(x), to_nd(y)
 
     def val_batches(self, split=None):
+        """This worker's contiguous part of an evaluation split, every row once: ``(x, y, rows)``."""
         split = split or self.cfg["val_split"]
-        _, labels, _ = self._load(split)
-        rows = np.arange(len(labels))[self.rank::self.size]
-        for start in range(0, len(rows), self.batch_size):
-            chunk = rows[start: start + self.batch_size]
-            x, y = self._to_batch(*self._rows(split, chunk))
-            yield x, y, len(chunk)
+        images, _ = self._load(split)
+        segments = eval_slice([len(d) for d in images], self.rank, self.size)
+        total = sum(s.count for s in segments)
+        reads = ((a, *self._read(split, cut(segments, a, a + self.batch_size)))
+                 for a in range(0, total, self.batch_size))
+        for x, y in prepared_ahead(reads, self._prepare, self.threads):
+            yield to_nd(x), to_nd(y), len(y)
+
+
+def prepared_ahead(items, prepare, threads, ahead=None):
+    """``prepare(*item)`` for each of ``items``, in order. The items are drawn on a thread of their
+    own (the HDF5 reads) and prepared on ``threads`` threads, at most ``ahead`` in front of the
+    consumer, so the consumer waits only when preparing is slower than consuming. An error on
+    either side is raised to the consumer; closing the generator stops both."""
+    ahead = ahead or threads + 2
+    pool = ThreadPoolExecutor(threads, thread_name_prefix="mxdl-prepare")
+    queue, stop = Queue(ahead), threading.Event()
+
+    def put(future):
+        while not stop.is_set():
+            try:
+                return queue.put(future, timeout=0.1)
+            except Full:
+                continue
+
+    def produce():
+        try:
+            for item in items:
+                put(pool.submit(prepare, *item))
+                if stop.is_set():
+                    return
+        except BaseException as err:  # raised again in the consumer, where the trainer handles it
+            failed = Future()
+            failed.set_exception(err)
+            put(failed)
+        put(None)
+
+    producer = threading.Thread(target=produce, name="mxdl-read", daemon=True)
+    producer.start()
+    try:
+        while (future := queue.get()) is not None:
+            yield future.result()
+    finally:
+        stop.set()
+        producer.join()
+        pool.shutdown(cancel_futures=True)

@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 
+from ..data.preprocess import to_nd
 from ..errors import RunFailed, UserError
 from .guard import FiniteGuard, sum_of_squares
 
@@ -39,7 +40,7 @@ class Mixer:
         rng = np.random.RandomState(seed)
         use_cutmix = self.cutmix > 0 and (self.mixup == 0 or rng.rand() < 0.5)
         lam = rng.beta(*(2 * [self.cutmix if use_cutmix else self.mixup]))
-        perm = mx.nd.array(rng.permutation(x.shape[0]), ctx=x.context)
+        perm = to_nd(rng.permutation(x.shape[0]).astype(np.float32), x.context)
         other, y_b = mx.nd.take(x, perm), mx.nd.take(y, perm)
         if use_cutmix:
             x, lam = self._paste_box(x, other, lam, rng)
