@@ -13,7 +13,8 @@ import pytest
 
 from mxdl.config import defaults
 from mxdl.data import epoch_plan
-from mxdl.data.hdf5 import H5Dataset, prepared_ahead
+from mxdl.data.ahead import made_ahead
+from mxdl.data.hdf5 import H5Dataset
 from mxdl.data.manifest import Manifest
 
 CFG = {**defaults()["data"], "threads": 2, "mean_subtract": False, "batch_size": 4, "format": "hdf5"}
@@ -129,23 +130,23 @@ def test_evaluation_reads_every_row_once_in_stored_order(tmp_path):
     assert got == list(range(22))
 
 
-def test_prepared_ahead_keeps_order_raises_errors_and_stops_its_threads():
+def test_made_ahead_keeps_order_raises_errors_and_stops_its_threads():
     before = threading.active_count()
 
     def slow_square(i):
         time.sleep(np.random.uniform(0, 0.01))
         return i * i
-    assert list(prepared_ahead(((i,) for i in range(40)), slow_square, threads=4)) == [i * i for i in range(40)]
+    assert list(made_ahead(((i,) for i in range(40)), slow_square, threads=4)) == [i * i for i in range(40)]
 
     def items():
         yield (1,)
         raise OSError("damaged chunk")
-    stream = prepared_ahead(items(), slow_square, threads=2)
+    stream = made_ahead(items(), slow_square, threads=2)
     assert next(stream) == 1
     with pytest.raises(OSError, match="damaged chunk"):
         next(stream)
 
-    endless = prepared_ahead(((i,) for i in iter(int, 1)), slow_square, threads=2)
+    endless = made_ahead(((i,) for i in iter(int, 1)), slow_square, threads=2)
     next(endless)
     endless.close()
     assert threading.active_count() == before

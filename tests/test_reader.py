@@ -119,6 +119,22 @@ def test_resume_skips_to_the_same_batches(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_slow_trainer_reads_every_batch_intact(tmp_path):
+    """Batches are drawn ahead of the trainer while ImageRecordIter reuses its buffers: a batch must
+    still hold its records when the trainer, slower than the reader, gets to it."""
+    import time
+    manifest = write_shards(str(tmp_path), {"train": [400]})
+    fast = numpy_batches(reader(str(tmp_path), manifest, 0, 1, batch=8).train_epoch(2))
+    slow = []
+    for x, y in reader(str(tmp_path), manifest, 0, 1, batch=8).train_epoch(2):
+        time.sleep(0.02)  # the drawing thread runs as far ahead as it may
+        slow.append((x.asnumpy(), y.asnumpy()))
+    assert len(slow) == len(fast) == 50
+    for (x0, y0), (x1, y1) in zip(fast, slow):
+        assert np.array_equal(y0, y1) and np.array_equal(x0, x1)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("n_shards,workers", [(1, 1), (1, 8), (16, 64), (3, 2)])
 def test_every_val_record_is_counted_once(tmp_path, n_shards, workers):
     total = 203

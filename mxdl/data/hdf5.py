@@ -14,13 +14,10 @@ batch's random transforms are drawn in one call from (seed, epoch, rank, step), 
 not depend on the thread count and a mid-epoch resume, which skips whole batches without
 reading them, replays the rest bit for bit.
 """
-import threading
-from concurrent.futures import Future, ThreadPoolExecutor
-from queue import Full, Queue
-
 import numpy as np
 
 from ..seeding import Stream, rng_for
+from .ahead import made_ahead
 from .augment import AugmentSettings, Draws
 from .epoch_plan import cut, dropped_per_epoch, eval_slice, steps_per_epoch, train_slice, window_order, window_rows
 from .preprocess import normalize, to_nd
@@ -104,7 +101,7 @@ class H5Dataset:
         return x, labels.astype(np.float32)
 
     def train_epoch(self, epoch, skip=0):
-        for x, y in prepared_ahead(self._train_batches(epoch, skip), self._prepare, self.threads):
+        for x, y in made_ahead(self._train_batches(epoch, skip), self._prepare, self.threads):
             yield to_nd(x), to_nd(y)
 
     def val_batches(self, split=None):
@@ -115,44 +112,5 @@ class H5Dataset:
         total = sum(s.count for s in segments)
         reads = ((a, *self._read(split, cut(segments, a, a + self.batch_size)))
                  for a in range(0, total, self.batch_size))
-        for x, y in prepared_ahead(reads, self._prepare, self.threads):
+        for x, y in made_ahead(reads, self._prepare, self.threads):
             yield to_nd(x), to_nd(y), len(y)
-
-
-def prepared_ahead(items, prepare, threads, ahead=None):
-    """``prepare(*item)`` for each of ``items``, in order. The items are drawn on a thread of their
-    own (the HDF5 reads) and prepared on ``threads`` threads, at most ``ahead`` in front of the
-    consumer, so the consumer waits only when preparing is slower than consuming. An error on
-    either side is raised to the consumer; closing the generator stops both."""
-    ahead = ahead or threads + 2
-    pool = ThreadPoolExecutor(threads, thread_name_prefix="mxdl-prepare")
-    queue, stop = Queue(ahead), threading.Event()
-
-    def put(future):
-        while not stop.is_set():
-            try:
-                return queue.put(future, timeout=0.1)
-            except Full:
-                continue
-
-    def produce():
-        try:
-            for item in items:
-                put(pool.submit(prepare, *item))
-                if stop.is_set():
-                    return
-        except BaseException as err:  # raised again in the consumer, where the trainer handles it
-            failed = Future()
-            failed.set_exception(err)
-            put(failed)
-        put(None)
-
-    producer = threading.Thread(target=produce, name="mxdl-read", daemon=True)
-    producer.start()
-    try:
-        while (future := queue.get()) is not None:
-            yield future.result()
-    finally:
-        stop.set()
-        producer.join()
-        pool.shutdown(cancel_futures=True)

@@ -22,7 +22,9 @@ the part of one range that was already consumed. Batches are re-formed across
 range ends, so every batch holds ``batch_size`` distinct records: the wrapped
 rows of an iterator's last batch (counted in ``pad``) are dropped, never trained
 on. The next range's iterator is opened on a thread of its own while the current
-one is consumed, so its start-up does not show.
+one is consumed, so its start-up does not show, and batches are drawn on another,
+a little ahead of the trainer (ahead.py), so the trainer's thread never waits in
+the iterator for a buffer to come free.
 """
 import os
 import shutil
@@ -34,9 +36,14 @@ import numpy as np
 
 from ..errors import DamagedData, UserError, error_reason
 from ..seeding import Stream, derive_seed
+from .ahead import made_ahead
 from .epoch_plan import dropped_per_epoch, eval_slice, locate, steps_per_epoch, train_slice
 from .shards import damaged_record, input_shape
 
+# ImageRecordIter hands out each of its PREFETCH buffers again PREFETCH batches later; batches are
+# drawn on a thread ahead of the trainer (ahead.py), and AHEAD keeps that thread's lead short of it.
+PREFETCH = 4
+AHEAD = PREFETCH - 3
 RECORDIO_MAGIC = 0xCED7230A  # dmlc RecordIO: each record starts with this word, then (cflag << 29 | length)
 
 
@@ -240,7 +247,8 @@ class RecordDataset:
             # round_batch stays on: with it off, MXNet 1.9 reports pad=0 for a short last batch and
             # fills the rest with uninitialized memory. The wrapped rows it adds are dropped below.
             return mx.io.ImageRecordIter(path_imgrec=shard.rec, path_imgidx=idx, num_parts=2, part_index=0,
-                                         batch_size=min(self.batch_size, seg.count), shuffle=train,
+                                         prefetch_buffer=PREFETCH, batch_size=min(self.batch_size, seg.count),
+                                         shuffle=train,
                                          seed=seed, seed_aug=seed, round_batch=True, **self._iter_args(train))
         finally:
             os.remove(idx)
@@ -285,7 +293,8 @@ class RecordDataset:
         first, within = locate(segments, skip * self.batch_size)
         segments = segments[first:]
         seeds = [derive_seed(self.seed, Stream.RECORD_RANGE, epoch, s.shard, s.start) for s in segments]
-        yield from rebatch(self._rows(self.train_split, segments, seeds, True, within), self.batch_size)
+        batches = rebatch(self._rows(self.train_split, segments, seeds, True, within), self.batch_size)
+        return made_ahead(batches, depth=AHEAD)
 
     def val_batches(self, split=None):
         """This worker's share of a split, each record once: ``(data, label, valid_rows)``.
@@ -293,8 +302,10 @@ class RecordDataset:
         The last batch is padded with zeros to the full batch size, so the network
         sees one input shape; ``valid_rows`` tells the metrics where real rows end.
         """
+        return made_ahead(self._val_batches(split or self.cfg["val_split"]), depth=AHEAD)
+
+    def _val_batches(self, split):
         import mxnet as mx
-        split = split or self.cfg["val_split"]
         segments = eval_slice(self._counts(split), self.rank, self.size)
         chunks = self._rows(split, segments, [0] * len(segments), False)
         for x, y in rebatch(chunks, self.batch_size, keep_last=True):
