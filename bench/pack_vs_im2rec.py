@@ -1,22 +1,28 @@
-"""mxdl-pack against MXNet's own tools/im2rec.py, same input and settings, in one run.
+"""mxdl-pack against MXNet's own tools/im2rec.py and against the node's limit, same input and
+settings, in one run.
 
-Both re-encode JPEGs at quality 95 into one .rec/.idx with the same number of
-processes; the times include listing the folder tree (im2rec --list, then
-im2rec pack) and exclude nothing else. Datasets:
+Both tools re-encode JPEGs at quality 95 into one .rec/.idx with the same number of processes;
+their times include starting the process and listing the folder tree (im2rec --list, then
+im2rec pack) and exclude nothing else. The limit is the per-image work alone: decode, resize and
+encode of the same files with OpenCV in as many processes, nothing listed or written, the
+interpreter already started. Datasets:
 
-(a) CIFAR-10's 50,000 training JPEGs (extracted from --cifar-tar outside the repo);
-(b) real photographs resized to 256 px: scikit-learn's two sample photos, cut
-    into --photos random crops, written as JPEG;
-(c) scale: --generated N tiny generated JPEGs (8x8, 10 class folders), packed at
-    N/4 and N images, to show how time and peak memory grow with the image count.
+(a) CIFAR-10 training JPEGs (extracted from --cifar-tar outside the repo) at --counts images:
+    the first N of each class in turn, and past 50,000 the same images again as copies under
+    new names (copies: mxdl-pack lists a file reached twice once);
+(b) real photographs resized to 256 px: scikit-learn's two sample photos, cut into --photos
+    random crops, written as JPEG;
+(c) scale: --generated N tiny generated JPEGs (8x8, 10 class folders), packed at N/4 and N
+    images: how peak memory grows with the image count (the listing's memory per image).
 
-Peak RSS is that of the largest process of each command (the listing and writing
-process for both tools), read from getrusage of a wrapper process.
+Peak RSS is that of the largest process of each command (the listing and writing process for
+both tools), read from getrusage of a wrapper process.
 
     python bench/pack_vs_im2rec.py --cifar-tar ../shared/data/cifar10-train.tar --workers 2
 """
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -77,15 +83,68 @@ def run_mxdl(src, work, workers, resize):
     return time.perf_counter() - start, rss
 
 
+def _transcode(paths, resize):
+    """Decode, resize, encode: a packer's whole per-image work, with nothing listed or written."""
+    import cv2
+    from mxdl.data.preprocess import resize_shorter
+    cv2.setNumThreads(1)
+    size = 0
+    for path in paths:
+        image = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR)
+        if resize:
+            image = resize_shorter(image, resize)
+        size += len(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 95])[1])
+    return size
+
+
+def run_limit(src, workers, resize):
+    """The node's limit for the same images: _transcode in ``workers`` processes (fork; paths listed
+    before the clock starts, in chunks of 64)."""
+    import multiprocessing as mp
+    from functools import partial
+    paths = sorted(os.path.join(d, f) for d, _, files in os.walk(src) for f in files)
+    chunks = [paths[i:i + 64] for i in range(0, len(paths), 64)]
+    start = time.perf_counter()
+    with mp.get_context("fork").Pool(workers) as pool:
+        sum(pool.imap_unordered(partial(_transcode, resize=resize), chunks))
+    return time.perf_counter() - start
+
+
 def compare(name, src, count, workers, resize):
+    """Figures for one dataset; returns the two tools' peak memory (MiB)."""
     with tempfile.TemporaryDirectory() as work:
+        t_limit = run_limit(src, workers, resize)
         t_mxdl, rss_mxdl = run_mxdl(src, work, workers, resize)
         t_im2rec, rss_im2rec = run_im2rec(src, work, workers, resize)
     report(f"{name}: {count} images, {workers} processes, JPEG quality 95",
-           [("MXNet tools/im2rec.py (--list, then pack)", count / t_im2rec), ("mxdl-pack build", count / t_mxdl)],
-           "MXNet tools/im2rec.py (--list, then pack)")
+           [("decode+resize+encode only, same processes (the limit)", count / t_limit),
+            ("MXNet tools/im2rec.py (--list, then pack)", count / t_im2rec), ("mxdl-pack build", count / t_mxdl)],
+           "decode+resize+encode only, same processes (the limit)")
+    figure(f"{name}: mxdl-pack over im2rec, over the limit", f"x{t_im2rec / t_mxdl:.3f}, x{t_limit / t_mxdl:.3f}",
+           over_im2rec=round(t_im2rec / t_mxdl, 3), over_limit=round(t_limit / t_mxdl, 3))
     figure(f"{name}: peak memory", f"im2rec {rss_im2rec:.0f} MiB, mxdl-pack {rss_mxdl:.0f} MiB",
            im2rec_mib=round(rss_im2rec), mxdl_mib=round(rss_mxdl))
+    return rss_im2rec, rss_mxdl
+
+
+def cifar_tree(root, train, count):
+    """``count`` CIFAR-10 JPEGs in class folders: hard links to the extracted files, then copies
+    under new names once all of them are in."""
+    classes = sorted(os.listdir(train))
+    files = {c: sorted(os.listdir(os.path.join(train, c))) for c in classes}
+    per_class = max(len(f) for f in files.values())
+    for i in range(count):
+        label, n = classes[i % len(classes)], i // len(classes)
+        name = files[label][n % per_class]
+        folder = os.path.join(root, label)
+        os.makedirs(folder, exist_ok=True)
+        src = os.path.join(train, label, name)
+        dst = os.path.join(folder, f"{n // per_class}-{name}")
+        if n < per_class:
+            os.link(src, dst)
+        else:
+            shutil.copyfile(src, dst)
+    return root
 
 
 def make_generated(root, count, seed=0):
@@ -102,6 +161,7 @@ def make_generated(root, count, seed=0):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cifar-tar", help="the CIFAR-10 JPEG tar (skipped when absent)")
+    p.add_argument("--counts", default="10000,50000,200000", help="CIFAR-10 image counts to pack")
     p.add_argument("--photos", type=int, default=2000)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--generated", type=int, default=0, help="also pack this many generated 8x8 JPEGs (scale)")
@@ -110,15 +170,21 @@ def main():
         if args.cifar_tar and os.path.isfile(args.cifar_tar):
             with tarfile.open(args.cifar_tar) as tar:
                 tar.extractall(tmp)
-            root = os.path.join(tmp, "train")
-            count = sum(len(f) for _, _, f in os.walk(root))
-            compare("CIFAR-10 train JPEGs", root, count, args.workers, 0)
+            for count in (int(c) for c in args.counts.split(",")):
+                root = cifar_tree(os.path.join(tmp, f"cifar{count}"), os.path.join(tmp, "train"), count)
+                compare("CIFAR-10 JPEGs", root, count, args.workers, 0)
+                shutil.rmtree(root)
         if args.photos:
             photos = make_photos(os.path.join(tmp, "photos"), args.photos)
             compare("photographs at 256 px", photos, args.photos, args.workers, 256)
-        for count in ((args.generated // 4, args.generated) if args.generated else ()):
-            generated = make_generated(os.path.join(tmp, f"generated{count}"), count)
-            compare("generated 8x8 JPEGs", generated, count, args.workers, 0)
+        if args.generated:
+            small, large = args.generated // 4, args.generated
+            peaks = [compare("generated 8x8 JPEGs", make_generated(os.path.join(tmp, f"generated{n}"), n), n,
+                             args.workers, 0) for n in (small, large)]
+            per_image = [(b - a) * 1024 / (large - small) for a, b in zip(*peaks)]
+            figure("peak memory per listed image (generated 8x8 JPEGs, between "
+                   f"{small} and {large} images)", f"im2rec {per_image[0]:.3f} KiB, mxdl-pack {per_image[1]:.3f} KiB",
+                   im2rec_kib=round(per_image[0], 3), mxdl_kib=round(per_image[1], 3))
 
 
 if __name__ == "__main__":

@@ -83,3 +83,15 @@ def load_and_encode(path, opts):
     if not ok:
         return f"could not encode as {opts.encoding}"
     return Encoded(buf.tobytes(), image.shape, **stats)
+
+
+def encode_chunk(paths, opts):
+    """``load_and_encode`` for each path, as a worker process sends them back: ``(results, stats)``,
+    each result ``(payload, shape)`` or the reason the file was skipped, and the encoded images'
+    per-channel sums, sums of squares and pixel counts as one float array (one row each). One
+    pickle of plain lists and one array: an object and two arrays per image cost the writing
+    process more to unpickle and sum than writing the records."""
+    results = [load_and_encode(path, opts) for path in paths]
+    done = [r for r in results if not isinstance(r, str)]
+    stats = np.array([np.concatenate([r.channel_sum, r.channel_sqsum, [r.pixels]]) for r in done])
+    return [r if isinstance(r, str) else (r.payload, r.shape) for r in results], stats

@@ -24,6 +24,8 @@ import csv
 import os
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from mxdl.data.preprocess import IMAGE_EXTS
 from mxdl.errors import UserError
 
@@ -349,20 +351,31 @@ def list_images(src, layout=None, follow_links=False):
 def _list_each_file_once(listing):
     """Keep the first listing of each real file (same device and inode). A file reached twice, through
     a link, a hard link or a repeated CSV row, would otherwise sit in train and val at once, or under
-    two classes."""
-    first = {}
-    for split in sorted(listing.splits, key=lambda s: (s != "train", s)):
-        kept = []
-        for item in listing.splits[split]:
-            try:
-                st = os.stat(item.path)
-                identity = (st.st_dev, st.st_ino)
-            except OSError:  # unreadable: the packer skips it with its reason
-                kept.append(item)
-                continue
-            if identity in first:
-                listing.skipped.append((item.path, f"the same file as {first[identity]}, listed once"))
-            else:
-                first[identity] = item.path
-                kept.append(item)
-        listing.splits[split] = kept
+    two classes. Identities are held in one integer array (16 bytes an image; a dict of tuples to
+    paths was the largest part of a listing's memory) and repeats found by sorting it."""
+    order = sorted(listing.splits, key=lambda s: (s != "train", s))
+    ids = np.zeros((sum(len(listing.splits[s]) for s in order), 2), np.uint64)  # (dev, ino); 0, 0: unreadable
+    for i, item in enumerate(item for split in order for item in listing.splits[split]):
+        try:
+            st = os.stat(item.path)
+            ids[i] = st.st_dev, st.st_ino + 1
+        except OSError:  # unreadable: the packer skips it with its reason
+            pass
+    by_id = np.lexsort((np.arange(len(ids)), ids[:, 1], ids[:, 0]))  # equal ids adjacent, first listed first
+    repeat = np.zeros(len(ids), bool)
+    repeat[by_id[1:]] = (ids[by_id[1:]] == ids[by_id[:-1]]).all(1) & (ids[by_id[1:], 1] > 0)
+    if not repeat.any():
+        return
+    items = [item for split in order for item in listing.splits[split]]
+    first_of = {}
+    for i in by_id:
+        key = tuple(ids[i])
+        if not repeat[i]:
+            first_of[key] = items[i].path
+        else:
+            listing.skipped.append((items[i].path, f"the same file as {first_of[key]}, listed once"))
+    start = 0
+    for split in order:
+        n = len(listing.splits[split])
+        listing.splits[split] = [item for j, item in enumerate(listing.splits[split]) if not repeat[start + j]]
+        start += n

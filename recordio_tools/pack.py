@@ -15,7 +15,9 @@ finishes the job.
 import contextlib
 import errno
 import fcntl
+import functools
 import hashlib
+import io
 import json
 import multiprocessing as mp
 import os
@@ -29,11 +31,12 @@ import time
 import numpy as np
 
 from mxdl.data.manifest import MANIFEST, Manifest, file_entries
+from mxdl.data.recordfile import IndexedRecordWriter, image_record
 from mxdl.errors import RunFailed, UserError
-from mxdl.fileio import atomic_write_json, atomic_write_text, make_folder, partial_files_removed
+from mxdl.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text, make_folder, partial_files_removed
 from mxdl.topology import usable_cores
 from . import __version__
-from .images import ImageOptions, load_and_encode
+from .images import ImageOptions, encode_chunk, load_and_encode
 from .listing import list_images
 from .split import parse_split, stratified_split
 
@@ -80,12 +83,18 @@ def _pool(workers):
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
         yield pool
     finally:
+        _stop_workers(pool)
         pool.terminate()
 
 
-def _encode_job(args):
-    path, opts = args
-    return load_and_encode(path, opts)
+def _stop_workers(pool):
+    """Pool.terminate() first takes the task queue's read lock, and an idle worker waits for its
+    next task holding that lock: one killed while waiting (the OOM killer) leaves it taken for good,
+    and terminate() waited forever. Whatever ended the build, the workers have nothing left to do
+    that matters, so they are killed and the lock replaced before terminate() joins them."""
+    for proc in pool._pool:
+        proc.kill()
+    pool._inqueue._rlock = mp.get_context("fork").Lock()
 
 
 class _Progress:
@@ -116,12 +125,20 @@ class ShardStats:
         self.shapes = set()
 
     def add(self, label, enc):
-        self.records += 1
-        self.per_class[label] = self.per_class.get(label, 0) + 1
-        self.sum = enc.channel_sum if self.sum is None else self.sum + enc.channel_sum
-        self.sqsum = enc.channel_sqsum if self.sqsum is None else self.sqsum + enc.channel_sqsum
-        self.pixels += enc.pixels
-        self.shapes.add(tuple(int(x) for x in enc.shape))
+        self.add_rows([label], [enc.shape], np.concatenate([enc.channel_sum, enc.channel_sqsum, [enc.pixels]])[None])
+
+    def add_rows(self, labels, shapes, stats):
+        """Images written, with their stats rows as :func:`encode_chunk` makes them."""
+        self.records += len(labels)
+        for label in labels:
+            self.per_class[label] = self.per_class.get(label, 0) + 1
+        if len(labels):
+            total = stats.sum(0)
+            c = (len(total) - 1) // 2
+            self.sum = total[:c] if self.sum is None else self.sum + total[:c]
+            self.sqsum = total[c:2 * c] if self.sqsum is None else self.sqsum + total[c:2 * c]
+            self.pixels += int(total[-1])
+        self.shapes.update(tuple(int(x) for x in shape) for shape in set(shapes))
 
     def to_json(self):
         return {"records": self.records, "per_class": {str(k): v for k, v in sorted(self.per_class.items())},
@@ -131,18 +148,23 @@ class ShardStats:
                 "pixels": self.pixels, "shapes": sorted(self.shapes)}
 
 
-def _encoded_stream(items, opts, pool):
-    jobs = [(it.path, opts) for it in items]
+CHUNK = 256  # images a worker encodes per task: each task costs the writing process ~1 ms in multiprocessing's threads
+
+
+def _encoded_chunks(items, opts, pool):
+    """``(items, results, stats)`` for consecutive chunks of ``items``, in order (see encode_chunk)."""
+    bounds = range(0, len(items), CHUNK)
     if pool is None:
-        yield from map(_encode_job, jobs)
+        for i in bounds:
+            yield (items[i:i + CHUNK], *encode_chunk([it.path for it in items[i:i + CHUNK]], opts))
         return
     # multiprocessing.Pool quietly replaces a worker that dies (the OOM killer, a kill -9) and then
     # waits forever for the images it held: a changed set of workers ends the build instead.
     # Chunks are made here: imap's own chunksize returns a plain generator, without next(timeout).
     workers = {proc.pid for proc in pool._pool}
-    chunks = [jobs[i:i + 32] for i in range(0, len(jobs), 32)]
-    results = pool.imap(_encode_chunk, chunks)
-    for _ in chunks:
+    chunks = ([it.path for it in items[i:i + CHUNK]] for i in bounds)
+    results = pool.imap(functools.partial(encode_chunk, opts=opts), chunks)  # opts pickled once a chunk
+    for i in bounds:
         while True:
             try:
                 chunk = results.next(timeout=2)
@@ -151,12 +173,8 @@ def _encoded_stream(items, opts, pool):
             if {proc.pid for proc in pool._pool} != workers:   # one died, perhaps holding images
                 raise _worker_died()
             if chunk is not None:
-                yield from chunk
+                yield (items[i:i + CHUNK], *chunk)
                 break
-
-
-def _encode_chunk(jobs):
-    return [_encode_job(job) for job in jobs]
 
 
 def _worker_died():
@@ -164,35 +182,25 @@ def _worker_died():
                      "so far are kept: run the same command again to finish, or use fewer --workers")
 
 
-def _record_writer(idx, rec):
-    """MXNet's indexed record writer, built with ctrl+c held back: one landing inside its
-    constructor leaves an object whose __del__ prints a traceback as the process ends."""
-    import mxnet as mx
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        return mx.recordio.MXIndexedRecordIO(idx, rec, "w")
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
-
-
 def write_rec_shard(out, name, items, opts, pool, progress):
-    """Write ``name.rec/.idx/.lst`` via MXNet's own MXIndexedRecordIO, then rename into place."""
-    import mxnet as mx
+    """Write ``name.rec/.idx/.lst`` (MXNet's indexed RecordIO and im2rec's list), then rename into place."""
     tmp = {ext: os.path.join(out, f".{name}.{ext}.tmp") for ext in ("rec", "idx", "lst")}
     stats = ShardStats()
     with partial_files_removed(list(tmp.values()), os.path.join(out, f"{name}.rec")):
-        writer = _record_writer(tmp["idx"], tmp["rec"])
-        with open(tmp["lst"], "w") as lst:
-            for item, enc in zip(items, _encoded_stream(items, opts, pool)):
-                progress.update()
-                if isinstance(enc, str):
-                    stats.skipped.append([item.path, enc])
-                    continue
-                key = stats.records
-                header = mx.recordio.IRHeader(0, float(item.label), key, 0)
-                writer.write_idx(key, mx.recordio.pack(header, enc.payload))
-                lst.write(f"{key}\t{item.label:f}\t{item.path}\n")
-                stats.add(item.label, enc)
+        writer = IndexedRecordWriter(tmp["idx"], tmp["rec"])
+        with open(tmp["lst"], "w", buffering=1 << 20) as lst:
+            for chunk, results, rows in _encoded_chunks(items, opts, pool):
+                progress.update(len(chunk))
+                written = []
+                for item, result in zip(chunk, results):
+                    if isinstance(result, str):
+                        stats.skipped.append([item.path, result])
+                        continue
+                    key = writer.count
+                    writer.write(key, image_record(item.label, key, result[0]))
+                    lst.write(f"{key}\t{item.label:f}\t{item.path}\n")
+                    written.append(item.label)
+                stats.add_rows(written, [r[1] for r in results if not isinstance(r, str)], rows)
         writer.close()
         for ext in ("lst", "idx", "rec"):  # .rec last: its presence marks the shard complete
             os.replace(tmp[ext], os.path.join(out, f"{name}.{ext}"))
@@ -248,17 +256,23 @@ def write_h5_shard(out, name, items, opts, pool, progress, classes, compression=
         with h5py.File(tmp, "w") as f:
             images, labels = _h5_datasets(f, len(items), h, w, c, classes, compression)
             rows = _RowBuffer(images, labels, stats)
-            for item, enc in zip(items, _encoded_stream(items, opts, pool)):
-                progress.update()
-                if isinstance(enc, str):
-                    stats.skipped.append([item.path, enc])
-                elif enc.shape != (h, w, c):
-                    stats.skipped.append([item.path, f"size {enc.shape[1]}x{enc.shape[0]} is not {w}x{h}"])
-                else:
-                    rows.add(enc.payload, item.label)
-                    stats.add(item.label, enc)
-                    if len(rows.x) >= buffer_rows:
-                        rows.flush()
+            for chunk, results, stat_rows in _encoded_chunks(items, opts, pool):
+                progress.update(len(chunk))
+                kept_labels, kept, row = [], [], 0  # row: the result's row in stat_rows (encoded images only)
+                for item, result in zip(chunk, results):
+                    if isinstance(result, str):
+                        stats.skipped.append([item.path, result])
+                        continue
+                    if result[1] != (h, w, c):
+                        stats.skipped.append([item.path, f"size {result[1][1]}x{result[1][0]} is not {w}x{h}"])
+                    else:
+                        rows.add(result[0], item.label)
+                        kept_labels.append(item.label)
+                        kept.append(row)
+                    row += 1
+                stats.add_rows(kept_labels, [(h, w, c)] * len(kept_labels), stat_rows[kept])
+                if len(rows.x) >= buffer_rows:
+                    rows.flush()
             rows.flush()
             images.resize(stats.records, axis=0)  # skipped files leave unused rows at the end
             labels.resize(stats.records, axis=0)
@@ -305,7 +319,7 @@ def _plan_fingerprint(splits, opts, shards, fmt):
 
 # What a build writes into OUT (shards, their temporaries and done-markers, and the files below);
 # --overwrite removes exactly these, so an OUT that also holds other files keeps them.
-_OWN_FILE = re.compile(r"^\.?[\w.]+-\d{5}-of-\d{5}\.(rec|idx|lst|h5)(\.tmp)?$|^\.[\w.]+-\d{5}-of-\d{5}\.done\.json$")
+_OWN_FILE = re.compile(r"^\.?[\w.]+-\d{5}-of-\d{5}\.(rec|idx|lst|h5)(\.tmp)?$|^\.[\w.]+-\d{5}-of-\d{5}\.(done\.json|inputs\.npy)$")
 _OWN_NAMES = {MANIFEST, "stats.json", "labels.txt", PLAN}  # not LOCK: it is held while removing
 
 
@@ -505,27 +519,43 @@ def _shard_done_json(out, name):
 
 
 def _input_fingerprints(items):
-    """What a shard is made from: each file's path, size and modification time. A file edited in
-    place changes them, so a re-run writes that shard again instead of keeping stale records."""
-    prints = []
-    for item in items:
+    """What a shard is made from: each file's size and modification time (-1 when it cannot be
+    read), in list order. A file edited in place changes them, so a re-run writes that shard again
+    instead of keeping stale records. The paths are the plan's (its fingerprint covers them), so
+    16 bytes an image are kept, not a list of lists."""
+    prints = np.full((len(items), 2), -1, np.int64)
+    for i, item in enumerate(items):
         try:
             st = os.stat(item.path)
-            prints.append([item.path, st.st_size, st.st_mtime_ns])
+            prints[i] = st.st_size, st.st_mtime_ns
         except OSError:
-            prints.append([item.path, None, None])
+            pass
     return prints
 
 
-def _digest(fingerprints):
-    return hashlib.sha256(json.dumps(fingerprints).encode()).hexdigest()
+def _digest(prints):
+    return hashlib.sha256(prints.tobytes()).hexdigest()
 
 
-def _changed_inputs(old, new):
-    """Paths whose fingerprint differs, for the log line that says why a shard is written again."""
-    before = {path: rest for path, *rest in old}
-    return [path for path, *rest in new if before.get(path) != rest] + [p for p in before if p not in
-                                                                          {n[0] for n in new}]
+def _inputs_file(out, name):
+    return os.path.join(out, f".{name}.inputs.npy")
+
+
+def _save_inputs(out, name, prints):
+    buffer = io.BytesIO()
+    np.save(buffer, prints)
+    atomic_write_bytes(_inputs_file(out, name), buffer.getvalue())
+
+
+def _changed_inputs(out, name, prints, items):
+    """Paths whose size or time differs from when the shard was written ([] when that is unknown)."""
+    try:
+        before = np.load(_inputs_file(out, name))
+    except (OSError, ValueError):
+        return []
+    if before.shape != prints.shape:
+        return [item.path for item in items]
+    return [items[i].path for i in np.flatnonzero((before != prints).any(1))]
 
 
 def _write_split(out, split_name, items, shards, fmt, opts, pool, progress, classes, compression, log):
@@ -545,9 +575,10 @@ def _write_split(out, split_name, items, shards, fmt, opts, pool, progress, clas
                 info.append(entry)
                 progress.update(len(chunk))
                 continue
-            changed = _changed_inputs(entry.get("input_files", []), fingerprints)
+            changed = _changed_inputs(out, name, fingerprints, chunk)
             log(f"{name}: {len(changed)} input file(s) changed since it was written (size or time), e.g. "
-                f"{changed[0]}; writing it again")
+                f"{changed[0]}; writing it again" if changed else f"{name}: written by another mxdl-pack version; "
+                                                                 f"writing it again")
         if fmt == "rec":
             stats = write_rec_shard(out, name, chunk, opts, pool, progress)
             files = [f"{name}.rec", f"{name}.idx", f"{name}.lst"]
@@ -555,8 +586,8 @@ def _write_split(out, split_name, items, shards, fmt, opts, pool, progress, clas
             stats = write_h5_shard(out, name, chunk, opts, pool, progress, classes, compression)
             files = [f"{name}.h5"]
         entry = {"name": name, "listed": len(chunk), **stats.to_json(),
-                 "files": file_entries(out, files), "inputs": inputs,
-                 "input_files": fingerprints}
+                 "files": file_entries(out, files), "inputs": inputs}
+        _save_inputs(out, name, fingerprints)
         atomic_write_json(done, entry)
         info.append(entry)
     return info

@@ -411,7 +411,7 @@ def test_ctrl_c_on_the_packer_exits_130_quickly_every_time(world, tmp_path):
     for attempt in range(10):
         out = tmp_path / f"p{attempt}"
         proc = subprocess.Popen([os.path.join(BIN, "mxdl-pack"), "build", world["images"], str(out), "--png",
-                                 "--workers", "2", "--shards", "4"], stdout=subprocess.PIPE,
+                                 "--resize", "128", "--workers", "2", "--shards", "4"], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, start_new_session=True,
                                 preexec_fn=as_from_a_terminal)
         wait_for_file(str(out / ".pack-plan.json"), proc, 60)

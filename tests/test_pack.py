@@ -22,6 +22,8 @@ from recordio_tools.verify import verify
 
 QUIET = {"log": lambda *_: None}
 
+MAGIC_WORD = (0xCED7230A).to_bytes(4, "little")
+
 
 def read_source(path, gray=True):
     return cv2.imread(path, cv2.IMREAD_GRAYSCALE if gray else cv2.IMREAD_COLOR)
@@ -222,7 +224,7 @@ def test_interrupted_build_leaves_nothing_finished_and_rerun_completes(digits_im
 def test_sigkill_mid_shard_leaves_no_finished_looking_shard(digits_images, tmp_path):
     out = str(tmp_path / "shards")
     cmd = [os.path.join(os.path.dirname(sys.executable), "mxdl-pack"), "build", digits_images, out,
-           "--shards", "1", "--workers", "1", "--quality", "100"]
+           "--shards", "1", "--workers", "1", "--quality", "100", "--resize", "256"]  # big records: seconds to write
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     tmp = os.path.join(out, ".train-00000-of-00001.rec.tmp")
     wait_for_file(tmp, proc, 60, holds=lambda text: len(text) > 0)
@@ -356,3 +358,42 @@ def test_an_image_a_flat_split_does_not_list_is_reported(digits_images, tmp_path
     listing = list_images(str(root))
     assert sorted(os.path.basename(it.path) for it in listing.splits["val"]) == ["a.png", "b.png"]
     assert (str(root / "val" / "c.png"), "not listed in val.txt") in listing.skipped
+
+
+@pytest.mark.parametrize("payload", [b"", b"abc", b"abcd" * 5,
+                                     b"x" * 20 + MAGIC_WORD + b"y" * 7,        # aligned once the 24-byte header is in front
+                                     b"xx" + MAGIC_WORD + b"y" * 9,            # not aligned: left as it is
+                                     MAGIC_WORD * 3 + b"z",                     # cut three times in a row
+                                     b"x" * 4 + MAGIC_WORD + b"q" * 4 + MAGIC_WORD])
+def test_record_writer_writes_the_bytes_mxnet_writes(tmp_path, payload):
+    """mxdl-pack frames records itself (recordfile.py); MXNet must write and read the same bytes,
+    including where the payload holds RecordIO's magic word, which the framing has to escape."""
+    import mxnet as mx
+    from mxdl.data.recordfile import IndexedRecordWriter, image_record
+    ours = IndexedRecordWriter(str(tmp_path / "a.idx"), str(tmp_path / "a.rec"))
+    theirs = mx.recordio.MXIndexedRecordIO(str(tmp_path / "b.idx"), str(tmp_path / "b.rec"), "w")
+    for key in range(3):
+        ours.write(key, image_record(key + 0.5, key, payload + bytes([key])))
+        theirs.write_idx(key, mx.recordio.pack(mx.recordio.IRHeader(0, key + 0.5, key, 0), payload + bytes([key])))
+    ours.close()
+    theirs.close()
+    for ext in ("rec", "idx"):
+        assert (tmp_path / f"a.{ext}").read_bytes() == (tmp_path / f"b.{ext}").read_bytes()
+    reader = mx.recordio.MXIndexedRecordIO(str(tmp_path / "a.idx"), str(tmp_path / "a.rec"), "r")
+    for key in range(3):
+        header, body = mx.recordio.unpack(reader.read_idx(key))
+        assert (header.label, header.id, body) == (key + 0.5, key, payload + bytes([key]))
+    reader.close()
+
+
+def test_a_rerun_rewrites_only_the_shard_whose_input_changed_and_names_the_file(photos_tree, tmp_path):
+    out, lines = str(tmp_path / "o"), []
+    pack.build(photos_tree, out, shards=2, workers=1, **QUIET)
+    shards = [os.path.join(out, f"train-0000{i}-of-00002.rec") for i in range(2)]
+    mtimes = [os.path.getmtime(p) for p in shards]
+    lst = open(shards[1][:-4] + ".lst").readline().split("\t")[2].strip()  # a file packed into shard 1
+    os.utime(lst, ns=(os.stat(lst).st_atime_ns, os.stat(lst).st_mtime_ns + 10 ** 9))
+    pack.build(photos_tree, out, shards=2, workers=1, log=lines.append)
+    assert [os.path.getmtime(p) == m for p, m in zip(shards, mtimes)] == [True, False]
+    assert any(f"train-00001-of-00002: 1 input file(s) changed since it was written (size or time), e.g. {lst}"
+               in line for line in lines)

@@ -37,6 +37,7 @@ import numpy as np
 from ..errors import DamagedData, UserError, error_reason
 from ..seeding import Stream, derive_seed
 from .ahead import made_ahead
+from .recordfile import MAGIC
 from .epoch_plan import dropped_per_epoch, eval_slice, locate, steps_per_epoch, train_slice
 from .shards import damaged_record, input_shape
 
@@ -44,7 +45,6 @@ from .shards import damaged_record, input_shape
 # drawn on a thread ahead of the trainer (ahead.py), and AHEAD keeps that thread's lead short of it.
 PREFETCH = 4
 AHEAD = PREFETCH - 3
-RECORDIO_MAGIC = 0xCED7230A  # dmlc RecordIO: each record starts with this word, then (cflag << 29 | length)
 
 
 class ShardIndex:
@@ -104,7 +104,7 @@ class ShardIndex:
         heads = data[self.offsets[todo, None] + np.arange(8)].copy().view("<u4")
         magic, lrec = heads[:, 0], heads[:, 1].astype(np.int64)
         overrun = (lrec >> 29 == 0) & (self.offsets[todo] + 8 + (lrec & (1 << 29) - 1) > self.ends[todo])
-        for bad, why in ((magic != RECORDIO_MAGIC, "no RecordIO header where the .idx points"),
+        for bad, why in ((magic != MAGIC, "no RecordIO header where the .idx points"),
                          (overrun, "its length runs into the next record")):
             if bad.any():
                 raise self._damaged(int(todo[np.argmax(bad)]), why)
