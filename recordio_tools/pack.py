@@ -83,18 +83,19 @@ def _pool(workers):
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
         yield pool
     finally:
-        _stop_workers(pool)
         pool.terminate()
 
 
-def _stop_workers(pool):
-    """Pool.terminate() first takes the task queue's read lock, and an idle worker waits for its
-    next task holding that lock: one killed while waiting (the OOM killer) leaves it taken for good,
-    and terminate() waited forever. Whatever ended the build, the workers have nothing left to do
-    that matters, so they are killed and the lock replaced before terminate() joins them."""
+def _after_a_worker_died(pool):
+    """The build's error when a worker died. Pool.terminate() first takes the task queue's read
+    lock, and an idle worker waits for its next task holding it: one killed while waiting (the OOM
+    killer) leaves it taken for good, and terminate() waited forever. So the other workers are
+    killed too and the lock is replaced."""
     for proc in pool._pool:
         proc.kill()
     pool._inqueue._rlock = mp.get_context("fork").Lock()
+    return RunFailed("a packing worker died (killed by the out-of-memory killer or a signal); the shards written "
+                     "so far are kept: run the same command again to finish, or use fewer --workers")
 
 
 class _Progress:
@@ -171,15 +172,10 @@ def _encoded_chunks(items, opts, pool):
             except mp.TimeoutError:
                 chunk = None
             if {proc.pid for proc in pool._pool} != workers:   # one died, perhaps holding images
-                raise _worker_died()
+                raise _after_a_worker_died(pool)
             if chunk is not None:
                 yield (items[i:i + CHUNK], *chunk)
                 break
-
-
-def _worker_died():
-    return RunFailed("a packing worker died (killed by the out-of-memory killer or a signal); the shards written "
-                     "so far are kept: run the same command again to finish, or use fewer --workers")
 
 
 def write_rec_shard(out, name, items, opts, pool, progress):
