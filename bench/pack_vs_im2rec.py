@@ -35,6 +35,9 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.common import figure, report  # noqa: E402
 
+# The limit's pool is forked from this process: OpenCV's own thread pool, started by a call made here
+# first (the photographs are made here), would be copied without its threads and hang the workers.
+cv2.setNumThreads(1)
 IM2REC = os.path.join(os.path.dirname(__import__("mxnet").__file__), "tools", "im2rec.py")
 
 

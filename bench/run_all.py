@@ -71,7 +71,7 @@ def plan(have_cifar, shards):
     """(script, args) of every benchmark; the CIFAR-10 ones only when the tar is there."""
     steps = [("pack_vs_im2rec", ["--workers", "2", "--generated", "200000",
                                  *(["--cifar-tar", CIFAR_TAR] if have_cifar else [])]),
-             ("models_vs_gluoncv", []), ("recipe_costs", []), ("trainer_vs_bare", [])]
+             ("models_vs_gluoncv", []), ("recipe_costs", []), ("trainer_vs_bare", []), ("hdf5_order", [])]
     if shards:
         steps += [("scaling", ["--shards", shards, "--epochs", "3"]),
                   ("reader_vs_imagerecorditer", ["--shards", shards, "--repeat", "3", "--many-shards", "1000",
