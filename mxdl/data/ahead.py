@@ -1,10 +1,11 @@
-"""Batches made on threads of their own, a few ahead of the trainer.
+"""Batches made on threads of their own, a few ahead of the trainer (the HDF5 reader's).
 
-Why: the trainer's thread only queues work on the device, so it should never block on input.
-Both readers can block it otherwise. ImageRecordIter's ``next()`` first waits until a buffer it
-hands out again is free, and that wait queues behind the device's pending operators (0.2-0.3 s
-while a CPU worker computes MiniVGGNet); the HDF5 reader reads and augments in numpy. Here the items are drawn on one thread, optionally prepared on a pool, and handed over in
-order through a bounded queue, so the trainer waits only when input is slower than training.
+Why: the trainer's thread only queues work on the device, so it should never block on input,
+and the HDF5 reader reads and augments in numpy. Here the items are drawn on one thread,
+optionally prepared on a pool, and handed over in order through a bounded queue, so the trainer
+waits only when input is slower than training. Only numpy runs on these threads: the RecordIO
+reader drawn this way (ImageRecordIter's next() on a thread of its own) once aborted a test
+process, so it stays on the trainer's thread.
 """
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor

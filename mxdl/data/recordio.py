@@ -22,9 +22,7 @@ the part of one range that was already consumed. Batches are re-formed across
 range ends, so every batch holds ``batch_size`` distinct records: the wrapped
 rows of an iterator's last batch (counted in ``pad``) are dropped, never trained
 on. The next range's iterator is opened on a thread of its own while the current
-one is consumed, so its start-up does not show, and batches are drawn on another,
-a little ahead of the trainer (ahead.py), so the trainer's thread never waits in
-the iterator for a buffer to come free.
+one is consumed, so its start-up does not show.
 """
 import os
 import shutil
@@ -36,15 +34,9 @@ import numpy as np
 
 from ..errors import DamagedData, UserError, error_reason
 from ..seeding import Stream, derive_seed
-from .ahead import made_ahead
-from .recordfile import MAGIC
 from .epoch_plan import dropped_per_epoch, eval_slice, locate, steps_per_epoch, train_slice
+from .recordfile import MAGIC
 from .shards import damaged_record, input_shape
-
-# ImageRecordIter hands out each of its PREFETCH buffers again PREFETCH batches later; batches are
-# drawn on a thread ahead of the trainer (ahead.py), and AHEAD keeps that thread's lead short of it.
-PREFETCH = 4
-AHEAD = PREFETCH - 3
 
 
 class ShardIndex:
@@ -247,8 +239,7 @@ class RecordDataset:
             # round_batch stays on: with it off, MXNet 1.9 reports pad=0 for a short last batch and
             # fills the rest with uninitialized memory. The wrapped rows it adds are dropped below.
             return mx.io.ImageRecordIter(path_imgrec=shard.rec, path_imgidx=idx, num_parts=2, part_index=0,
-                                         prefetch_buffer=PREFETCH, batch_size=min(self.batch_size, seg.count),
-                                         shuffle=train,
+                                         batch_size=min(self.batch_size, seg.count), shuffle=train,
                                          seed=seed, seed_aug=seed, round_batch=True, **self._iter_args(train))
         finally:
             os.remove(idx)
@@ -293,8 +284,7 @@ class RecordDataset:
         first, within = locate(segments, skip * self.batch_size)
         segments = segments[first:]
         seeds = [derive_seed(self.seed, Stream.RECORD_RANGE, epoch, s.shard, s.start) for s in segments]
-        batches = rebatch(self._rows(self.train_split, segments, seeds, True, within), self.batch_size)
-        return made_ahead(batches, depth=AHEAD)
+        yield from rebatch(self._rows(self.train_split, segments, seeds, True, within), self.batch_size)
 
     def val_batches(self, split=None):
         """This worker's share of a split, each record once: ``(data, label, valid_rows)``.
@@ -302,10 +292,8 @@ class RecordDataset:
         The last batch is padded with zeros to the full batch size, so the network
         sees one input shape; ``valid_rows`` tells the metrics where real rows end.
         """
-        return made_ahead(self._val_batches(split or self.cfg["val_split"]), depth=AHEAD)
-
-    def _val_batches(self, split):
         import mxnet as mx
+        split = split or self.cfg["val_split"]
         segments = eval_slice(self._counts(split), self.rank, self.size)
         chunks = self._rows(split, segments, [0] * len(segments), False)
         for x, y in rebatch(chunks, self.batch_size, keep_last=True):
