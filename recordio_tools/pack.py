@@ -20,6 +20,7 @@ import hashlib
 import io
 import json
 import multiprocessing as mp
+import multiprocessing.pool
 import os
 import random
 import re
@@ -87,13 +88,15 @@ def _pool(workers):
 
 
 def _after_a_worker_died(pool):
-    """The build's error when a worker died. Pool.terminate() first takes the task queue's read
-    lock, and an idle worker waits for its next task holding it: one killed while waiting (the OOM
-    killer) leaves it taken for good, and terminate() waited forever. So the other workers are
-    killed too and the lock is replaced."""
+    """The build's error when a worker died, with the pool left to die with the process: a worker
+    killed mid-way can hold the task queue's read lock (an idle worker waits holding it) or the
+    result queue's write lock, or leave half a result in its pipe, and Pool.terminate() then waits
+    forever for its handler threads. So no replacement is started, the workers are killed and the
+    pool's termination is cancelled; its handler threads are daemons and end with the process."""
+    pool._worker_handler._state = mp.pool.TERMINATE
     for proc in pool._pool:
         proc.kill()
-    pool._inqueue._rlock = mp.get_context("fork").Lock()
+    pool._terminate.cancel()
     return RunFailed("a packing worker died (killed by the out-of-memory killer or a signal); the shards written "
                      "so far are kept: run the same command again to finish, or use fewer --workers")
 
