@@ -86,7 +86,7 @@ def dataset(manifest, **cfg):
 
 
 def mxdl_order(manifest, batches):
-    for i, (_, x, _, _) in enumerate(dataset(manifest)._train_batches(0, 0)):
+    for i, (x, _, _) in enumerate(dataset(manifest)._train_batches(0, 0)):
         if i == batches:
             return
         yield x

@@ -62,7 +62,7 @@ class H5Dataset:
         return x, y
 
     def _train_batches(self, epoch, skip):
-        """``(step, images, labels)`` of this worker's epoch from step ``skip``, read window by window."""
+        """``(images, labels, augment key)`` of this worker's epoch from step ``skip``, read window by window."""
         images, _ = self._load(self.train_split)
         chunk_rows = [d.chunks[0] if d.chunks else UNCHUNKED_ROWS for d in images]
         segments = train_slice([len(d) for d in images], self.rank, self.size, self.batch_size, self.seed,
@@ -75,9 +75,9 @@ class H5Dataset:
             x, y = self._read(self.train_split, part)
             for step in range(max(skip, w * per_window), min(steps, (w + 1) * per_window)):
                 rows = order[(step - w * per_window) * b: (step - w * per_window + 1) * b]
-                yield step, x[rows], y[rows], (epoch, self.rank, step)
+                yield x[rows], y[rows], (epoch, self.rank, step)
 
-    def _prepare(self, step, images, labels, augment_key=None):
+    def _prepare(self, images, labels, augment_key=None):
         """uint8 N x H x W x C rows -> float32 N x C x H x W network input and float32 labels.
         With ``augment_key``, the batch's transforms and crops are drawn from it."""
         c, h, w = self.shape
@@ -110,7 +110,7 @@ class H5Dataset:
         images, _ = self._load(split)
         segments = eval_slice([len(d) for d in images], self.rank, self.size)
         total = sum(s.count for s in segments)
-        reads = ((a, *self._read(split, cut(segments, a, a + self.batch_size)))
+        reads = (self._read(split, cut(segments, a, a + self.batch_size))
                  for a in range(0, total, self.batch_size))
         for x, y in made_ahead(reads, self._prepare, self.threads):
             yield to_nd(x), to_nd(y), len(y)
