@@ -3,9 +3,10 @@ settings, in one run.
 
 Both tools re-encode JPEGs at quality 95 into one .rec/.idx with the same number of processes;
 their times include starting the process and listing the folder tree (im2rec --list, then
-im2rec pack) and exclude nothing else. The limit is the per-image work alone: decode, resize and
-encode of the same files with OpenCV in as many processes, nothing listed or written, the
-interpreter already started. Datasets:
+im2rec pack) and exclude nothing else. The limit is the per-image work alone as a command
+(bench/transcode_limit.py): Python started, OpenCV imported, the same files decoded, resized and
+encoded in as many processes, nothing listed or written; its start-up alone (an empty list) is
+reported beside it. Datasets:
 
 (a) CIFAR-10 training JPEGs (extracted from --cifar-tar outside the repo) at --counts images:
     the first N of each class in turn, and past 50,000 the same images again as copies under
@@ -35,9 +36,6 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.common import figure, report  # noqa: E402
 
-# The limit's pool is forked from this process: OpenCV's own thread pool, started by a call made here
-# first (the photographs are made here), would be copied without its threads and hang the workers.
-cv2.setNumThreads(1)
 IM2REC = os.path.join(os.path.dirname(__import__("mxnet").__file__), "tools", "im2rec.py")
 
 
@@ -86,43 +84,37 @@ def run_mxdl(src, work, workers, resize):
     return time.perf_counter() - start, rss
 
 
-def _transcode(paths, resize):
-    """Decode, resize, encode: a packer's whole per-image work, with nothing listed or written."""
-    import cv2
-    from mxdl.data.preprocess import resize_shorter
-    cv2.setNumThreads(1)
-    size = 0
-    for path in paths:
-        image = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR)
-        if resize:
-            image = resize_shorter(image, resize)
-        size += len(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 95])[1])
-    return size
+LIMIT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "transcode_limit.py")
 
 
-def run_limit(src, workers, resize):
-    """The node's limit for the same images: _transcode in ``workers`` processes (fork; paths listed
-    before the clock starts, in chunks of 64)."""
-    import multiprocessing as mp
-    from functools import partial
-    paths = sorted(os.path.join(d, f) for d, _, files in os.walk(src) for f in files)
-    chunks = [paths[i:i + 64] for i in range(0, len(paths), 64)]
-    start = time.perf_counter()
-    with mp.get_context("fork").Pool(workers) as pool:
-        sum(pool.imap_unordered(partial(_transcode, resize=resize), chunks))
-    return time.perf_counter() - start
+def run_limit(src, work, workers, resize):
+    """Seconds for the limit command on every file under ``src``, and for its start-up alone, run
+    through ``measured`` as the packers are."""
+    seconds = []
+    for name, paths in (("all", sorted(os.path.join(d, f) for d, _, files in os.walk(src) for f in files)),
+                        ("none", [])):
+        listed = os.path.join(work, f"limit-{name}.txt")
+        with open(listed, "w") as f:
+            f.write("".join(p + "\n" for p in paths))
+        start = time.perf_counter()
+        measured([sys.executable, LIMIT, listed, "--workers", str(workers), "--resize", str(resize)])
+        seconds.append(time.perf_counter() - start)
+    return seconds
 
 
 def compare(name, src, count, workers, resize):
     """Figures for one dataset; returns the two tools' peak memory (MiB)."""
+    os.sync()  # the dataset just written: its writeback ran during the first timing (1.6 s against 1.0 s)
     with tempfile.TemporaryDirectory() as work:
-        t_limit = run_limit(src, workers, resize)
+        t_limit, t_start = run_limit(src, work, workers, resize)
         t_mxdl, rss_mxdl = run_mxdl(src, work, workers, resize)
         t_im2rec, rss_im2rec = run_im2rec(src, work, workers, resize)
     report(f"{name}: {count} images, {workers} processes, JPEG quality 95",
-           [("decode+resize+encode only, same processes (the limit)", count / t_limit),
+           [("the limit: decode+resize+encode, same processes", count / t_limit),
             ("MXNet tools/im2rec.py (--list, then pack)", count / t_im2rec), ("mxdl-pack build", count / t_mxdl)],
-           "decode+resize+encode only, same processes (the limit)")
+           "the limit: decode+resize+encode, same processes")
+    figure(f"{name}: the limit command's start-up (Python, imports, fork; no image)", f"{t_start:.2f} s",
+           seconds=round(t_start, 3))
     figure(f"{name}: mxdl-pack over im2rec, over the limit", f"x{t_im2rec / t_mxdl:.3f}, x{t_limit / t_mxdl:.3f}",
            over_im2rec=round(t_im2rec / t_mxdl, 3), over_limit=round(t_limit / t_mxdl, 3))
     figure(f"{name}: peak memory", f"im2rec {rss_im2rec:.0f} MiB, mxdl-pack {rss_mxdl:.0f} MiB",

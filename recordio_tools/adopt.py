@@ -15,7 +15,6 @@ from mxdl.data.manifest import MANIFEST, Manifest, file_entries
 from mxdl.errors import UserError
 from mxdl.fileio import atomic_write_text
 from . import __version__
-from .images import Encoded, channel_stats
 from .pack import ShardStats, write_stats
 
 
@@ -32,7 +31,7 @@ def _scan(rec, idx):
                 raise UserError(f"{rec} record {key} does not decode")
             image = image[..., None] if image.ndim == 2 else image
             label = int(header.label if np.isscalar(header.label) else header.label[0])
-            stats.add(label, Encoded(None, image.shape, **channel_stats(image)))
+            stats.add(label, image.shape, cv2.meanStdDev(image))
     finally:
         reader.close()
     return stats.to_json()

@@ -21,6 +21,7 @@ MAGIC = 0xCED7230A
 _MAGIC_BYTES = struct.pack("<I", MAGIC)
 _IR_HEADER = struct.Struct("<IfQQ")
 _FRAME = struct.Struct("<II")
+_PADDING = [b"\0" * n for n in range(4)]
 
 
 def image_record(label, key, payload):
@@ -45,12 +46,14 @@ def frame(data):
     if len(data) >= 1 << 29:
         raise ValueError(f"a RecordIO record holds less than 512 MiB, got {len(data)} bytes")
     cuts = _aligned_magic(data)
+    if not cuts:  # nearly every record: one part
+        return _FRAME.pack(MAGIC, len(data)) + data + _PADDING[-len(data) % 4]
     parts, begin = [], 0
     for i, cut in enumerate(cuts):
         parts.append(_FRAME.pack(MAGIC, (1 if i == 0 else 2) << 29 | cut - begin) + data[begin:cut])
         begin = cut + 4
-    parts.append(_FRAME.pack(MAGIC, (3 if cuts else 0) << 29 | len(data) - begin) + data[begin:])
-    parts.append(b"\0" * (-len(data) % 4))
+    parts.append(_FRAME.pack(MAGIC, 3 << 29 | len(data) - begin) + data[begin:])
+    parts.append(_PADDING[-len(data) % 4])
     return b"".join(parts)
 
 
