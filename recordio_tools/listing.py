@@ -52,34 +52,26 @@ def _is_image(name):
 def _walk_files(root, skipped, follow_links=False):
     """Files under root, sorted. Linked folders are skipped (and said so) unless ``follow_links``:
     a link to '.' or '..' would list images twice or under another class. Even followed, a link back
-    to root or above it is skipped, and each real folder is walked once, so a loop ends. Walked
-    with scandir, whose entries carry their joined paths: os.walk's names joined in Python took a
-    fifth of a listing's time."""
+    to root or above it is skipped, and each real folder is walked once, so a loop ends."""
     top = os.path.realpath(root)
     seen = {top}
-
-    def walk(folder):
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError:  # unreadable folder: as os.walk, nothing under it is listed
-            return
-        folders = []
-        for entry in entries:
-            if entry.name.startswith("."):
+    for d, dirs, files in os.walk(root, followlinks=follow_links):
+        kept = []
+        for x in sorted(dirs):
+            path, real = os.path.join(d, x), os.path.realpath(os.path.join(d, x))
+            if x.startswith("."):
                 continue
-            if not entry.is_dir():
-                yield entry.path
-            elif entry.is_symlink() and not follow_links:
-                skipped.append((entry.path, "a link to a folder, not followed (--follow-links follows it)"))
-            elif entry.is_symlink() and (top + os.sep).startswith(os.path.realpath(entry.path) + os.sep):
-                skipped.append((entry.path, "a link back to this folder or above it, not followed"))
-            elif os.path.realpath(entry.path) not in seen:
-                seen.add(os.path.realpath(entry.path))
-                folders.append(entry.path)
-        for path in folders:  # files of a folder before its sub-folders' (os.walk's top-down order)
-            yield from walk(path)
-
-    yield from walk(root)
+            if os.path.islink(path) and not follow_links:
+                skipped.append((path, "a link to a folder, not followed (--follow-links follows it)"))
+            elif os.path.islink(path) and (top + os.sep).startswith(real + os.sep):
+                skipped.append((path, "a link back to this folder or above it, not followed"))
+            elif real not in seen:
+                seen.add(real)
+                kept.append(x)
+        dirs[:] = kept
+        for name in sorted(files):
+            if not name.startswith("."):
+                yield os.path.join(d, name)
 
 
 def _split_images(paths, skipped):

@@ -32,7 +32,7 @@ import time
 import numpy as np
 
 from mxdl.data.manifest import MANIFEST, Manifest, file_entries
-from mxdl.data.recordfile import IndexedRecordWriter, image_record
+from mxdl.data.recordfile import IndexedRecordWriter, framed_images
 from mxdl.errors import RunFailed, UserError
 from mxdl.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text, make_folder, partial_files_removed
 from mxdl.topology import usable_cores
@@ -164,19 +164,35 @@ class ShardStats:
 CHUNK = 256  # images a worker encodes per task: each task costs the writing process ~1 ms in multiprocessing's threads
 
 
-def _encoded_chunks(items, opts, pool):
-    """``(items, results, stats, prints)`` for consecutive chunks of ``items``, in order (see encode_chunk)."""
+def _records_chunk(task, opts):
+    """A worker's task for a RecordIO shard: ``(reasons or shapes, stats, prints, records, lengths)``,
+    :func:`encode_chunk`'s results with the encoded images framed as records (framed_images)."""
+    paths, labels = task
+    results, stats, prints = encode_chunk(paths, opts)
+    done = [(label, r) for label, r in zip(labels, results) if not isinstance(r, str)]
+    records, lengths = framed_images([label for label, _ in done], [r[0] for _, r in done])
+    return [r if isinstance(r, str) else r[1] for r in results], stats, prints, records, lengths
+
+
+def _pixels_chunk(task, opts):
+    """A worker's task for an HDF5 shard: :func:`encode_chunk`'s ``(results, stats, prints)``."""
+    return encode_chunk(task[0], opts)
+
+
+def _encoded_chunks(items, work, pool):
+    """``(items, *work(task))`` for consecutive chunks of ``items``, in order; a task is the chunk's
+    paths and labels."""
     bounds = range(0, len(items), CHUNK)
+    tasks = (([it.path for it in items[i:i + CHUNK]], [it.label for it in items[i:i + CHUNK]]) for i in bounds)
     if pool is None:
-        for i in bounds:
-            yield (items[i:i + CHUNK], *encode_chunk([it.path for it in items[i:i + CHUNK]], opts))
+        for i, task in zip(bounds, tasks):
+            yield (items[i:i + CHUNK], *work(task))
         return
     # multiprocessing.Pool quietly replaces a worker that dies (the OOM killer, a kill -9) and then
     # waits forever for the images it held: a changed set of workers ends the build instead.
     # Chunks are made here: imap's own chunksize returns a plain generator, without next(timeout).
     workers = {proc.pid for proc in pool._pool}
-    chunks = ([it.path for it in items[i:i + CHUNK]] for i in bounds)
-    results = pool.imap(functools.partial(encode_chunk, opts=opts), chunks)  # opts pickled once a chunk
+    results = pool.imap(work, tasks)  # work's options pickled once a chunk
     for i in bounds:
         while True:
             try:
@@ -194,22 +210,19 @@ def write_rec_shard(out, name, items, opts, pool, progress):
     """Write ``name.rec/.idx/.lst`` (MXNet's indexed RecordIO and im2rec's list), then rename into place."""
     tmp = {ext: os.path.join(out, f".{name}.{ext}.tmp") for ext in ("rec", "idx", "lst")}
     stats = ShardStats()
+    work = functools.partial(_records_chunk, opts=opts)
     with partial_files_removed(list(tmp.values()), os.path.join(out, f"{name}.rec")):
         writer = IndexedRecordWriter(tmp["idx"], tmp["rec"])
         with open(tmp["lst"], "w", buffering=1 << 20) as lst:
-            for chunk, results, rows, prints in _encoded_chunks(items, opts, pool):
+            for chunk, results, rows, prints, records, lengths in _encoded_chunks(items, work, pool):
                 progress.update(len(chunk))
                 stats.prints.append(prints)
-                written = []
-                for item, result in zip(chunk, results):
-                    if isinstance(result, str):
-                        stats.skipped.append([item.path, result])
-                        continue
-                    key = writer.count
-                    writer.write(key, image_record(item.label, key, result[0]))
-                    lst.write(f"{key}\t{item.label:f}\t{item.path}\n")
-                    written.append(item.label)
-                stats.add_rows(written, [r[1] for r in results if not isinstance(r, str)], rows)
+                written = [(item, result) for item, result in zip(chunk, results) if not isinstance(result, str)]
+                stats.skipped += [[item.path, result] for item, result in zip(chunk, results) if isinstance(result, str)]
+                lst.write("".join(f"{key}\t{item.label:f}\t{item.path}\n"
+                                  for key, (item, _) in enumerate(written, writer.count)))
+                writer.write_framed(records, lengths)
+                stats.add_rows([item.label for item, _ in written], [shape for _, shape in written], rows)
         writer.close()
         for ext in ("lst", "idx", "rec"):  # .rec last: its presence marks the shard complete
             os.replace(tmp[ext], os.path.join(out, f"{name}.{ext}"))
@@ -265,7 +278,8 @@ def write_h5_shard(out, name, items, opts, pool, progress, classes, compression=
         with h5py.File(tmp, "w") as f:
             images, labels = _h5_datasets(f, len(items), h, w, c, classes, compression)
             rows = _RowBuffer(images, labels, stats)
-            for chunk, results, stat_rows, prints in _encoded_chunks(items, opts, pool):
+            for chunk, results, stat_rows, prints in _encoded_chunks(items, functools.partial(_pixels_chunk, opts=opts),
+                                                                     pool):
                 progress.update(len(chunk))
                 stats.prints.append(prints)
                 kept_labels, kept, row = [], [], 0  # row: the result's row in stat_rows (encoded images only)

@@ -57,6 +57,22 @@ def frame(data):
     return b"".join(parts)
 
 
+# Where a framed image record holds its key: after the frame header and the IRHeader's flag and
+# label. The framing cannot cut the record there: flag and id2 are 0, the label is a class index
+# (never the magic word's float bits) and the key is below 2^32 and below the magic word.
+_KEY_AT = _FRAME.size + 8
+_KEY = struct.Struct("<Q")
+
+
+def framed_images(labels, payloads):
+    """Image records as the ``.rec`` holds them, keyed 0, 1, ... (:meth:`IndexedRecordWriter.write_framed`
+    sets the keys): ``(bytes of every record, each record's length)``. Packing workers frame their
+    own images, so the writing process only writes: framing each record there cost it a third of
+    its time."""
+    parts = [frame(image_record(label, key, payload)) for key, (label, payload) in enumerate(zip(labels, payloads))]
+    return b"".join(parts), [len(p) for p in parts]
+
+
 class IndexedRecordWriter:
     """A ``.rec`` and its ``.idx`` (``key<TAB>offset`` lines), as MXIndexedRecordIO writes them."""
 
@@ -71,6 +87,21 @@ class IndexedRecordWriter:
         self.idx.write(f"{key}\t{self.offset}\n")
         self.offset += len(framed)
         self.count += 1
+
+    def write_framed(self, records, lengths):
+        """Records from :func:`framed_images`, keyed from the next key on (as ``write`` keys them)."""
+        records, first = bytearray(records), self.count
+        if first + len(lengths) >= MAGIC:
+            raise ValueError(f"a shard holds fewer than {MAGIC} records")
+        offset, lines = 0, []
+        for key, length in enumerate(lengths, first):
+            _KEY.pack_into(records, offset + _KEY_AT, key)
+            lines.append(f"{key}\t{self.offset + offset}\n")
+            offset += length
+        self.rec.write(records)
+        self.idx.write("".join(lines))
+        self.offset += offset
+        self.count += len(lengths)
 
     def close(self):
         for f in (self.rec, self.idx):
