@@ -123,7 +123,7 @@ class _Progress:
 class ShardStats:
     """Accumulates per-class counts, skipped files and pixel sums while a shard is written."""
 
-    def __init__(self):
+    def __init__(self, listed=0):
         self.records = 0
         self.per_class = {}
         self.skipped = []
@@ -131,7 +131,7 @@ class ShardStats:
         self.sqsum = None
         self.pixels = 0
         self.shapes = set()
-        self.prints = []   # the inputs' (size, mtime_ns) as read, an array per chunk
+        self.prints = np.full((listed, 2), -1, np.int64)   # the inputs' (size, mtime_ns) as read, in list order
 
     def add(self, label, shape, moments):
         """One image, with cv2.meanStdDev's moments."""
@@ -149,9 +149,6 @@ class ShardStats:
             self.sqsum = total[c:2 * c] if self.sqsum is None else self.sqsum + total[c:2 * c]
             self.pixels += int(total[-1])
         self.shapes.update(tuple(int(x) for x in shape) for shape in set(shapes))
-
-    def input_prints(self):
-        return np.concatenate(self.prints) if self.prints else np.zeros((0, 2), np.int64)
 
     def to_json(self):
         return {"records": self.records, "per_class": {str(k): v for k, v in sorted(self.per_class.items())},
@@ -180,13 +177,13 @@ def _pixels_chunk(task, opts):
 
 
 def _encoded_chunks(items, work, pool):
-    """``(items, *work(task))`` for consecutive chunks of ``items``, in order; a task is the chunk's
-    paths and labels."""
+    """``(start, (items, *work(task)))`` for consecutive chunks of ``items``, in order; a task is the
+    chunk's paths and labels."""
     bounds = range(0, len(items), CHUNK)
     tasks = (([it.path for it in items[i:i + CHUNK]], [it.label for it in items[i:i + CHUNK]]) for i in bounds)
     if pool is None:
         for i, task in zip(bounds, tasks):
-            yield (items[i:i + CHUNK], *work(task))
+            yield i, (items[i:i + CHUNK], *work(task))
         return
     # multiprocessing.Pool quietly replaces a worker that dies (the OOM killer, a kill -9) and then
     # waits forever for the images it held: a changed set of workers ends the build instead.
@@ -202,21 +199,21 @@ def _encoded_chunks(items, work, pool):
             if {proc.pid for proc in pool._pool} != workers:   # one died, perhaps holding images
                 raise _after_a_worker_died(pool)
             if chunk is not None:
-                yield (items[i:i + CHUNK], *chunk)
+                yield i, (items[i:i + CHUNK], *chunk)
                 break
 
 
 def write_rec_shard(out, name, items, opts, pool, progress):
     """Write ``name.rec/.idx/.lst`` (MXNet's indexed RecordIO and im2rec's list), then rename into place."""
     tmp = {ext: os.path.join(out, f".{name}.{ext}.tmp") for ext in ("rec", "idx", "lst")}
-    stats = ShardStats()
+    stats = ShardStats(len(items))
     work = functools.partial(_records_chunk, opts=opts)
     with partial_files_removed(list(tmp.values()), os.path.join(out, f"{name}.rec")):
         writer = IndexedRecordWriter(tmp["idx"], tmp["rec"])
         with open(tmp["lst"], "w", buffering=1 << 20) as lst:
-            for chunk, results, rows, prints, records, lengths in _encoded_chunks(items, work, pool):
+            for start, (chunk, results, rows, prints, records, lengths) in _encoded_chunks(items, work, pool):
                 progress.update(len(chunk))
-                stats.prints.append(prints)
+                stats.prints[start: start + len(chunk)] = prints
                 written = [(item, result) for item, result in zip(chunk, results) if not isinstance(result, str)]
                 stats.skipped += [[item.path, result] for item, result in zip(chunk, results) if isinstance(result, str)]
                 lst.write("".join(f"{key}\t{item.label:f}\t{item.path}\n"
@@ -271,17 +268,17 @@ def write_h5_shard(out, name, items, opts, pool, progress, classes, compression=
     """Write ``name.h5`` (images N x H x W x C uint8 RGB, labels, label_names) in buffered batches."""
     import h5py
     final, tmp = os.path.join(out, f"{name}.h5"), os.path.join(out, f".{name}.h5.tmp")
-    stats = ShardStats()
+    stats = ShardStats(len(items))
     h, w, c = opts.height, opts.width, 1 if not opts.color else 3
     _check_room_for(final, len(items) * (h * w * c + 8))
     with partial_files_removed([tmp], final):
         with h5py.File(tmp, "w") as f:
             images, labels = _h5_datasets(f, len(items), h, w, c, classes, compression)
             rows = _RowBuffer(images, labels, stats)
-            for chunk, results, stat_rows, prints in _encoded_chunks(items, functools.partial(_pixels_chunk, opts=opts),
-                                                                     pool):
+            work = functools.partial(_pixels_chunk, opts=opts)
+            for start, (chunk, results, stat_rows, prints) in _encoded_chunks(items, work, pool):
                 progress.update(len(chunk))
-                stats.prints.append(prints)
+                stats.prints[start: start + len(chunk)] = prints
                 kept_labels, kept, row = [], [], 0  # row: the result's row in stat_rows (encoded images only)
                 for item, result in zip(chunk, results):
                     if isinstance(result, str):
@@ -600,7 +597,7 @@ def _write_split(out, split_name, items, shards, fmt, opts, pool, progress, clas
         else:
             stats = write_h5_shard(out, name, chunk, opts, pool, progress, classes, compression)
             files = [f"{name}.h5"]
-        fingerprints = stats.input_prints()  # as the workers read the files, not as stat'ed before
+        fingerprints = stats.prints  # as the workers read the files, not as stat'ed before
         entry = {"name": name, "listed": len(chunk), **stats.to_json(),
                  "files": file_entries(out, files), "inputs": _digest(fingerprints)}
         _save_inputs(out, name, fingerprints)

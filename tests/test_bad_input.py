@@ -134,6 +134,8 @@ CASES = [
      "data.min_random_area=0.9 is above data.max_random_area=0.5"),
     ("accumulate beyond the epoch", train("train.accumulate=1000"), "train.accumulate=1000 is more than the"),
     ("nonfinite limit negative", train("train.nonfinite_limit=-1"), "'train.nonfinite_limit' must be 0 or more"),
+    ("shuffle chunks 0", train("data.shuffle_chunks=0"), "data.shuffle_chunks' must be at least 1"),
+    ("shuffle chunks a word", train("data.shuffle_chunks=many"), "'data.shuffle_chunks' must be int, got 'many'"),
     ("distill temperature zero", train("train.distill_temperature=0"), "'train.distill_temperature' must be above 0"),
     ("distill weight above 1", train("train.distill_weight=1.5"), "'train.distill_weight' must be in [0, 1]"),
     ("distill params without model", train("train.distill_from={root}/a_file"),
