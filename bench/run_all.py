@@ -7,7 +7,8 @@ after it, the machine and the date. README's benchmark table is generated from t
 
 ``--only`` runs some of them and keeps the others' entries from the existing results.json. The
 CIFAR-10 parts need ../shared/data/cifar10-train.tar (extracted to a temporary directory; the reader
-and scaling runs read 1,000 images a class of it, packed as 4 shards as they are).
+and scaling runs read 1,000 images a class of it, packed as 4 shards as they are: SHARDS; the
+ResNet-18 scaling case 200 a class resized to 64x64: SHARDS64).
 """
 import argparse
 import datetime
@@ -49,7 +50,9 @@ def busy_share(seconds=2.0):
 def run(script, *args, shards=None):
     """One benchmark in its own process; its entry for results.json (SHARDS in its command stands
     for the temporary CIFAR-10 subset run_all packs)."""
-    command = " ".join(["python", f"bench/{script}.py", *("SHARDS" if a == shards else a for a in args)])
+    names = dict(zip(shards or [], ("SHARDS", "SHARDS64")))   # temporary folders, named as README explains them
+    command = " ".join(["python", f"bench/{script}.py",
+                        *(names.get(a) or (os.path.relpath(a, REPO) if a.startswith(REPO) else a) for a in args)])
     print(f"\n$ {command}", flush=True)
     with tempfile.NamedTemporaryFile(suffix=".jsonl") as record:
         busy, before, start = busy_share(), os.getloadavg(), time.time()
@@ -73,25 +76,34 @@ def plan(have_cifar, shards):
                                  *(["--cifar-tar", CIFAR_TAR] if have_cifar else [])]),
              ("models_vs_gluoncv", []), ("recipe_costs", []), ("trainer_vs_bare", []), ("hdf5_order", [])]
     if shards:
-        steps += [("scaling", ["--shards", shards, "--epochs", "3"]),
-                  ("reader_vs_imagerecorditer", ["--shards", shards, "--repeat", "3", "--many-shards", "1000",
+        steps += [("scaling", ["--shards", *shards, "--config", *SCALING_CONFIGS, "--epochs", "3"]),
+                  ("reader_vs_imagerecorditer", ["--shards", shards[0], "--repeat", "3", "--many-shards", "1000",
                                                  "--photos", "2000"])]
     return steps
 
 
-def packed_cifar(tmp, per_class=1000):
-    """The book's small-dataset case: 1,000 CIFAR-10 JPEGs a class, packed as 4 shards as they are."""
+SCALING_CONFIGS = [os.path.join(REPO, "configs", name) for name in ("cifar10_minivggnet.yaml",
+                                                                   "tiny_imagenet_resnet18.yaml")]
+
+
+def packed_cifar(tmp):
+    """The book's small-dataset case: 1,000 CIFAR-10 JPEGs a class, packed as 4 shards as they are;
+    and 200 a class resized to 64x64 for the ResNet-18 scaling case."""
     with tarfile.open(CIFAR_TAR) as tar:
         tar.extractall(os.path.join(tmp, "all"))
-    root = os.path.join(tmp, "all", "train")
-    subset = os.path.join(tmp, "subset")
+    return [_pack_subset(tmp, "shards", 1000, ["--pass-through"]),
+            _pack_subset(tmp, "shards64", 200, ["--size", "64x64"])]
+
+
+def _pack_subset(tmp, name, per_class, options):
+    root, subset = os.path.join(tmp, "all", "train"), os.path.join(tmp, f"{name}-images")
     for label in sorted(os.listdir(root)):
         os.makedirs(os.path.join(subset, label))
-        for name in sorted(os.listdir(os.path.join(root, label)))[:per_class]:
-            os.link(os.path.join(root, label, name), os.path.join(subset, label, name))
-    shards = os.path.join(tmp, "shards")
+        for image in sorted(os.listdir(os.path.join(root, label)))[:per_class]:
+            os.link(os.path.join(root, label, image), os.path.join(subset, label, image))
+    shards = os.path.join(tmp, name)
     subprocess.run([os.path.join(os.path.dirname(sys.executable), "mxdl-pack"), "build", subset, shards,
-                    "--shards", "4", "--pass-through"], check=True, capture_output=True)
+                    "--shards", "4", *options], check=True, capture_output=True)
     return shards
 
 

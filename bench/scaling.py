@@ -3,8 +3,8 @@ the cores, both through launch/train.sh with its defaults (each worker's thread 
 mxdl/budget.py), alternating, in one run. The same layouts on data.synthetic give the compute-only
 ceiling beside them, so the data pipeline's share is visible.
 
-    python bench/scaling.py --shards SHARDS [--config configs/cifar10_minivggnet.yaml] [--workers 2]
-                            [--epochs 2] [--repeat 2]
+    python bench/scaling.py --shards SHARDS [SHARDS64] [--config configs/cifar10_minivggnet.yaml
+                            [configs/tiny_imagenet_resnet18.yaml]] [--workers 2] [--epochs 2] [--repeat 2]
 
 Figures come from history.json: images/s over the epochs after the first (graph building and
 MKLDNN's first-call costs), summed over the workers, with the device's work finished before the
@@ -22,6 +22,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, REPO)
 from bench.common import figure, report  # noqa: E402
+from mxdl.data.manifest import Manifest  # noqa: E402
+from mxdl.data.shards import input_shape  # noqa: E402
 
 
 def one_run(config, np_, data, epochs):
@@ -39,34 +41,46 @@ def one_run(config, np_, data, epochs):
     return rate, wait
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--shards", required=True, help="RecordIO shards (e.g. CIFAR-10 packed by mxdl-pack)")
-    p.add_argument("--config", default=os.path.join(REPO, "configs", "cifar10_minivggnet.yaml"))
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--repeat", type=int, default=2)
-    args = p.parse_args()
-    real = [f"data.dir={args.shards}"]
-    synthetic = ["data.synthetic=true", "data.shape=[3,32,32]", "data.synthetic_classes=10",
-                 "data.synthetic_records=10000"]
+def measure(config, shards, workers, epochs, repeat):
+    """Pipeline efficiency and rates of one config on its shards against synthetic data of the same
+    size, classes and count."""
+    real = [f"data.dir={shards}"]
+    manifest = Manifest.load(shards)
+    synthetic = ["data.synthetic=true", f"data.shape=[{','.join(map(str, input_shape(manifest, None)))}]",
+                 f"data.synthetic_classes={len(manifest.classes)}",
+                 f"data.synthetic_records={manifest.split('train').records}"]
     results = {}
-    for _ in range(args.repeat):  # alternate the layouts: the machine's noise is large
+    for _ in range(repeat):  # alternate the layouts: the machine's noise is large
         for name, data in (("real", real), ("synthetic", synthetic)):
-            for np_ in (1, args.workers):
-                rate, wait = one_run(args.config, np_, data, args.epochs)
+            for np_ in (1, workers):
+                rate, wait = one_run(config, np_, data, epochs)
                 best = results.get((name, np_))
                 if best is None or rate > best[0]:
                     results[(name, np_)] = (rate, wait)
     cores = os.cpu_count()
-    efficiency = {np_: results[("real", np_)][0] / results[("synthetic", np_)][0] for np_ in (1, args.workers)}
-    figure(f"{os.path.basename(args.config)}: pipeline efficiency (real / synthetic images per second)",
+    efficiency = {np_: results[("real", np_)][0] / results[("synthetic", np_)][0] for np_ in (1, workers)}
+    figure(f"{os.path.basename(config)}: pipeline efficiency (real / synthetic images per second)",
            ", ".join(f"{np_} worker(s) x{e:.3f}" for np_, e in efficiency.items()),
            **{f"workers_{np_}": round(e, 3) for np_, e in efficiency.items()})
     for name in ("real", "synthetic"):
         rows = [(f"{np_} worker(s), {cores} cores in all (data-wait {results[(name, np_)][1]:.0%})",
-                 results[(name, np_)][0]) for np_ in (1, args.workers)]
-        report(f"{os.path.basename(args.config)}, {name} data, best of {args.repeat}", rows, rows[0][0])
+                 results[(name, np_)][0]) for np_ in (1, workers)]
+        report(f"{os.path.basename(config)}, {name} data, best of {repeat}", rows, rows[0][0])
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--shards", required=True, nargs="+",
+                   help="RecordIO shards (e.g. CIFAR-10 packed by mxdl-pack), one per --config")
+    p.add_argument("--config", nargs="+", default=[os.path.join(REPO, "configs", "cifar10_minivggnet.yaml")])
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--repeat", type=int, default=2)
+    args = p.parse_args()
+    if len(args.shards) != len(args.config):
+        p.error(f"{len(args.config)} --config and {len(args.shards)} --shards: give one shard folder per config")
+    for config, shards in zip(args.config, args.shards):
+        measure(config, shards, args.workers, args.epochs, args.repeat)
 
 
 if __name__ == "__main__":
