@@ -32,7 +32,7 @@ import time
 import numpy as np
 
 from mxdl.data.manifest import MANIFEST, Manifest, file_entries
-from mxdl.data.recordfile import IndexedRecordWriter, framed_images
+from mxdl.data.recordfile import HashedFile, IndexedRecordWriter, framed_images
 from mxdl.errors import RunFailed, UserError
 from mxdl.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text, make_folder, partial_files_removed
 from mxdl.topology import usable_cores
@@ -204,26 +204,31 @@ def _encoded_chunks(items, work, pool):
 
 
 def write_rec_shard(out, name, items, opts, pool, progress):
-    """Write ``name.rec/.idx/.lst`` (MXNet's indexed RecordIO and im2rec's list), then rename into place."""
+    """Write ``name.rec/.idx/.lst`` (MXNet's indexed RecordIO and im2rec's list), then rename into place;
+    returns the stats and the three files' manifest entries (sizes and checksums taken as written)."""
     tmp = {ext: os.path.join(out, f".{name}.{ext}.tmp") for ext in ("rec", "idx", "lst")}
     stats = ShardStats(len(items))
     work = functools.partial(_records_chunk, opts=opts)
     with partial_files_removed(list(tmp.values()), os.path.join(out, f"{name}.rec")):
         writer = IndexedRecordWriter(tmp["idx"], tmp["rec"])
-        with open(tmp["lst"], "w", buffering=1 << 20) as lst:
+        lst = HashedFile(tmp["lst"])
+        try:
             for start, (chunk, results, rows, prints, records, lengths) in _encoded_chunks(items, work, pool):
                 progress.update(len(chunk))
                 stats.prints[start: start + len(chunk)] = prints
                 written = [(item, result) for item, result in zip(chunk, results) if not isinstance(result, str)]
                 stats.skipped += [[item.path, result] for item, result in zip(chunk, results) if isinstance(result, str)]
                 lst.write("".join(f"{key}\t{item.label:f}\t{item.path}\n"
-                                  for key, (item, _) in enumerate(written, writer.count)))
+                                  for key, (item, _) in enumerate(written, writer.count)).encode())
                 writer.write_framed(records, lengths)
                 stats.add_rows([item.label for item, _ in written], [shape for _, shape in written], rows)
+        finally:
+            lst.close()
         writer.close()
         for ext in ("lst", "idx", "rec"):  # .rec last: its presence marks the shard complete
             os.replace(tmp[ext], os.path.join(out, f"{name}.{ext}"))
-    return stats
+    files = {"rec": writer.rec, "idx": writer.idx, "lst": lst}
+    return stats, {f"{name}.{ext}": files[ext].entry() for ext in ("rec", "idx", "lst")}
 
 
 def _check_room_for(path, size):
@@ -592,14 +597,13 @@ def _write_split(out, split_name, items, shards, fmt, opts, pool, progress, clas
                 f"{changed[0]}; writing it again" if changed else f"{name}: written by another mxdl-pack version; "
                                                                  f"writing it again")
         if fmt == "rec":
-            stats = write_rec_shard(out, name, chunk, opts, pool, progress)
-            files = [f"{name}.rec", f"{name}.idx", f"{name}.lst"]
-        else:
+            stats, files = write_rec_shard(out, name, chunk, opts, pool, progress)
+        else:   # h5py writes the file itself: it is read again for its checksum
             stats = write_h5_shard(out, name, chunk, opts, pool, progress, classes, compression)
-            files = [f"{name}.h5"]
+            files = file_entries(out, [f"{name}.h5"])
         fingerprints = stats.prints  # as the workers read the files, not as stat'ed before
         entry = {"name": name, "listed": len(chunk), **stats.to_json(),
-                 "files": file_entries(out, files), "inputs": _digest(fingerprints)}
+                 "files": files, "inputs": _digest(fingerprints)}
         _save_inputs(out, name, fingerprints)
         atomic_write_json(done, entry)
         info.append(entry)

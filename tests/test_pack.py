@@ -403,3 +403,20 @@ def test_a_rerun_rewrites_only_the_shard_whose_input_changed_and_names_the_file(
     assert [os.path.getmtime(p) == m for p, m in zip(shards, mtimes)] == [True, False]
     assert any(f"train-00001-of-00002: 1 input file(s) changed since it was written (size or time), e.g. {lst}"
                in line for line in lines)
+
+
+def test_checksums_taken_while_writing_are_the_files_checksums(photos_tree, tmp_path):
+    """The packer hashes .rec/.idx/.lst as it writes them (no second read); the manifest must still
+    hold each file's true size and sha256, with two workers and a skipped file among the records."""
+    from mxdl.data.manifest import file_digest
+    out = str(tmp_path / "o")
+    with open(os.path.join(photos_tree, "china", "3.jpg"), "r+b") as f:
+        f.truncate(200)   # cut short: skipped, so keys and offsets move past it
+    pack.build(photos_tree, out, shards=2, workers=2, **QUIET)
+    assert len(Manifest.load(out).skipped) == 1
+    entries = [(name, meta) for split in Manifest.load(out).splits.values() for shard in split.shards
+               for name, meta in shard.files.items()]
+    assert {name.rsplit(".", 1)[1] for name, _ in entries} == {"rec", "idx", "lst"}
+    for name, meta in entries:
+        path = os.path.join(out, name)
+        assert meta == {"bytes": os.path.getsize(path), "sha256": file_digest(path)}, name

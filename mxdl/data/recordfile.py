@@ -15,6 +15,7 @@ magic back between them. A record written whole has cflag 0.
 
 Image records start with MXNet's ``IRHeader`` (flag, label, id, id2) as ``<IfQQ``.
 """
+import hashlib
 import struct
 
 MAGIC = 0xCED7230A
@@ -73,18 +74,39 @@ def framed_images(labels, payloads):
     return b"".join(parts), [len(p) for p in parts]
 
 
+class HashedFile:
+    """A file written through a 1 MB buffer, with the size and sha256 of what was written: the
+    manifest's checksums without reading every shard again after packing it (at 0.75 s a GiB from
+    the page cache, minutes for an ImageNet-sized dataset, more from disk)."""
+
+    def __init__(self, path):
+        self.file = open(path, "wb", buffering=1 << 20)
+        self.sha256, self.size = hashlib.sha256(), 0
+
+    def write(self, data):
+        self.file.write(data)
+        self.sha256.update(data)
+        self.size += len(data)
+
+    def entry(self):
+        """The manifest's record of this file (see manifest.file_entries)."""
+        return {"bytes": self.size, "sha256": self.sha256.hexdigest()}
+
+    def close(self):
+        self.file.close()
+
+
 class IndexedRecordWriter:
     """A ``.rec`` and its ``.idx`` (``key<TAB>offset`` lines), as MXIndexedRecordIO writes them."""
 
     def __init__(self, idx_path, rec_path):
-        self.rec = open(rec_path, "wb", buffering=1 << 20)
-        self.idx = open(idx_path, "w", buffering=1 << 20)
+        self.rec, self.idx = HashedFile(rec_path), HashedFile(idx_path)
         self.offset = self.count = 0
 
     def write(self, key, data):
         framed = frame(data)
         self.rec.write(framed)
-        self.idx.write(f"{key}\t{self.offset}\n")
+        self.idx.write(f"{key}\t{self.offset}\n".encode())
         self.offset += len(framed)
         self.count += 1
 
@@ -99,11 +121,10 @@ class IndexedRecordWriter:
             lines.append(f"{key}\t{self.offset + offset}\n")
             offset += length
         self.rec.write(records)
-        self.idx.write("".join(lines))
+        self.idx.write("".join(lines).encode())
         self.offset += offset
         self.count += len(lengths)
 
     def close(self):
         for f in (self.rec, self.idx):
-            f.flush()
             f.close()
