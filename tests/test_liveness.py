@@ -94,6 +94,7 @@ def _launcher(run_dir, *args):
                             start_new_session=True, preexec_fn=as_from_a_terminal)
 
 
+@pytest.mark.slow
 @pytest.mark.long   # 75 s (two launches and a 30 s heartbeat timeout): the longest test of make test
 def test_a_sigkilled_launcher_leaves_no_job_and_a_second_start_is_refused_while_it_runs(digits_rec, tmp_path):
     run_dir = str(tmp_path / "run")
