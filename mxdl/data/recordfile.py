@@ -103,15 +103,9 @@ class IndexedRecordWriter:
         self.rec, self.idx = HashedFile(rec_path), HashedFile(idx_path)
         self.offset = self.count = 0
 
-    def write(self, key, data):
-        framed = frame(data)
-        self.rec.write(framed)
-        self.idx.write(f"{key}\t{self.offset}\n".encode())
-        self.offset += len(framed)
-        self.count += 1
-
     def write_framed(self, records, lengths):
-        """Records from :func:`framed_images`, keyed from the next key on (as ``write`` keys them)."""
+        """Records from :func:`framed_images`, keyed from the next key on (0 for the first record of
+        the shard, as MXNet's writers key them in im2rec's .lst order)."""
         records, first = bytearray(records), self.count
         if first + len(lengths) >= MAGIC:
             raise ValueError(f"a shard holds fewer than {MAGIC} records")
