@@ -49,10 +49,10 @@ def read_file(path):
         return f"unreadable ({err.strerror or err})", stat_print(path)
     try:
         st = os.fstat(fd)
-        parts = [os.read(fd, st.st_size + 1)]
-        while len(parts[-1]) and sum(map(len, parts)) > st.st_size:  # grew since fstat: read to the end
-            parts.append(os.read(fd, 1 << 20))
-        return b"".join(parts) if len(parts) > 1 else parts[0], (st.st_size, st.st_mtime_ns)
+        raw = os.read(fd, st.st_size + 1)
+        if len(raw) > st.st_size:  # grew since fstat: read to the end
+            raw += b"".join(iter(lambda: os.read(fd, 1 << 20), b""))
+        return raw, (st.st_size, st.st_mtime_ns)
     except OSError as err:
         return f"unreadable ({err.strerror or err})", stat_print(path)
     finally:

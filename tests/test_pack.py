@@ -416,3 +416,19 @@ def test_checksums_taken_while_writing_are_the_files_checksums(photos_tree, tmp_
     for name, meta in entries:
         path = os.path.join(out, name)
         assert meta == {"bytes": os.path.getsize(path), "sha256": file_digest(path)}, name
+
+
+def test_a_file_that_grows_while_read_is_read_whole(tmp_path, monkeypatch):
+    """The packing worker reads size-from-fstat + 1 bytes; a file longer by then is read to its end."""
+    from recordio_tools import images
+    path = tmp_path / "a.jpg"
+    path.write_bytes(os.urandom(3 << 20))
+    real_fstat = os.fstat
+
+    class Shorter:  # the size fstat saw before the file grew
+        def __init__(self, st):
+            self.st_size, self.st_mtime_ns = st.st_size - (2 << 20) - 5, st.st_mtime_ns
+
+    monkeypatch.setattr(images.os, "fstat", lambda fd: Shorter(real_fstat(fd)))
+    raw, (size, _) = images.read_file(str(path))
+    assert raw == path.read_bytes() and size == (1 << 20) - 5
