@@ -13,7 +13,9 @@ No trial may run past its bound, and every checkpoint left must load.
 
 Needs root and network namespaces (it says which is missing). Faults: rank_kill, rank_stop,
 link_down (10-60 s), bandwidth_collapse (1 Mbit/s for 30 s), sshd_kill, ctrl_c_at_checkpoint,
-launcher_kill (then the same command again).
+launcher_kill (then the same command again), full_disk (the run directory's small tmpfs filled,
+freed 20-40 s later, as an operator would), damaged_record (bytes of one record in the trial's copy
+of the shards overwritten; the re-run gets the shards back, as from a re-pack).
 """
 import argparse
 import glob
@@ -37,7 +39,8 @@ HOSTS = ",".join(f"10.233.0.{n}:1" for n in range(1, NODES + 1))
 EPOCHS = 8
 BOUND_S = 420          # a trial still running after this long has hung
 FAULTS = ("rank_kill", "rank_stop", "link_down", "bandwidth_collapse", "sshd_kill", "ctrl_c_at_checkpoint",
-          "launcher_kill")
+          "launcher_kill", "full_disk", "damaged_record")
+DISK_MB = 48           # the small disk a full_disk trial runs on: room for a digits run and its checkpoints
 
 
 def why_not_here():
@@ -184,6 +187,27 @@ def fault_launcher_kill(ctx, rng):
     return "launcher SIGKILLed, then the same command again"
 
 
+def fault_full_disk(ctx, rng):
+    """Fill the run directory's file system to its last byte; free it 20-40 s later."""
+    filler, seconds = os.path.join(ctx["run"], "filler"), rng.randint(20, 40)
+    subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=64k"], capture_output=True)  # ends at ENOSPC
+    ctx["later"].append((time.time() + seconds, lambda: os.remove(filler)))
+    return f"run directory's disk full for {seconds} s"
+
+
+def fault_damaged_record(ctx, rng):
+    """Overwrite 64 bytes inside one training record with noise; the shards come back before the re-run."""
+    shard = rng.choice(sorted(glob.glob(os.path.join(ctx["shards"], "train-*.rec"))))
+    offsets = [int(line.split("\t")[1]) for line in open(shard[:-len(".rec")] + ".idx")]
+    record = rng.randrange(len(offsets))
+    original = open(shard, "rb").read()
+    with open(shard, "r+b") as f:
+        f.seek(offsets[record] + 8 + 24 + rng.randrange(16))  # past RecordIO's and the image's headers
+        f.write(bytes(rng.randrange(256) for _ in range(64)))
+    ctx["later"].append((float("inf"), lambda: open(shard, "wb").write(original)))  # at the trial's end
+    return f"record {record} of {os.path.basename(shard)} damaged"
+
+
 # ---- one trial ------------------------------------------------------------------------------------
 
 def checkpoints_load(run_dir):
@@ -243,8 +267,12 @@ def _again(ctx, shards, resume):
 
 
 def trial(number, fault, rng, state, shards, baseline):
-    run = tempfile.mkdtemp(prefix=f"mxdl-chaos-{number:02d}-")
-    ctx = {"state": state, "run": run, "later": [], "cleanup": []}
+    # a full disk strikes the small tmpfs mounted before the nodes started (mounts made later do not
+    # reach their sshd); a damaged record strikes a copy of the shards, never the shared ones
+    run = tempfile.mkdtemp(prefix=f"mxdl-chaos-{number:02d}-", dir=_small_disk(state) if fault == "full_disk" else None)
+    if fault == "damaged_record":
+        shards = shutil.copytree(shards, os.path.join(run + "-shards"))
+    ctx = {"state": state, "run": run, "shards": shards, "later": [], "cleanup": []}
     ctx["job"] = Job(state, shards, run).start()
     struck, what = _strike(ctx, fault, rng)
     code = _follow(ctx)
@@ -261,7 +289,14 @@ def trial(number, fault, rng, state, shards, baseline):
         undo()
     if ctx.get("restart_cluster"):
         subprocess.run([CLUSTER, "up", state, "--nodes", str(NODES)], check=True, capture_output=True)
-    return _outcome(row, ctx, shards, baseline)
+    row = _outcome(row, ctx, shards, baseline)
+    if fault == "damaged_record":
+        shutil.rmtree(shards, ignore_errors=True)
+    return row
+
+
+def _small_disk(state):
+    return os.path.join(os.path.dirname(state), "small-disk")
 
 
 def _outcome(row, ctx, shards, baseline):
@@ -313,6 +348,9 @@ def run_trials(args, faults, rng):
     with tempfile.TemporaryDirectory(prefix="mxdl-chaos-") as tmp:
         state, shards = os.path.join(tmp, "cluster"), os.path.join(tmp, "shards")
         _pack_digits(tmp, shards)
+        os.makedirs(_small_disk(state))
+        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={DISK_MB}m", "mxdl-chaos-disk", _small_disk(state)],
+                       check=True)
         subprocess.run([CLUSTER, "up", state, "--nodes", str(NODES)], check=True, capture_output=True)
         try:
             base = Job(state, shards, os.path.join(tmp, "baseline")).start()
@@ -328,6 +366,7 @@ def run_trials(args, faults, rng):
             return rows
         finally:
             subprocess.run([CLUSTER, "down", state], capture_output=True)
+            subprocess.run(["umount", _small_disk(state)], capture_output=True)
 
 
 def _seconds(value):

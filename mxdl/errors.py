@@ -8,6 +8,7 @@ here: ``--help`` texts are made from them, and launch/train.sh reads them
 import errno
 import functools
 import importlib.util
+import os
 import sys
 
 from . import topology
@@ -46,8 +47,9 @@ class RunFailed(Exception):
 
 class DamagedData(RunFailed):
     """A record that does not read. Each worker reads its own records, so the worker that found it
-    says so, whatever its rank (other endings are said once, by rank 0). ``problem`` is the message
-    without its advice, for mxdl-pack verify's own report."""
+    says so, whatever its rank (other endings are said once, by rank 0). It ends with EXIT_USAGE: the
+    input is wrong, and the launcher does not restart a job that would read it again. ``problem`` is
+    the message without its advice, for mxdl-pack verify's own report."""
 
     def __init__(self, problem, advice):
         super().__init__(f"{problem}; {advice}")
@@ -81,6 +83,22 @@ def disk_failure(err):
             "command again")
 
 
+HOROVOD_SHUT_DOWN = "Horovod has been shut down"
+PEER_ENDED = ("Horovod shut down: another worker failed or stopped responding first "
+              "(its own line, or the launcher's, says which)")
+
+
+def ended_by_a_peer(err):
+    """Horovod ended under this worker because another one failed (or ended) first. Every other
+    worker would print the same 35-line traceback, burying the one line that says what happened.
+    The shut-down may sit earlier in the chain, under a later error in cleanup code."""
+    while err is not None:
+        if HOROVOD_SHUT_DOWN in str(err):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
 def cli_entry(main):
     """Wrap a console entry point: UserError (and a missing mxnet) becomes one line and exit code 2.
 
@@ -90,15 +108,15 @@ def cli_entry(main):
     @functools.wraps(main)
     def wrapper(argv=None):
         args = sys.argv[1:] if argv is None else argv
+        speaks = topology.is_primary()  # one line from rank 0, not one from every worker
         try:
             if _mxnet_missing() and not {"-h", "--help"} & set(args):
                 raise ModuleNotFoundError(NO_MXNET, name="mxnet")
             return main(argv)
         except UserError as err:
             message, code = f"error: {err}", EXIT_USAGE
-        except DamagedData as err:
-            print(f"error: {err}", file=sys.stderr)
-            return EXIT_FAILED
+        except DamagedData as err:  # input, like a UserError (a restart reads the same bytes), said by any rank
+            message, code, speaks = f"error: {err}", EXIT_USAGE, True
         except RunFailed as err:
             message, code = f"error: {err}", EXIT_FAILED
         except ModuleNotFoundError as err:
@@ -109,12 +127,27 @@ def cli_entry(main):
             if disk_failure(err) is None:
                 raise
             message, code = f"error: {disk_failure(err)}", EXIT_FAILED
+        except Exception as err:
+            if not ended_by_a_peer(err):
+                raise
+            message, code = f"error: {PEER_ENDED}", EXIT_FAILED
         except KeyboardInterrupt:  # files are written atomically, so what is finished stays usable
             message, code = "interrupted: finished files are kept; the same command continues", EXIT_INTERRUPTED
-        if topology.is_primary():
-            print(message, file=sys.stderr)  # one line, from rank 0 only
+        if speaks:
+            print(message, file=sys.stderr)
+        if topology.size() > 1:
+            _leave_at_once(code)
         return code
     return wrapper
+
+
+def _leave_at_once(code):
+    """End a worker of a multi-worker job now, past the interpreter's exit hooks: mxnet's and Horovod's
+    wait on the other workers or fail again on a shut-down Horovod (a traceback each). The worker that
+    found the problem then ends before the others notice it, so horovodrun names it first."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def main(argv=None):

@@ -17,12 +17,16 @@ never say it are the ones that stopped responding.
 import re
 import sys
 
+from .errors import PEER_ENDED
+from .train.stop import STOP_ANNOUNCED
+
 PROCESS_EXIT = re.compile(r"^Process (\d+) exit with status code (-?\d+)")
 WORKER_LINE = re.compile(r"^\[(\d+)\]<std(?:out|err)>:")
 WORKER_PREFIX = re.compile(r"^\[(\d+)\]<std(?:out|err)>:")
 CXX_LOG = re.compile(r"^\[\d\d:\d\d:\d\d\] \S+\.(?:cc|h|cpp):\d+: ")
 OTHER_RANK_SHOWN = re.compile(r"^(error|warning|WARNING|ERROR)\b|second stop signal")
 TIMED_OUT = "Timed out waiting"
+HOROVODRUN_ENDS_THE_REST = "Terminating remaining workers after failure of Process"
 HOROVODRUN_GAVE_UP = "RuntimeError: Horovod detected that one or more processes exited"
 
 
@@ -30,13 +34,13 @@ def _ranks(ranks):
     return ("rank " if len(ranks) == 1 else "ranks ") + ", ".join(map(str, ranks))
 
 
-def first_exit(lines):
-    """``(rank, exit code)`` of the first worker to end, or None."""
-    for line in lines:
-        ended = PROCESS_EXIT.match(line)
-        if ended:
-            return int(ended.group(1)), int(ended.group(2))
-    return None
+def first_exit(lines, pass_over_followers=True):
+    """``(rank, exit code)`` of the first worker to end, or None. A worker that said another one
+    failed first (mxdl.errors.PEER_ENDED) is passed over when it won the race to exit."""
+    followers = {int(worker.group(1)) for worker, line in ((WORKER_LINE.match(l), l) for l in lines)
+                 if worker and PEER_ENDED in line and pass_over_followers}
+    ended = [(int(m.group(1)), int(m.group(2))) for m in map(PROCESS_EXIT.match, lines) if m]
+    return next((e for e in ended if e[0] not in followers), ended[0] if ended else None)
 
 
 def diagnose(lines, np):
@@ -50,7 +54,7 @@ def diagnose(lines, np):
         return None, "no worker reported its exit"
     rank, code = first
     silent = sorted(set(range(np)) - timed_out)
-    if timed_out and silent and rank in timed_out:
+    if timed_out and silent and first_exit(lines, pass_over_followers=False)[0] in timed_out:
         return silent[0], (f"{_ranks(silent)} stopped responding: {_ranks(sorted(timed_out))} timed out "
                            "waiting for it (a stopped or hung process, or a lost network link)")
     why = f"rank {rank} failed first with exit code {code}"
@@ -76,8 +80,13 @@ def filter_stream(src, dst):
     def show(lines):
         dst.writelines(shown for shown in map(terminal_line, lines) if shown is not None)
 
-    held = []
+    held, ending = [], False
     for line in src:
+        # horovodrun ends the other workers with SIGTERM, which they take as a stop request: their
+        # "stopping ... saving a checkpoint" would promise what the teardown does not keep
+        ending = ending or line.startswith(HOROVODRUN_ENDS_THE_REST)
+        if ending and STOP_ANNOUNCED in line:
+            continue
         if held and WORKER_LINE.match(line):
             show(held)
             held = []

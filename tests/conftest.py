@@ -108,11 +108,18 @@ def wait_for_file(path, proc=None, timeout=120, holds=None):
                     return
             except (FileNotFoundError, ValueError):  # not there yet, or (JSON) caught mid-write
                 pass
-            assert proc is None or proc.poll() is None, f"the process ended before {path} was ready"
+            assert proc is None or proc.poll() is None, _ended_early(proc, path)
             assert time.time() < deadline, f"{path} was not ready after {timeout} s"
             events.wait(0.5)  # returns at the first change; the bound re-checks that proc still runs
     finally:
         events.close()
+
+
+def _ended_early(proc, path):
+    """The failure message when ``proc`` ended before ``path`` was ready: its exit status and the
+    end of what it printed, so a failure seen once in CI says why."""
+    out = proc.communicate()[0] if proc.stdout else ""
+    return f"the process ended (exit {proc.returncode}) before {path} was ready; it printed:\n{(out or '')[-4000:]}"
 
 
 def wait_gone(pids, timeout=30):

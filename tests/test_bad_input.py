@@ -604,9 +604,28 @@ def test_a_damaged_record_is_named_in_training_and_evaluation(world, tmp_path, h
     for script, *args in runs:
         proc = run_in_process(script, *args, check=False)
         err = proc.stderr.strip()
-        assert proc.returncode == 1 and "Traceback" not in err and len(err.splitlines()) == 1, err
+        assert proc.returncode == 2 and "Traceback" not in err and len(err.splitlines()) == 1, err
         assert expected in err and f"mxdl-pack verify {shards}" in err, err
         assert script == "mxdl-eval" or why in err, err  # evaluation reads through MXNet's own reader
+
+
+@pytest.mark.slow
+def test_a_damaged_record_under_the_launcher_is_the_finders_line_and_is_not_restarted(world, tmp_path):
+    """The other worker printed a 35-line "Horovod has been shut down" traceback, and the damaged
+    record (read again by any restart) was restarted with exit 1."""
+    shards = tmp_path / "shards"
+    shutil.copytree(world["rec"], shards)
+    for name in sorted(p[:-4] for p in os.listdir(shards) if p.startswith("train") and p.endswith(".rec")):
+        _damage_record(shards, name, 5, header=False)
+    env = dict(os.environ, PATH=BIN + os.pathsep + os.environ["PATH"])
+    proc = subprocess.run([LAUNCH, CONFIG, f"data.dir={shards}", "--np", "2", "--output", str(tmp_path / "run"),
+                           "--no-verify-data", "--max-restarts", "2", "train.epochs=2"],
+                          capture_output=True, text=True, cwd=REPO, env=env, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out[-3000:]
+    assert "Traceback" not in out and "Horovod has been shut down" not in out, out[-3000:]
+    assert "record 5 (key 5" in out and "a worker refused its input (the error above); not restarted" in out, out
+    assert "restart 1 of 2" not in out and "saving a checkpoint" not in out, out
 
 
 @pytest.mark.slow

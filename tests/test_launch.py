@@ -294,6 +294,26 @@ def test_the_terminal_shows_rank_0_plainly_and_no_cxx_log():
                               "[rank 1] error: shard train-00001.rec: record 3 is damaged\n+ horovodrun -np 2\n")
 
 
+def test_a_worker_ended_by_the_first_ones_failure_is_not_blamed_nor_its_stop_shown():
+    """The first worker to fail exits at once and horovodrun ends the rest with SIGTERM, which they
+    take as a stop request. A follower can still win the race to exit; it said so, so it is passed
+    over. Its "stopping ... saving a checkpoint" would promise a checkpoint the teardown never writes."""
+    import io
+    from mxdl.errors import PEER_ENDED
+    from mxdl.joblog import diagnose, filter_stream
+    log = [_worker(1, "error: shard train-00001.rec: record 3 is damaged"), _worker(0, f"error: {PEER_ENDED}"),
+           "Process 0 exit with status code 1.\n", "Terminating remaining workers after failure of Process 0.\n",
+           _worker(1, "SIGTERM received: stopping at the next check step (every 10 steps)"),
+           "Process 1 exit with status code 2.\n"]
+    assert diagnose(log, 2) == (1, "rank 1 failed first with exit code 2")
+    assert diagnose(log[2:], 2)[0] == 0   # no follower's word: the first to end is blamed, as before
+    out = io.StringIO()
+    filter_stream(iter([_worker(0, "SIGTERM received: stopping at the next check step"),
+                        "Terminating remaining workers after failure of Process 1.\n",
+                        _worker(0, "SIGTERM received: stopping at the next check step")]), out)
+    assert out.getvalue().count("SIGTERM received") == 1   # a stop asked before the teardown is still shown
+
+
 @pytest.mark.slow
 @pytest.mark.long
 def test_a_stopped_worker_is_named_by_the_launcher(digits_rec, tmp_path):

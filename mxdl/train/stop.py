@@ -14,6 +14,7 @@ import sys
 import time
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
+STOP_ANNOUNCED = " received: stopping at the next check step"   # after the signal's name; mxdl.joblog reads it
 
 
 class StopRequest:
@@ -40,7 +41,7 @@ class StopRequest:
             sys.stderr.flush()
             os._exit(130)
         self.requested, self.reason, self.requested_at = True, signal.Signals(signum).name, time.time()
-        sys.stderr.write(f"{self.reason} received: stopping at the next check step (every {self.check_every} "
+        sys.stderr.write(f"{self.reason}{STOP_ANNOUNCED} (every {self.check_every} "
                          "steps, train.stop_check_interval) and saving a checkpoint (press ctrl+c again to abort "
                          "without saving)\n")
         sys.stderr.flush()
