@@ -121,6 +121,8 @@ SCHEMA = {
         "head_units": Key(int, 256, "units of the book's head", valid=AT_LEAST_1),
         "last_gamma": Key(bool, False, "start the last batch-norm gamma of each residual block at zero, so "
                                        "every block starts as the identity (Goyal et al. 2017; ResNets)"),
+        "sync_bn": Key(bool, False, "BatchNorm statistics over all workers' batches, not each worker's own "
+                                    "(small per-GPU batches); runs the network without hybridize"),
     },
     "data": {
         "dir": Key((str, type(None)), None, "shard directory written by mxdl-pack build (required unless "

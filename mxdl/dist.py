@@ -65,6 +65,13 @@ class Dist:
         out = self.hvd.allreduce(mx.nd.array(values, dtype="float64"), average=False, name=name)
         return out.asnumpy()
 
+    def sum_arrays(self, array, name):
+        """Sum an NDArray over workers on its own device, with no host copy (model.sync_bn's
+        statistics and their gradients; a copy in one process)."""
+        if self.hvd is None or self.size == 1:
+            return array.copy()
+        return self.hvd.allreduce(array, average=False, name=name)
+
     def barrier(self, name):
         self.allreduce_sum([0.0], name)
 

@@ -36,17 +36,23 @@ class Classifier(nn.HybridBlock):
         return self.output(self.features(x))
 
 
+def batchnorm_layers(net):
+    """Every nn.BatchNorm in ``net``, in the order of its children."""
+    found = []
+
+    def visit(block):
+        if isinstance(block, nn.BatchNorm):
+            found.append(block)
+        for child in block._children.values():
+            visit(child)
+    visit(net)
+    return found
+
+
 def batchnorm_running_stats(net):
     """Every BatchNorm's running mean and variance, sorted by name: the state workers must agree on.
 
     Frozen weights (also ``grad_req='null'``) are left out: they never change, so they never differ.
     """
-    params = []
-
-    def visit(block):
-        if isinstance(block, nn.BatchNorm):
-            params.extend(p for p in (block.running_mean, block.running_var) if p._data is not None)
-        for child in block._children.values():
-            visit(child)
-    visit(net)
+    params = [p for bn in batchnorm_layers(net) for p in (bn.running_mean, bn.running_var) if p._data is not None]
     return sorted(params, key=lambda p: p.name)

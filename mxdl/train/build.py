@@ -7,7 +7,9 @@ import numpy as np
 
 from ..errors import UserError
 from ..models.network import build_network
+from ..models.layers import batchnorm_layers
 from ..models.resnet import zero_last_gamma
+from ..models.sync_bn import synchronize
 from .distill import teacher_reference
 from .schedule import Schedule
 
@@ -51,6 +53,22 @@ def network(cfg, ident, ctx):
     net.initialize(make_initializer(m["init"]), ctx=ctx)
     exclude_from_weight_decay(net)
     return net
+
+
+def synchronize_batchnorm(cfg, net, dist, log):
+    """model.sync_bn: every BatchNorm's statistics over all workers (mxdl/models/sync_bn.py). Returns
+    whether it did, in which case the network must run without hybridize."""
+    if not cfg["model"]["sync_bn"]:
+        return False
+    layers = len(batchnorm_layers(net))
+    if dist.primary and not layers:
+        log.warning(f"model.sync_bn=true: {cfg['model']['name']} has no BatchNorm layer; nothing to synchronize")
+    elif dist.primary and dist.size == 1:
+        log.info("model.sync_bn: one worker, whose statistics are already the whole batch's; left as it is")
+    elif dist.primary:
+        log.info(f"model.sync_bn: {layers} BatchNorm layers take their statistics over all {dist.size} workers "
+                 "(an allreduce each, forward and backward); the network runs without hybridize")
+    return dist.size > 1 and layers > 0 and synchronize(net, dist.sum_arrays) > 0
 
 
 def optimizer_params(cfg, lr):

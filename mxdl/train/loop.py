@@ -130,6 +130,7 @@ class Run:
         build.seed_everything(self.cfg["train"]["seed"])
         init_amp(self.cfg["train"]["amp"], self.ctx)
         self.net = build.network(self.cfg, self.identity, self.ctx)
+        self.synced_bn = build.synchronize_batchnorm(self.cfg, self.net, self.dist, self.log)
         self.schedule = build.schedule(self.cfg, self.spe, self.dist.size)
         self.trainer = build.trainer(self.cfg, self.net, self.dist, self.schedule)
 
@@ -169,7 +170,7 @@ class Run:
         t = self.cfg["train"]
         self.dist.broadcast_parameters(self.net.collect_params())
         self.static_alloc = t["static_alloc"] if t["static_alloc"] is not None else self.budget.gpus > 0
-        if t["hybridize"]:
+        if t["hybridize"] and not self.synced_bn:  # a synchronized BatchNorm's allreduce is not a graph op
             self.net.hybridize(static_alloc=self.static_alloc, static_shape=self.static_alloc)
         from ..data.shards import class_weights
         weights = class_weights(self.data.manifest, self.cfg["data"]["train_split"], t["class_weights"])
@@ -489,7 +490,7 @@ class Run:
     def export(self):
         """Symbol JSON + params loadable by plain MXNet (``SymbolBlock.imports``), written atomically."""
         self.settle_statistics()
-        if not self.cfg["train"]["hybridize"]:
+        if not self.cfg["train"]["hybridize"] or self.synced_bn:  # traced as plain BatchNorm: inference's own
             self.net.hybridize()
         export_symbol(self.net, self.shape, {**self.preprocess(), "model": self.cfg["model"]}, self.run_dir,
                       self.epochs, build.input_dtype(self.cfg), self.ctx)
