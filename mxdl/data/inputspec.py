@@ -44,7 +44,9 @@ def steps(spec):
         out.append({"op": "resize_shorter", "size": pack["size"], "interpolation": "area", "rounding": "round"})
     if spec.get("resize"):
         out.append({"op": "resize_shorter", "size": spec["resize"], "interpolation": "bilinear", "rounding": "floor"})
-    out.append({"op": "center_crop", "width": w, "height": h, "if_smaller": "resize up to it (area)"})
+    out.append({"op": "center_crop", "width": w, "height": h,
+                "if_smaller": "bilinear: a short image's height to the crop's, then a narrow one's width to "
+                              "the crop's, each keeping the aspect with the other side floored"})
     out.append({"op": "normalize", "formula": "(pixel - mean) * scale", "mean": spec.get("mean"),
                 "scale": spec.get("scale")})
     return out

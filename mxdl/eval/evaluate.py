@@ -5,7 +5,7 @@ import os
 import cv2
 import numpy as np
 
-from ..data.preprocess import center_crop, gray_to_rgb, ten_crop
+from ..data.preprocess import center_crop, enlarge_as_recorditer, gray_to_rgb, ten_crop
 from ..errors import UserError
 from .metrics import confusion_png, rank_k, report
 
@@ -69,8 +69,8 @@ def fit_to_input(image, shape, ten):
     if image.shape[2] != c:
         image = gray_to_rgb(image) if c == 3 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)[..., None]
     if image.shape[0] < h or image.shape[1] < w:
-        image = cv2.resize(image, (max(w, image.shape[1]), max(h, image.shape[0])), interpolation=cv2.INTER_AREA)
-        image = image[..., None] if image.ndim == 2 else image
+        enlarged = enlarge_as_recorditer(image, w, h)
+        image = enlarged[..., None] if enlarged.ndim < image.ndim else enlarged
     return ten_crop(image, w, h) if ten else center_crop(image, w, h)[None]
 
 

@@ -32,9 +32,10 @@ def _resize(image, h, w, interpolation):
 
 def _crop(image, width, height):
     h, w = image.shape[:2]
-    if h < height or w < width:
-        image = _resize(image, max(h, height), max(w, width), "area")
-        h, w = image.shape[:2]
+    if h < height:   # the step's "if_smaller", read as a server would implement it
+        image, h, w = _resize(image, height, w * height // h, "bilinear"), height, w * height // h
+    if w < width:
+        image, h, w = _resize(image, h * width // w, width, "bilinear"), h * width // w, width
     top, left = (h - height) // 2, (w - width) // 2
     return image[top: top + height, left: left + width]
 
