@@ -174,8 +174,9 @@ def fault_sshd_kill(ctx, rng):
 
 
 def fault_ctrl_c_at_checkpoint(ctx, rng):
-    """ctrl+c the moment an epoch ends (history.json grows), when its checkpoint is being written."""
-    done = _epochs_done(ctx["run"])
+    """ctrl+c the moment an epoch ends (history.json grows), when its checkpoint is being written; an
+    epoch before the last, or the stop would find the run already finished."""
+    done = min(_epochs_done(ctx["run"]), EPOCHS - 2)
     _wait_for(lambda: _epochs_done(ctx["run"]) > done, ctx["job"], 120)
     os.killpg(ctx["job"].proc.pid, signal.SIGINT)
     return "ctrl+c as an epoch ended and its checkpoint was written"
@@ -219,13 +220,16 @@ def checkpoints_load(run_dir):
     return True
 
 
-def judge(run_dir, baseline):
-    """{epochs_once, final_acc, acc_within_1pt}: every epoch once, and the final accuracy against the
-    fault-free run's (on the digits' 360 validation images a point is under 4 images)."""
+def judge(run_dir, baselines):
+    """{epochs_once, final_acc, acc_within_1pt}: every epoch once, and the final accuracy within a
+    point of a fault-free run's (the nearest: with 3 workers, fault-free runs themselves differ, as
+    Horovod fuses tensors as they become ready and a 3-way sum's rounding depends on where a value
+    falls in the fused buffer; on the digits' 360 validation images a point is under 4 images)."""
     epochs = json.load(open(os.path.join(run_dir, "history.json")))["epochs"]
     acc = epochs[-1].get("val_acc") or 0.0
+    nearest = min(baselines, key=lambda b: abs(acc - b))
     return {"epochs_once": [e["epoch"] for e in epochs] == list(range(1, EPOCHS + 1)), "final_acc": acc,
-            "baseline_acc": baseline, "acc_within_1pt": abs(acc - baseline) <= 0.01}
+            "baseline_acc": nearest, "acc_within_1pt": abs(acc - nearest) <= 0.01}
 
 
 def _run_pending(ctx, final=False):
@@ -266,7 +270,7 @@ def _again(ctx, shards, resume):
         time.sleep(5)
 
 
-def trial(number, fault, rng, state, shards, baseline):
+def trial(number, fault, rng, state, shards, baselines):
     # a full disk strikes the small tmpfs mounted before the nodes started (mounts made later do not
     # reach their sshd); a damaged record strikes a copy of the shards, never the shared ones
     run = tempfile.mkdtemp(prefix=f"mxdl-chaos-{number:02d}-", dir=_small_disk(state) if fault == "full_disk" else None)
@@ -280,7 +284,8 @@ def trial(number, fault, rng, state, shards, baseline):
     row = {"trial": number, "fault": fault, "what": what, "at_s": None if struck is None else struck - job.t0,
            "exit": code}
     after = struck or job.t0
-    noticed = [job.first(t, after) for t in ("job failed", "stopping:", "stopped with a checkpoint")]
+    noticed = [job.first(t, after) for t in ("job failed", "stopping:", "stopped with a checkpoint",
+                                             "refused its input")]
     noticed = [t for t in noticed if t]
     row["detect_s"] = min(noticed) - after if noticed else None
     restarted = job.first("restart 1 of", after)
@@ -289,7 +294,7 @@ def trial(number, fault, rng, state, shards, baseline):
         undo()
     if ctx.get("restart_cluster"):
         subprocess.run([CLUSTER, "up", state, "--nodes", str(NODES)], check=True, capture_output=True)
-    row = _outcome(row, ctx, shards, baseline)
+    row = _outcome(row, ctx, shards, baselines)
     if fault == "damaged_record":
         shutil.rmtree(shards, ignore_errors=True)
     return row
@@ -299,7 +304,7 @@ def _small_disk(state):
     return os.path.join(os.path.dirname(state), "small-disk")
 
 
-def _outcome(row, ctx, shards, baseline):
+def _outcome(row, ctx, shards, baselines):
     code, run = row["exit"], ctx["run"]
     if code is None:
         row.update(outcome="hung", ok=False)
@@ -312,7 +317,7 @@ def _outcome(row, ctx, shards, baseline):
         if code != 0:
             row.update(outcome=f"re-run failed ({code})", ok=False)
             return row
-    row.update(judge(run, baseline))
+    row.update(judge(run, baselines))
     what = f"val_acc {row['final_acc']:.4f}" if row["epochs_once"] else "an epoch missing or repeated"
     row.update(outcome=("finished" if row["exit"] == 0 else "one-line stop, re-run finished") + f"; {what}",
                ok=row["epochs_once"] and row["acc_within_1pt"] and row["checkpoints_load"])
@@ -325,6 +330,7 @@ def main():
     p.add_argument("--trials", type=int, default=30)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--faults", default="all")
+    p.add_argument("--baselines", type=int, default=3, help="fault-free runs to judge the trials against")
     p.add_argument("--json", help="write the rows here")
     args = p.parse_args()
     reason = why_not_here()
@@ -335,12 +341,13 @@ def main():
     if unknown:
         sys.exit(f"bench/chaos.py: unknown fault(s) {', '.join(unknown)}; known: {', '.join(FAULTS)}")
     rng = random.Random(args.seed)
-    rows = run_trials(args, faults, rng)
+    baselines, rows = run_trials(args, faults, rng)
     print(summary(rows))
+    print(f"fault-free runs: val_acc {', '.join(f'{b:.4f}' for b in baselines)}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"rows": rows, "seed": args.seed, "command": " ".join(sys.argv), "summary": summary(rows)}, f,
-                      indent=1)
+            json.dump({"rows": rows, "seed": args.seed, "command": " ".join(sys.argv), "summary": summary(rows),
+                       "baselines": baselines}, f, indent=1)
     return 0 if all(r["ok"] for r in rows) else 1
 
 
@@ -353,20 +360,26 @@ def run_trials(args, faults, rng):
                        check=True)
         subprocess.run([CLUSTER, "up", state, "--nodes", str(NODES)], check=True, capture_output=True)
         try:
-            base = Job(state, shards, os.path.join(tmp, "baseline")).start()
-            assert base.wait(BOUND_S) == 0, "the fault-free run failed"
-            baseline = json.load(open(os.path.join(tmp, "baseline", "history.json")))["epochs"][-1]["val_acc"]
-            print(f"fault-free run: val_acc {baseline:.4f}; {args.trials} trials, seed {args.seed}")
+            baselines = [fault_free_run(state, shards, os.path.join(tmp, f"baseline-{i}"))
+                         for i in range(args.baselines)]
+            print(f"fault-free runs: val_acc {', '.join(f'{b:.4f}' for b in baselines)}; {args.trials} trials, "
+                  f"seed {args.seed}")
             print("| trial | fault | struck at | detected after | recovered after | outcome | ok |")
             print("|---|---|---|---|---|---|---|")
             rows = []
             for number in range(1, args.trials + 1):
-                rows.append(trial(number, faults[(number - 1) % len(faults)], rng, state, shards, baseline))
+                rows.append(trial(number, faults[(number - 1) % len(faults)], rng, state, shards, baselines))
                 print(_row_text(rows[-1]), flush=True)
-            return rows
+            return baselines, rows
         finally:
             subprocess.run([CLUSTER, "down", state], capture_output=True)
             subprocess.run(["umount", _small_disk(state)], capture_output=True)
+
+
+def fault_free_run(state, shards, run_dir):
+    job = Job(state, shards, run_dir).start()
+    assert job.wait(BOUND_S) == 0, "the fault-free run failed"
+    return json.load(open(os.path.join(run_dir, "history.json")))["epochs"][-1]["val_acc"]
 
 
 def _seconds(value):

@@ -98,8 +98,8 @@ trap interrupted_before_job INT TERM HUP
 # before_job CMD...: run a step where the trap above can end it (output goes to a file, not to
 # $(...), whose subshell would not share the trap)
 before_job() { "$@" & STEP_PID=$!; wait "$STEP_PID"; local rc=$?; STEP_PID=""; return "$rc"; }
-STEP_OUT=$(mktemp) || { echo "launch/train.sh: cannot create a temporary file" >&2; exit 2; }
-trap 'rm -f "$STEP_OUT"' EXIT
+STEP_OUT=$(mktemp) && ATTEMPT_LOG=$(mktemp) || { echo "launch/train.sh: cannot create a temporary file" >&2; exit 2; }
+trap 'rm -f "$STEP_OUT" "$ATTEMPT_LOG"' EXIT
 
 # The exit codes are mxdl's (mxdl/errors.py); the python on PATH is the one that runs the workers.
 PYTHON=$(command -v python3 || command -v python) || { echo "launch/train.sh: python not found on PATH" >&2; exit 2; }
@@ -285,7 +285,7 @@ rm -f "$STOP_FILE" "$OUTCOME_FILE"
 # included): no job trains on without its launcher. Touched every poll below.
 export MXDL_LAUNCHER_HEARTBEAT=$HEARTBEAT_FILE
 touch "$HEARTBEAT_FILE"
-trap 'rm -f "$STEP_OUT" "$HEARTBEAT_FILE"' EXIT
+trap 'rm -f "$STEP_OUT" "$ATTEMPT_LOG" "$HEARTBEAT_FILE"' EXIT
 
 kill_job() {
     [ -n "$JOB_PID" ] || return 0
@@ -370,11 +370,14 @@ while :; do
     cmd=("${HVD[@]}" "${TRAIN[@]}" "${RESUME_ARGS[@]}")
     echo "+ ${cmd[*]}"
     [ "$attempt" = 0 ] && print_layout
-    log_start=$( (cat "$RUN_DIR/launch.log" 2>/dev/null || true) | wc -l)
+    : > "$ATTEMPT_LOG"
     # Own session: the terminal's ctrl+c reaches this script only, never horovodrun directly.
     # tee and the filter ignore INT too, so a ctrl+c cannot break the job's output pipe.
     # horovodrun's closing traceback stays in launch.log; the terminal gets the line below instead.
-    setsid "${cmd[@]}" > >(trap '' INT TERM HUP USR1; tee -a "$RUN_DIR/launch.log" | "$PYTHON" -m mxdl.joblog filter) 2>&1 &
+    # This attempt's output also goes to a temporary file, which the diagnosis reads: launch.log
+    # may be cut short by the very full disk that ended the job (the workers say so themselves).
+    setsid "${cmd[@]}" > >(trap '' INT TERM HUP USR1
+                           tee -a "$RUN_DIR/launch.log" "$ATTEMPT_LOG" 2>/dev/null | "$PYTHON" -m mxdl.joblog filter) 2>&1 &
     JOB_PID=$!
     # Poll rather than block in `wait`, so a ctrl+c is handled at once and the stop deadline holds.
     while kill -0 "$JOB_PID" 2>/dev/null; do
@@ -401,7 +404,7 @@ while :; do
     [ "$status" = 0 ] && exit "$EXIT_OK"
     # horovodrun's log says which rank failed first; mxdl.joblog finds the one that stopped responding
     { read -r rank; read -r why; read -r first_code; } \
-        < <("$PYTHON" -m mxdl.joblog diagnose "$RUN_DIR/launch.log" "$log_start" "$NP")
+        < <("$PYTHON" -m mxdl.joblog diagnose "$ATTEMPT_LOG" 0 "$NP")
     if [ "$first_code" = "$EXIT_USAGE" ]; then  # a worker refused its input: the same input fails again
         echo "launch/train.sh: a worker refused its input (the error above); not restarted" >&2
         exit "$EXIT_USAGE"

@@ -152,6 +152,20 @@ def worker_pid(rank, run_dir):
     return None
 
 
+def job_processes(run_dir, kinds=(b"mxdl.train.cli", b"horovodrun", b"ssh")):
+    """PIDs of the processes of the job writing to ``run_dir``: its workers, horovodrun, and the
+    ssh sessions that carry remote workers (each names the run directory in its command line)."""
+    found = []
+    for d in glob.glob("/proc/[0-9]*"):
+        try:
+            cmd = open(d + "/cmdline", "rb").read()
+        except OSError:
+            continue
+        if run_dir.encode() in cmd and any(kind in cmd for kind in kinds):
+            found.append(int(d[len("/proc/"):]))
+    return found
+
+
 @pytest.fixture(autouse=True)
 def finish_mxnet_work():
     """MXNet runs operations asynchronously: wait for a test's leftovers at its end, so they are timed

@@ -80,6 +80,37 @@ def differences(steps, ref):
             "running": max(float(np.abs(s["running"][i] - r).max()) for s in steps for i, r in enumerate(ref["running"]))}
 
 
+def same_batch_everywhere(reduce, steps=3):
+    """MiniVGGNet (no dropout) given the same batch on every worker: synchronized statistics are then
+    each worker's own, and its gradients must be plain BatchNorm's, step after step. The largest
+    gradient difference, relative to the gradient's size."""
+    import mxnet as mx
+    from mxnet import autograd, gluon
+    from mxdl.models.registry import get_model
+    from mxdl.models.sync_bn import synchronize
+    rng = np.random.RandomState(1)
+    x, y = mx.nd.array(rng.randn(16, 1, 8, 8)), mx.nd.array(rng.randint(0, 10, 16))
+    nets = []
+    for _ in range(2):
+        with mx.name.Prefix("same_"):
+            net = get_model("minivggnet", classes=10, dropout=0.0, conv_dropout=0.0)
+        mx.random.seed(1)
+        net.initialize(mx.init.Xavier(), force_reinit=True)
+        net(x)
+        nets.append(net)
+    synchronize(nets[1], reduce)
+    worst = 0.0
+    for _ in range(steps):
+        grads = []
+        for net in nets:
+            with autograd.record():
+                loss = gluon.loss.SoftmaxCrossEntropyLoss()(net(x), y)
+            loss.backward()
+            grads.append([p.grad().asnumpy() for p in net.collect_params().values() if p.grad_req != "null"])
+        worst = max(worst, max(float(np.abs(a - b).max() / (np.abs(a).max() + 1e-12)) for a, b in zip(*grads)))
+    return worst
+
+
 def main(out_dir, sync):
     """One real Horovod worker: its step, gathered on rank 0, which writes the differences."""
     import horovod.mxnet as hvd
@@ -87,9 +118,10 @@ def main(out_dir, sync):
     dist = Dist()
     step = worker_step(dist.rank, dist.size, dist.sum_arrays if sync else None)
     steps = hvd.allgather_object(step)
+    same = same_batch_everywhere(dist.sum_arrays) if sync else None
     if dist.rank == 0:
         with open(os.path.join(out_dir, "differences.json"), "w") as f:
-            json.dump({"size": dist.size, **differences(steps, reference())}, f)
+            json.dump({"size": dist.size, "same_batch_relative": same, **differences(steps, reference())}, f)
 
 
 if __name__ == "__main__":

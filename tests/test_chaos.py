@@ -20,7 +20,7 @@ def test_three_seeded_faults_all_end_right(tmp_path):
         pytest.skip(f"chaos trials not run here: {reason}")
     out = tmp_path / "chaos.json"
     proc = subprocess.run([sys.executable, os.path.join(REPO, "bench", "chaos.py"), "--trials", "3", "--seed", "1",
-                           "--faults", "rank_kill,launcher_kill,rank_stop", "--json", str(out)],
+                           "--faults", "rank_kill,launcher_kill,rank_stop", "--baselines", "2", "--json", str(out)],
                           capture_output=True, text=True, cwd=REPO, timeout=1800)
     assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-3000:]   # 1: a trial not "ok"
     rows = json.load(open(out))["rows"]

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import BIN, REPO, as_from_a_terminal, wait_for_file, wait_gone
+from conftest import BIN, REPO, as_from_a_terminal, job_processes, wait_for_file, wait_gone
 from mxdl.errors import UserError
 from mxdl.runs import liveness
 from mxdl.runs.layout import lock_file
@@ -75,19 +75,6 @@ def test_workers_see_a_stopped_heartbeat_and_only_a_visible_one(tmp_path):
     assert len(gone) == 1 and gone[0] > 0.5
 
 
-def _job_processes(run_dir):
-    found = []
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                cmd = open(f"/proc/{d}/cmdline", "rb").read()
-            except OSError:
-                continue
-            if run_dir.encode() in cmd and (b"mxdl.train.cli" in cmd or b"horovodrun" in cmd):
-                found.append(int(d))
-    return found
-
-
 def _launcher(run_dir, *args):
     return subprocess.Popen([LAUNCH, CONFIG, "--output", run_dir, "train.log_interval=100000", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, env=ENV,
@@ -107,7 +94,7 @@ def test_a_sigkilled_launcher_leaves_no_job_and_a_second_start_is_refused_while_
                            capture_output=True, text=True, cwd=REPO, env=ENV, timeout=120)
     assert alone.returncode == 2 and len(alone.stderr.strip().splitlines()) == 1, alone.stderr
     assert "is in use by the job started" in alone.stderr
-    job = _job_processes(run_dir)
+    job = job_processes(run_dir)
     assert len(job) >= 3   # horovodrun and its two workers
     os.kill(proc.pid, signal.SIGKILL)   # the launcher alone, as the OOM killer takes it
     t0 = time.time()

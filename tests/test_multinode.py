@@ -1,18 +1,18 @@
 """Two "nodes" on this machine (network namespaces with their own addresses, host names and
 sshd), driven through launch/train.sh from a third, head namespace, as on a real cluster.
 Needs root, iproute2 and openssh-server; skipped with the reason otherwise."""
-import glob
 import json
 import os
 import shutil
 import signal
 import subprocess
+import time
 
 import pytest
 
 from mxdl.errors import EXIT_STOPPED
 
-from conftest import BIN, REPO, as_from_a_terminal, wait_for_file, wait_gone, worker_pid
+from conftest import BIN, REPO, as_from_a_terminal, job_processes, wait_for_file, wait_gone, worker_pid
 
 CLUSTER = os.path.join(REPO, "scripts", "netns_cluster.sh")
 LAUNCH = os.path.join(REPO, "launch", "train.sh")
@@ -50,17 +50,6 @@ def on_head(cluster, run_dir, *args):
                             start_new_session=True, preexec_fn=as_from_a_terminal)
 
 
-def workers_alive(run_dir):
-    alive = []
-    for d in glob.glob("/proc/[0-9]*"):
-        try:
-            if b"mxdl.train.cli" in open(d + "/cmdline", "rb").read() and run_dir.encode() in open(d + "/cmdline", "rb").read():
-                alive.append(d)
-        except OSError:
-            pass
-    return alive
-
-
 def test_two_nodes_train_through_the_launcher(cluster, digits_rec, tmp_path):
     run_dir = str(tmp_path / "run")
     proc = on_head(cluster, run_dir, f"data.dir={digits_rec}", "train.epochs=3")
@@ -77,7 +66,7 @@ def test_ctrl_c_on_launcher_stops_both_nodes_with_a_checkpoint(cluster, digits_r
     run_dir = str(tmp_path / "run")
     proc = on_head(cluster, run_dir, f"data.dir={digits_rec}", "train.epochs=50", "data.batch_size=16")
     wait_for_file(os.path.join(run_dir, "history.json"), proc)
-    workers = [int(d[len("/proc/"):]) for d in workers_alive(run_dir)]
+    workers = job_processes(run_dir, (b"mxdl.train.cli",))
     os.killpg(proc.pid, signal.SIGINT)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == EXIT_STOPPED, out[-3000:]
@@ -85,7 +74,7 @@ def test_ctrl_c_on_launcher_stops_both_nodes_with_a_checkpoint(cluster, digits_r
     assert ("stopped after step" in out or "stopped at the end of epoch" in out) and "Resume with:" in out
     assert os.path.isfile(os.path.join(run_dir, "checkpoints", "latest"))
     wait_gone(workers)
-    assert workers_alive(run_dir) == []
+    assert job_processes(run_dir, (b"mxdl.train.cli",)) == []
 
 
 def test_a_lost_node_is_left_behind_and_the_job_finishes_on_the_survivor(cluster, digits_rec, tmp_path):
@@ -105,3 +94,17 @@ def test_a_lost_node_is_left_behind_and_the_job_finishes_on_the_survivor(cluster
     assert [e["epoch"] for e in epochs] == list(range(1, 7))
     sizes = [e["world_size"] for e in epochs]
     assert sizes[0] == 2 and sizes[-1] == 1
+
+
+def test_a_sigkilled_launcher_leaves_nothing_running_on_any_node(cluster, digits_rec, tmp_path):
+    """SIGKILL to the launcher on the head: the workers on both nodes see its heartbeat stop and end,
+    their ssh sessions with them, then horovodrun; all within the 30 s bound."""
+    run_dir = str(tmp_path / "run")
+    proc = on_head(cluster, run_dir, f"data.dir={digits_rec}", "train.epochs=400", "data.batch_size=16")
+    wait_for_file(os.path.join(run_dir, "history.json"), proc, 180)
+    job = job_processes(run_dir)
+    assert worker_pid(0, run_dir) and worker_pid(1, run_dir) and job_processes(run_dir, (b"horovodrun",)), job
+    os.kill(proc.pid, signal.SIGKILL)   # `ip netns exec` became the launcher: this is the launcher alone
+    t0 = time.time()
+    wait_gone(job, timeout=40)
+    assert time.time() - t0 <= 30 + 2 and job_processes(run_dir) == []

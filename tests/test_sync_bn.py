@@ -132,8 +132,12 @@ def test_two_horovod_workers_equal_one_worker_on_the_whole_batch(tmp_path, sync)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     diff = json.load(open(tmp_path / "differences.json"))
     assert diff.pop("size") == 2
+    same = diff.pop("same_batch_relative")
     if sync:
         assert max(diff.values()) < 1e-5, diff
+        # Horovod's allreduce finishes after it returns: a backward that handed MXNet its gradients
+        # before they were computed gave errors of 1e7 here, which one step of a small net missed
+        assert same < 1e-3, same
     else:
         assert min(diff.values()) > 1e-3, diff
 
