@@ -86,7 +86,10 @@ def test_a_lost_node_is_left_behind_and_the_job_finishes_on_the_survivor(cluster
     # node 2 goes down: its sshd stops answering and its worker dies
     os.kill(int(open(os.path.join(cluster["state"], "sshd-2.pid")).read()), signal.SIGTERM)
     os.kill(worker_pid(1, run_dir), signal.SIGKILL)
-    out, _ = proc.communicate(timeout=300)
+    try:
+        out, _ = proc.communicate(timeout=300)
+    finally:  # node 2 back (its sshd restarted) for the tests after this one
+        subprocess.run([CLUSTER, "up", cluster["state"]], check=True, capture_output=True)
     assert proc.returncode == 0, out[-3000:]
     assert "lost 10.233.0.2 (no ssh); continuing on 10.233.0.1:1" in out
     assert "resuming a 2-worker checkpoint with 1 workers" in out

@@ -143,6 +143,7 @@ def test_two_horovod_workers_equal_one_worker_on_the_whole_batch(tmp_path, sync)
 
 
 @pytest.mark.slow
+@pytest.mark.long   # 30 s: two launches of MiniVGGNet on 2 workers
 def test_a_synchronized_run_resumes_without_it_and_evaluates(digits_rec, tmp_path):
     run = str(tmp_path / "run")
     common = [LAUNCH, os.path.join(REPO, "configs", "digits.yaml"), "--np", "2", f"data.dir={digits_rec}",
