@@ -275,7 +275,7 @@ def trial(number, fault, rng, state, shards, baselines):
     # reach their sshd); a damaged record strikes a copy of the shards, never the shared ones
     run = tempfile.mkdtemp(prefix=f"mxdl-chaos-{number:02d}-", dir=_small_disk(state) if fault == "full_disk" else None)
     if fault == "damaged_record":
-        shards = shutil.copytree(shards, os.path.join(run + "-shards"))
+        shards = shutil.copytree(shards, run + "-shards")
     ctx = {"state": state, "run": run, "shards": shards, "later": [], "cleanup": []}
     ctx["job"] = Job(state, shards, run).start()
     struck, what = _strike(ctx, fault, rng)

@@ -404,7 +404,7 @@ while :; do
     [ "$status" = 0 ] && exit "$EXIT_OK"
     # horovodrun's log says which rank failed first; mxdl.joblog finds the one that stopped responding
     { read -r rank; read -r why; read -r first_code; } \
-        < <("$PYTHON" -m mxdl.joblog diagnose "$ATTEMPT_LOG" 0 "$NP")
+        < <("$PYTHON" -m mxdl.joblog diagnose "$ATTEMPT_LOG" "$NP")
     if [ "$first_code" = "$EXIT_USAGE" ]; then  # a worker refused its input: the same input fails again
         echo "launch/train.sh: a worker refused its input (the error above); not restarted" >&2
         exit "$EXIT_USAGE"

@@ -1,6 +1,6 @@
 """Reading horovodrun's output for launch/train.sh: who failed first and why, and the terminal's view.
 
-    python -m mxdl.joblog diagnose LOG FIRST_LINE NP   # the rank to blame, one line of why, the first exit code
+    python -m mxdl.joblog diagnose LOG NP   # the rank to blame, one line of why, the first exit code
     ... | python -m mxdl.joblog filter                  # the job's output as a user should read it
 
 The terminal shows rank 0's lines without horovodrun's prefix, other ranks' warnings and errors
@@ -22,7 +22,6 @@ from .train.stop import STOP_ANNOUNCED
 
 PROCESS_EXIT = re.compile(r"^Process (\d+) exit with status code (-?\d+)")
 WORKER_LINE = re.compile(r"^\[(\d+)\]<std(?:out|err)>:")
-WORKER_PREFIX = re.compile(r"^\[(\d+)\]<std(?:out|err)>:")
 CXX_LOG = re.compile(r"^\[\d\d:\d\d:\d\d\] \S+\.(?:cc|h|cpp):\d+: ")
 OTHER_RANK_SHOWN = re.compile(r"^(error|warning|WARNING|ERROR)\b|second stop signal")
 TIMED_OUT = "Timed out waiting"
@@ -34,12 +33,20 @@ def _ranks(ranks):
     return ("rank " if len(ranks) == 1 else "ranks ") + ", ".join(map(str, ranks))
 
 
-def first_exit(lines, pass_over_followers=True):
+def exits(lines):
+    """``(rank, exit code)`` of every worker horovodrun saw end, in the order it saw them."""
+    return [(int(m.group(1)), int(m.group(2))) for m in map(PROCESS_EXIT.match, lines) if m]
+
+
+def first_exit(lines):
     """``(rank, exit code)`` of the first worker to end, or None. A worker that said another one
     failed first (mxdl.errors.PEER_ENDED) is passed over when it won the race to exit."""
-    followers = {int(worker.group(1)) for worker, line in ((WORKER_LINE.match(l), l) for l in lines)
-                 if worker and PEER_ENDED in line and pass_over_followers}
-    ended = [(int(m.group(1)), int(m.group(2))) for m in map(PROCESS_EXIT.match, lines) if m]
+    followers = set()
+    for line in lines:
+        worker = WORKER_LINE.match(line)
+        if worker and PEER_ENDED in line:
+            followers.add(int(worker.group(1)))
+    ended = exits(lines)
     return next((e for e in ended if e[0] not in followers), ended[0] if ended else None)
 
 
@@ -54,7 +61,7 @@ def diagnose(lines, np):
         return None, "no worker reported its exit"
     rank, code = first
     silent = sorted(set(range(np)) - timed_out)
-    if timed_out and silent and first_exit(lines, pass_over_followers=False)[0] in timed_out:
+    if timed_out and silent and exits(lines)[0][0] in timed_out:   # the first to end, follower or not
         return silent[0], (f"{_ranks(silent)} stopped responding: {_ranks(sorted(timed_out))} timed out "
                            "waiting for it (a stopped or hung process, or a lost network link)")
     why = f"rank {rank} failed first with exit code {code}"
@@ -65,7 +72,7 @@ def diagnose(lines, np):
 
 def terminal_line(line):
     """What the terminal shows of one line of the job's output (None: nothing)."""
-    worker = WORKER_PREFIX.match(line)
+    worker = WORKER_LINE.match(line)
     rank, text = (int(worker.group(1)), line[worker.end():]) if worker else (None, line)
     if CXX_LOG.match(text):
         return None
@@ -104,11 +111,11 @@ def main(argv):
     if argv[:1] == ["filter"]:
         filter_stream(sys.stdin, sys.stdout)
         return 0
-    if len(argv) == 4 and argv[0] == "diagnose":
-        log, first_line, np = argv[1], int(argv[2]), int(argv[3])
+    if len(argv) == 3 and argv[0] == "diagnose":
+        log, np = argv[1], int(argv[2])
         try:
             with open(log, errors="replace") as f:
-                lines = f.readlines()[first_line:]
+                lines = f.readlines()
         except OSError:
             lines = []
         rank, why = diagnose(lines, np)
@@ -117,7 +124,7 @@ def main(argv):
         print(why)
         print("" if first is None else first[1])   # the first worker's exit code: 2 is a usage error
         return 0
-    print("usage: python -m mxdl.joblog diagnose LOG FIRST_LINE NP | filter", file=sys.stderr)
+    print("usage: python -m mxdl.joblog diagnose LOG NP | filter", file=sys.stderr)
     return 2
 
 

@@ -51,9 +51,9 @@ def _per_channel(v, ndim):
 class _SyncBatchNormStep(autograd.Function):
     """One training forward (and its backward) of a synchronized BatchNorm layer."""
 
-    def __init__(self, layer):
+    def __init__(self, layer, running_mean, running_var):
         super().__init__()
-        self.layer = layer
+        self.layer, self.running = layer, (running_mean, running_var)
 
     def forward(self, x, gamma, beta):
         layer, kw = self.layer, self.layer._kwargs
@@ -70,7 +70,7 @@ class _SyncBatchNormStep(autograd.Function):
         y = mx.nd.BatchNorm(x, gamma_used, beta, mean.astype(gamma.dtype), var.astype(gamma.dtype), eps=kw["eps"],
                             use_global_stats=True, fix_gamma=False, axis=1)
         momentum = kw["momentum"]
-        running_mean, running_var = layer.running_mean.data(x.context), layer.running_var.data(x.context)
+        running_mean, running_var = self.running
         running_mean[:] = running_mean * momentum + mean.astype(running_mean.dtype) * (1 - momentum)
         running_var[:] = running_var * momentum + var.astype(running_var.dtype) * (1 - momentum)
         self.saved = xw, mean, 1.0 / mx.nd.sqrt(var + kw["eps"]), gamma_used.astype(wide), n, gamma.dtype
@@ -107,7 +107,7 @@ class SyncBatchNorm(nn.BatchNorm):
     def hybrid_forward(self, F, x, gamma, beta, running_mean, running_var):
         if F is not mx.nd or not autograd.is_training() or self._kwargs["use_global_stats"]:
             return super().hybrid_forward(F, x, gamma, beta, running_mean, running_var)
-        return _SyncBatchNormStep(self)(x, gamma, beta)
+        return _SyncBatchNormStep(self, running_mean, running_var)(x, gamma, beta)
 
 
 def synchronize(net, reduce):

@@ -68,7 +68,10 @@ def synchronize_batchnorm(cfg, net, dist, log):
     elif dist.primary:
         log.info(f"model.sync_bn: {layers} BatchNorm layers take their statistics over all {dist.size} workers "
                  "(an allreduce each, forward and backward); the network runs without hybridize")
-    return dist.size > 1 and layers > 0 and synchronize(net, dist.sum_arrays) > 0
+    if dist.size == 1 or not layers:
+        return False
+    synchronize(net, dist.sum_arrays)
+    return True
 
 
 def optimizer_params(cfg, lr):
