@@ -88,15 +88,45 @@ PEER_ENDED = ("Horovod shut down: another worker failed or stopped responding fi
               "(its own line, or the launcher's, says which)")
 
 
-def ended_by_a_peer(err):
-    """Horovod ended under this worker because another one failed (or ended) first. Every other
-    worker would print the same 35-line traceback, burying the one line that says what happened.
-    The shut-down may sit earlier in the chain, under a later error in cleanup code."""
+def _chain(err):
+    """``err`` and the errors it was raised while handling, latest first (as a traceback shows them)."""
     while err is not None:
-        if HOROVOD_SHUT_DOWN in str(err):
-            return True
-        err = err.__cause__ or err.__context__
-    return False
+        yield err
+        err = err.__cause__ if err.__cause__ is not None else (None if err.__suppress_context__ else err.__context__)
+
+
+def _one_line(err):
+    """``(message, exit code, said by every rank)`` when ``err`` itself ends a command in one line."""
+    if isinstance(err, UserError):
+        return f"error: {err}", EXIT_USAGE, False
+    if isinstance(err, DamagedData):  # input, like a UserError (a restart reads the same bytes); its finder says it
+        return f"error: {err}", EXIT_USAGE, True
+    if isinstance(err, RunFailed):
+        return f"error: {err}", EXIT_FAILED, False
+    if isinstance(err, ModuleNotFoundError) and err.name == "mxnet":
+        return f"error: {NO_MXNET}", EXIT_USAGE, False
+    if isinstance(err, OSError) and disk_failure(err) is not None:
+        return f"error: {disk_failure(err)}", EXIT_FAILED, False
+    return None
+
+
+def how_it_ended(err):
+    """The one line (message, exit code, said by every rank) for an error that ended a command, or
+    None for a bug, which keeps its traceback.
+
+    The first such error in the chain is the one that counts: cleanup code run while it unwinds
+    (a ``finally`` that reads the device) can fail in turn, once the other workers have ended and
+    Horovod with them, and would otherwise bury it. Horovod shut down under this worker with no
+    error of its own means another worker failed first; every worker would print the same 35-line
+    traceback, burying the one line that says what happened."""
+    chain = list(_chain(err))
+    for e in reversed(chain):
+        ending = _one_line(e)
+        if ending:
+            return ending
+    if any(HOROVOD_SHUT_DOWN in str(e) for e in chain):
+        return f"error: {PEER_ENDED}", EXIT_FAILED, False
+    return None
 
 
 def cli_entry(main):
@@ -108,32 +138,19 @@ def cli_entry(main):
     @functools.wraps(main)
     def wrapper(argv=None):
         args = sys.argv[1:] if argv is None else argv
-        speaks = topology.is_primary()  # one line from rank 0, not one from every worker
         try:
             if _mxnet_missing() and not {"-h", "--help"} & set(args):
                 raise ModuleNotFoundError(NO_MXNET, name="mxnet")
             return main(argv)
-        except UserError as err:
-            message, code = f"error: {err}", EXIT_USAGE
-        except DamagedData as err:  # input, like a UserError (a restart reads the same bytes), said by any rank
-            message, code, speaks = f"error: {err}", EXIT_USAGE, True
-        except RunFailed as err:
-            message, code = f"error: {err}", EXIT_FAILED
-        except ModuleNotFoundError as err:
-            if err.name != "mxnet":
-                raise
-            message, code = f"error: {NO_MXNET}", EXIT_USAGE
-        except OSError as err:
-            if disk_failure(err) is None:
-                raise
-            message, code = f"error: {disk_failure(err)}", EXIT_FAILED
-        except Exception as err:
-            if not ended_by_a_peer(err):
-                raise
-            message, code = f"error: {PEER_ENDED}", EXIT_FAILED
         except KeyboardInterrupt:  # files are written atomically, so what is finished stays usable
-            message, code = "interrupted: finished files are kept; the same command continues", EXIT_INTERRUPTED
-        if speaks:
+            message, code, everyone = ("interrupted: finished files are kept; the same command continues",
+                                       EXIT_INTERRUPTED, False)
+        except Exception as err:
+            ending = how_it_ended(err)
+            if ending is None:
+                raise
+            message, code, everyone = ending
+        if everyone or topology.is_primary():  # otherwise one line from rank 0, not one from every worker
             print(message, file=sys.stderr)
         if topology.size() > 1:
             _leave_at_once(code)

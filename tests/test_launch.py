@@ -294,6 +294,37 @@ def test_the_terminal_shows_rank_0_plainly_and_no_cxx_log():
                               "[rank 1] error: shard train-00001.rec: record 3 is damaged\n+ horovodrun -np 2\n")
 
 
+def _raised_while_handling(first, then):
+    try:
+        try:
+            raise first
+        finally:
+            raise then   # cleanup that fails in turn, as a device read does once Horovod is gone
+    except Exception as err:
+        return err
+
+
+def test_the_error_that_ended_a_worker_is_the_first_in_the_chain_not_cleanups():
+    """A damaged record, then the trainer's cleanup reading the device after the other worker had ended:
+    "Connection reset by peer" with a traceback, 3 runs in 5 of the launcher test, instead of the
+    record's line and exit 2."""
+    from mxdl.errors import (EXIT_FAILED, EXIT_USAGE, PEER_ENDED, DamagedData, UserError, how_it_ended)
+    damaged = DamagedData("shard a.rec: record 5 is damaged", "run mxdl-pack verify")
+    def reset():
+        return RuntimeError("MXNetError: Connection reset by peer")
+    assert how_it_ended(_raised_while_handling(damaged, reset())) == (f"error: {damaged}", EXIT_USAGE, True)
+    shut = RuntimeError("MXNetError: Horovod has been shut down. This was caused by an exception on one of the ranks")
+    assert how_it_ended(_raised_while_handling(shut, reset())) == (f"error: {PEER_ENDED}", EXIT_FAILED, False)
+    assert how_it_ended(reset()) is None   # a failure of its own, no error of mxdl's: a bug keeps its traceback
+    try:
+        try:
+            raise ValueError("parsing")
+        except ValueError:
+            raise UserError("bad value") from None
+    except UserError as err:
+        assert how_it_ended(err) == ("error: bad value", EXIT_USAGE, False)
+
+
 def test_a_worker_ended_by_the_first_ones_failure_is_not_blamed_nor_its_stop_shown():
     """The first worker to fail exits at once and horovodrun ends the rest with SIGTERM, which they
     take as a stop request. A follower can still win the race to exit; it said so, so it is passed
