@@ -333,6 +333,9 @@ def main():
     p.add_argument("--baselines", type=int, default=3, help="fault-free runs to judge the trials against")
     p.add_argument("--json", help="write the rows here")
     args = p.parse_args()
+    if args.baselines < 1 or args.trials < 0:
+        sys.exit("bench/chaos.py: --baselines must be at least 1 (the trials are judged against them) "
+                 "and --trials not negative")
     reason = why_not_here()
     if reason:
         sys.exit(f"bench/chaos.py: {reason}")
