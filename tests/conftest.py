@@ -60,6 +60,36 @@ def as_from_a_terminal():
         signal.signal(sig, signal.SIG_DFL)
 
 
+_STARTED = []  # what start_job started, for the teardown below
+
+
+def start_job(cmd, **popen_args):
+    """A process started as a user starts one from a terminal, in a session of its own, its output
+    collected. Whatever it still runs when the test ends, pass or fail, is killed: one job that a
+    failed assertion left behind ran 400 epochs for 1.5 h and slowed every test after it."""
+    defaults = dict(stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
+                    start_new_session=True, preexec_fn=as_from_a_terminal)
+    proc = subprocess.Popen([str(c) for c in cmd], **{**defaults, **popen_args})
+    _STARTED.append(proc)
+    return proc
+
+
+@pytest.fixture(autouse=True)
+def no_job_outlives_its_test(request):
+    yield
+    import signal
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    tmp_path = request.node.funcargs.get("tmp_path") if hasattr(request.node, "funcargs") else None
+    for pid in job_processes(str(tmp_path)) if tmp_path else ():  # Horovod's workers have sessions of their own
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
 class _Inotify:
     """The kernel's file events (inotify, through libc): a wait returns when a watched folder
     changes, rather than after a sleep."""

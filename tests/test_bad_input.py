@@ -8,6 +8,7 @@ launcher runs as itself.
 """
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -16,7 +17,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import BIN, REPO, as_from_a_terminal, params_of, run_in_process, wait_for_file
+from conftest import BIN, REPO, params_of, run_in_process, start_job, wait_for_file
 from mxdl.errors import EXIT_USAGE
 
 CONFIG = os.path.join(REPO, "configs", "digits.yaml")
@@ -412,10 +413,8 @@ def test_ctrl_c_on_the_packer_exits_130_quickly_every_time(world, tmp_path):
     interrupted = 0
     for attempt in range(10):
         out = tmp_path / f"p{attempt}"
-        proc = subprocess.Popen([os.path.join(BIN, "mxdl-pack"), "build", world["images"], str(out), "--png",
-                                 "--resize", "128", "--workers", "2", "--shards", "4"], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True,
-                                preexec_fn=as_from_a_terminal)
+        proc = start_job([os.path.join(BIN, "mxdl-pack"), "build", world["images"], out, "--png",
+                          "--resize", "128", "--workers", "2", "--shards", "4"], stderr=subprocess.PIPE)
         wait_for_file(str(out / ".pack-plan.json"), proc, 60)
         time.sleep(0.02 * (attempt % 5))  # land at different points of the build (a delay, not a wait)
         os.killpg(proc.pid, signal.SIGINT)
@@ -441,7 +440,7 @@ def test_a_packing_worker_killed_ends_the_build_in_one_line_and_the_rerun_finish
     out = tmp_path / "p"
     cmd = [os.path.join(BIN, "mxdl-pack"), "build", world["images"], str(out), "--workers", "2", "--resize", "512", "--png",
            "--shards", "6"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = start_job(cmd, stderr=subprocess.PIPE)
     wait_for_file(str(out / ".pack-plan.json"), proc, 60)
     deadline = time.time() + 30   # the pool is encoding once a shard's temporary file is there
     while not any(n.endswith(".tmp") for n in os.listdir(out)) and time.time() < deadline:
@@ -579,25 +578,29 @@ def test_a_damaged_checkpoint_is_one_line_and_names_the_way_out(world, tmp_path,
         assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
-def _damage_record(shards, shard_name, record, header):
-    """Overwrite a record's RecordIO header, or the start of its image, with junk."""
+def _damage_records(shards, shard_name, records, header):
+    """Overwrite records' RecordIO headers, or the start of their images, with junk."""
     offsets = sorted(int(line.split("\t")[1]) for line in open(shards / (shard_name + ".idx")))
-    start = offsets[record] + (0 if header else 8 + 24)  # 8 framing bytes, then MXNet's 24-byte IRHeader
     with open(shards / (shard_name + ".rec"), "r+b") as f:
-        f.seek(start)
-        f.write(b"A" * 40)
+        for record in records:
+            f.seek(offsets[record] + (0 if header else 8 + 24))  # 8 framing bytes, then MXNet's 24-byte IRHeader
+            f.write(b"A" * 40)
 
 
-@pytest.mark.parametrize("header, why", [(True, "no RecordIO header"), (False, "the image does not decode")])
-def test_a_damaged_record_is_named_in_training_and_evaluation(world, tmp_path, header, why):
+@pytest.mark.parametrize("header, records, why", [
+    (True, [5], "no RecordIO header"),
+    (False, [5], "the image does not decode"),
+    # every record of a range's first batch: MXNet decodes that batch while the range opens
+    (False, range(40), "the image does not decode")])
+def test_a_damaged_record_is_named_in_training_and_evaluation(world, tmp_path, header, records, why):
     """ImageRecordIter aborted the process (exit 134, no message) on a damaged header, and raised
     a C++ traceback on an undecodable image."""
     shards = tmp_path / "shards"
     shutil.copytree(world["rec"], shards)
     for split in ("train", "val"):
         name = sorted(p for p in os.listdir(shards) if p.startswith(split) and p.endswith(".rec"))[0][:-4]
-        _damage_record(shards, name, 5, header)
-    expected = "record 5 (key 5"
+        _damage_records(shards, name, records, header)
+    expected = f"record {records[0]} (key {records[0]}"
     runs = (("mxdl-train", CONFIG, f"data.dir={shards}", "train.epochs=1", "--output", tmp_path / "run",
              "--no-verify-data"),   # past the start's checksums: the reader must name the record itself
             ("mxdl-eval", world["run"], shards, "--split", "val", "--output", tmp_path / "ev"))
@@ -616,9 +619,8 @@ def test_a_damaged_record_under_the_launcher_is_the_finders_line_and_is_not_rest
     shards = tmp_path / "shards"
     shutil.copytree(world["rec"], shards)
     for name in sorted(p[:-4] for p in os.listdir(shards) if p.startswith("train") and p.endswith(".rec")):
-        # the header: the reader refuses it before ImageRecordIter runs. A damaged image can instead
-        # reach OpenCV's resize as an empty picture, a C++ error the reader does not name yet
-        _damage_record(shards, name, 5, header=True)
+        _damage_records(shards, name, [5], header=True)  # refused before ImageRecordIter runs
+        _damage_records(shards, name, range(40, 80), header=False)  # fails inside it, even as a range opens
     env = dict(os.environ, PATH=BIN + os.pathsep + os.environ["PATH"])
     proc = subprocess.run([LAUNCH, CONFIG, f"data.dir={shards}", "--np", "2", "--output", str(tmp_path / "run"),
                            "--no-verify-data", "--max-restarts", "2", "train.epochs=2"],
@@ -626,7 +628,8 @@ def test_a_damaged_record_under_the_launcher_is_the_finders_line_and_is_not_rest
     out = proc.stdout + proc.stderr
     assert proc.returncode == 2, out[-3000:]
     assert "Traceback" not in out and "Horovod has been shut down" not in out, out[-3000:]
-    assert "record 5 (key 5" in out and "a worker refused its input (the error above); not restarted" in out, out
+    assert re.search(r"record \d+ \(key \d+, byte \d+\) is damaged", out), out
+    assert "a worker refused its input (the error above); not restarted" in out, out
     assert "restart 1 of 2" not in out and "saving a checkpoint" not in out, out
 
 
@@ -638,9 +641,8 @@ def test_ctrl_c_before_the_job_starts_ends_the_launcher_with_one_line(world, tmp
     early = 0
     for delay in (0.1, 0.3, 0.6, 0.9, 1.2):
         out = tmp_path / f"run{delay}"
-        proc = subprocess.Popen([LAUNCH, CONFIG, f"data.dir={world['rec']}", "--np", "1", "--output", str(out)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env,
-                                start_new_session=True, preexec_fn=as_from_a_terminal)
+        proc = start_job([LAUNCH, CONFIG, f"data.dir={world['rec']}", "--np", "1", "--output", out],
+                         stderr=subprocess.PIPE, env=env)
         time.sleep(delay)
         os.killpg(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=300)

@@ -4,14 +4,13 @@ import glob
 import json
 import os
 import signal
-import subprocess
 import time
 
 import pytest
 
 from mxdl.errors import EXIT_STOPPED
 
-from conftest import BIN, REPO, as_from_a_terminal, run_cli, wait_for_file, wait_gone, worker_pid
+from conftest import BIN, REPO, run_cli, start_job, wait_for_file, wait_gone, worker_pid
 
 LAUNCH = os.path.join(REPO, "launch", "train.sh")
 CONFIG = os.path.join(REPO, "configs", "digits.yaml")
@@ -118,9 +117,7 @@ def test_preflight_names_each_problem(tmp_path):
 
 def start_launcher(run_dir, *args, env=None):
     cmd = [LAUNCH, CONFIG, "--np", "2", "--output", run_dir, "train.log_interval=100000", *args]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
-                            env=dict(os.environ, **ENV, **(env or {})), start_new_session=True,
-                            preexec_fn=as_from_a_terminal)
+    return start_job(cmd, env=dict(os.environ, **ENV, **(env or {})))
 
 
 def wait_for_log(run_dir, proc, text, timeout=120):

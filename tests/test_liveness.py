@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import BIN, REPO, as_from_a_terminal, job_processes, wait_for_file, wait_gone
+from conftest import BIN, REPO, job_processes, start_job, wait_for_file, wait_gone
 from mxdl.errors import UserError
 from mxdl.runs import liveness
 from mxdl.runs.layout import lock_file
@@ -76,9 +76,7 @@ def test_workers_see_a_stopped_heartbeat_and_only_a_visible_one(tmp_path):
 
 
 def _launcher(run_dir, *args):
-    return subprocess.Popen([LAUNCH, CONFIG, "--output", run_dir, "train.log_interval=100000", *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, env=ENV,
-                            start_new_session=True, preexec_fn=as_from_a_terminal)
+    return start_job([LAUNCH, CONFIG, "--output", run_dir, "train.log_interval=100000", *args], env=ENV)
 
 
 @pytest.mark.slow

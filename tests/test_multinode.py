@@ -12,7 +12,7 @@ import pytest
 
 from mxdl.errors import EXIT_STOPPED
 
-from conftest import BIN, REPO, as_from_a_terminal, job_processes, wait_for_file, wait_gone, worker_pid
+from conftest import BIN, REPO, job_processes, start_job, wait_for_file, wait_gone, worker_pid
 
 CLUSTER = os.path.join(REPO, "scripts", "netns_cluster.sh")
 LAUNCH = os.path.join(REPO, "launch", "train.sh")
@@ -46,8 +46,7 @@ def cluster(tmp_path_factory):
 def on_head(cluster, run_dir, *args):
     cmd = ["ip", "netns", "exec", "mxdl-n0", "env", f"PATH={cluster['path']}", LAUNCH, CONFIG, "--hosts", HOSTS,
            "--nic", "mxdl0", "--output", run_dir, "train.log_interval=100000", *args]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
-                            start_new_session=True, preexec_fn=as_from_a_terminal)
+    return start_job(cmd)
 
 
 def test_two_nodes_train_through_the_launcher(cluster, digits_rec, tmp_path):

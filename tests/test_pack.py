@@ -12,7 +12,7 @@ import h5py
 import numpy as np
 import pytest
 
-from conftest import run_cli, run_in_process, wait_for_file
+from conftest import run_cli, run_in_process, start_job, wait_for_file
 from mxdl.errors import UserError
 from mxdl.data.manifest import Manifest
 from recordio_tools import pack
@@ -225,7 +225,7 @@ def test_sigkill_mid_shard_leaves_no_finished_looking_shard(digits_images, tmp_p
     out = str(tmp_path / "shards")
     cmd = [os.path.join(os.path.dirname(sys.executable), "mxdl-pack"), "build", digits_images, out,
            "--shards", "1", "--workers", "1", "--quality", "100", "--resize", "256"]  # big records: seconds to write
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = start_job(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     tmp = os.path.join(out, ".train-00000-of-00001.rec.tmp")
     wait_for_file(tmp, proc, 60, holds=lambda text: len(text) > 0)
     proc.send_signal(signal.SIGKILL)

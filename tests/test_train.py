@@ -10,7 +10,7 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-from conftest import (REPO, as_from_a_terminal, assert_bitwise_equal, params_of, run_cli, run_in_process,
+from conftest import (REPO, assert_bitwise_equal, params_of, run_cli, run_in_process, start_job,
                       train_in_process, wait_for_file)
 from mxdl.errors import EXIT_STOPPED
 from mxdl.topology import cpu_runs_bfloat16
@@ -38,8 +38,7 @@ def train(data_dir, out, *extra, check=True):
 
 def interrupt_in_second_epoch(cmd, sig, out):
     """Signal once epoch 2 has logged its step 10 (of 89 at batch 16): a stop mid-epoch, never at its end."""
-    proc = subprocess.Popen([*cmd, "train.log_interval=10"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, preexec_fn=as_from_a_terminal)
+    proc = start_job([*cmd, "train.log_interval=10"])
     wait_for_file(os.path.join(out, "train.log"), proc, holds=lambda text: "epoch 2 [10/" in text)
     proc.send_signal(sig)
     output, _ = proc.communicate(timeout=120)

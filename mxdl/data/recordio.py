@@ -24,11 +24,9 @@ rows of an iterator's last batch (counted in ``pad``) are dropped, never trained
 on. The next range's iterator is opened on a thread of its own while the current
 one is consumed, so its start-up does not show.
 """
+import contextlib
 import os
-import shutil
 import tempfile
-import threading
-import weakref
 
 import numpy as np
 
@@ -181,8 +179,6 @@ class RecordDataset:
         self.steps_per_epoch = steps_per_epoch(self.train_count, size, self.batch_size, self.train_split)
         self.dropped_per_epoch = dropped_per_epoch(self.train_count, size, self.batch_size)
         self._counts(self.train_split)  # read and check every .idx now, not at the first step
-        self._tmp = tempfile.mkdtemp(prefix="mxdl-ranges-")
-        weakref.finalize(self, shutil.rmtree, self._tmp, True)
 
     def _shards(self, split):
         if split not in self._index:
@@ -198,7 +194,6 @@ class RecordDataset:
 
     def _iter_args(self, train):
         """ImageRecordIter options from the data config (its own names, so its docs apply)."""
-        import mxnet as mx
         c = self.cfg
         # ctx is left at its default ("gpu"): the prefetching iterator, which fills pinned host memory
         # when there is a GPU (so the copy to it overlaps the step) and decodes with exactly
@@ -233,9 +228,12 @@ class RecordDataset:
         import mxnet as mx
         shard = self._shards(split)[seg.shard]
         shard.check_framing(seg.start, seg.stop)
-        idx = os.path.join(self._tmp, f"{split}-{seg.shard}-{seg.start}-{seg.stop}-{threading.get_ident()}.idx")
-        shard.write_range_index(idx, seg.start, seg.stop)
+        # a file of its own, gone once MXNet has read it: a folder kept for the reader's life stayed
+        # behind in /tmp whenever a worker left through os._exit or was killed
+        handle, idx = tempfile.mkstemp(prefix="mxdl-range-", suffix=".idx")
+        os.close(handle)
         try:
+            shard.write_range_index(idx, seg.start, seg.stop)
             # round_batch stays on: with it off, MXNet 1.9 reports pad=0 for a short last batch and
             # fills the rest with uninitialized memory. The wrapped rows it adds are dropped below.
             return mx.io.ImageRecordIter(path_imgrec=shard.rec, path_imgidx=idx, num_parts=2, part_index=0,
@@ -256,24 +254,27 @@ class RecordDataset:
         with ThreadPoolExecutor(1, thread_name_prefix="mxdl-open-range") as opener:
             ahead = opener.submit(self._open_range, split, segments[0], seeds[0], train)
             for i, seg in enumerate(segments):
-                current = ahead.result()
+                with self._naming_damage(split, seg):
+                    current = ahead.result()  # MXNet reads a range's first batch when it opens it
                 if i + 1 < len(segments):
                     ahead = opener.submit(self._open_range, split, segments[i + 1], seeds[i + 1], train)
                 skip = skip_first if i == 0 else 0
-                for batch in self._guarded(current, split, seg):
-                    x, y = batch.data[0], batch.label[0]
-                    n = x.shape[0] - batch.pad
-                    if skip >= n:
-                        skip -= n
-                        continue
-                    yield (x, y) if (skip == 0 and n == x.shape[0]) else (x[skip:n], y[skip:n])
-                    skip = 0
+                with self._naming_damage(split, seg):
+                    for batch in current:
+                        x, y = batch.data[0], batch.label[0]
+                        n = x.shape[0] - batch.pad
+                        if skip >= n:
+                            skip -= n
+                            continue
+                        yield (x, y) if (skip == 0 and n == x.shape[0]) else (x[skip:n], y[skip:n])
+                        skip = 0
 
-    def _guarded(self, iterator, split, seg):
-        """The iterator's batches; a record that fails to decode is named, not a C++ traceback."""
+    @contextlib.contextmanager
+    def _naming_damage(self, split, seg):
+        """A record that fails to decode is named, not a C++ traceback."""
         import mxnet as mx
         try:
-            yield from iterator
+            yield
         except mx.base.MXNetError as err:
             raise self._shards(split)[seg.shard].find_undecodable(seg.start, seg.stop, error_reason(err)) from None
 
