@@ -107,6 +107,27 @@ def test_epochs_differ_and_are_repeatable(tmp_path):
     assert first != other
 
 
+def test_each_range_index_is_alone_in_its_folder_and_removed(tmp_path, monkeypatch):
+    """dmlc opens an index by listing its folder and stat-ing every entry: in a folder shared with
+    other workers, one whose index was removed meanwhile failed this open ("GetPathInfo: No such file",
+    4 readers at once on 2 cores, 3 of 4 failed within 150 epochs)."""
+    import mxnet as mx
+    seen, opened = [], mx.io.ImageRecordIter
+
+    def watched(**kwargs):
+        folder = os.path.dirname(kwargs["path_imgidx"])
+        seen.append((folder, sorted(os.listdir(folder))))
+        return opened(**kwargs)
+    monkeypatch.setattr(mx.io, "ImageRecordIter", watched)
+    manifest = write_shards(str(tmp_path), {"train": [30, 30, 30], "val": [10]})
+    data = reader(str(tmp_path), manifest, 0, 2, batch=8)
+    labels_of(data.train_epoch(0)), labels_of(data.val_batches())
+    assert len(seen) >= 3   # two train ranges and a val range for this worker
+    for folder, entries in seen:
+        assert len(entries) == 1 and entries[0].endswith(".idx"), entries
+        assert not os.path.exists(folder)
+
+
 def test_resume_skips_to_the_same_batches(tmp_path):
     manifest = write_shards(str(tmp_path), {"train": [30, 30, 30]})
     aug = dict(rand_mirror=True, rand_crop=True, pad=2, threads=2)

@@ -26,6 +26,7 @@ one is consumed, so its start-up does not show.
 """
 import contextlib
 import os
+import shutil
 import tempfile
 
 import numpy as np
@@ -228,10 +229,12 @@ class RecordDataset:
         import mxnet as mx
         shard = self._shards(split)[seg.shard]
         shard.check_framing(seg.start, seg.stop)
-        # a file of its own, gone once MXNet has read it: a folder kept for the reader's life stayed
-        # behind in /tmp whenever a worker left through os._exit or was killed
-        handle, idx = tempfile.mkstemp(prefix="mxdl-range-", suffix=".idx")
-        os.close(handle)
+        # A folder of its own, for each range, gone once MXNet has read the index: dmlc opens a path by
+        # listing its folder and stat-ing every entry, so in a shared folder another worker's index,
+        # removed meanwhile, fails this open; a folder kept for the reader's life stayed in /tmp
+        # whenever a worker was killed or left through os._exit.
+        folder = tempfile.mkdtemp(prefix="mxdl-range-")
+        idx = os.path.join(folder, f"{split}-{seg.shard}-{seg.start}-{seg.stop}.idx")
         try:
             shard.write_range_index(idx, seg.start, seg.stop)
             # round_batch stays on: with it off, MXNet 1.9 reports pad=0 for a short last batch and
@@ -240,7 +243,7 @@ class RecordDataset:
                                          batch_size=min(self.batch_size, seg.count), shuffle=train,
                                          seed=seed, seed_aug=seed, round_batch=True, **self._iter_args(train))
         finally:
-            os.remove(idx)
+            shutil.rmtree(folder, ignore_errors=True)
 
     def _rows(self, split, segments, seeds, train, skip_first=0):
         """``(data, label)`` chunks of the given ranges, in order, without wrapped rows.
