@@ -16,6 +16,7 @@ import contextlib
 import errno
 import fcntl
 import functools
+import gc
 import hashlib
 import io
 import json
@@ -67,6 +68,21 @@ def _die_with_parent():
 
 
 @contextlib.contextmanager
+def _parents_objects_frozen():
+    """Workers forked meanwhile never free what they inherit. A fork copies the parent's garbage as
+    well; freed by a worker's collector, an MXNet iterator left by an earlier training in the same
+    process (a notebook, the test suite) waits for decode threads that the fork did not copy, and
+    the worker and the build hang. So the garbage is collected first, and what is left moves to the
+    collector's permanent generation, which the workers never examine."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+@contextlib.contextmanager
 def _pool(workers):
     """The worker pool (None for one worker), terminated on leaving. ctrl+c is held back while it
     forks (one landing mid-fork left a worker half set up) and until it is bound, so the
@@ -76,7 +92,8 @@ def _pool(workers):
         return
     held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        pool = mp.get_context("fork").Pool(workers, initializer=_worker_setup)
+        with _parents_objects_frozen():
+            pool = mp.get_context("fork").Pool(workers, initializer=_worker_setup)
     except BaseException:
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
         raise

@@ -220,6 +220,32 @@ def test_interrupted_build_leaves_nothing_finished_and_rerun_completes(digits_im
     assert manifest.total_records == 1797 and verify(out) == []
 
 
+class _Freed:
+    """Garbage that only the cycle collector frees, noting which process freed it."""
+    def __init__(self, log):
+        self.log, self.cycle = log, self
+
+    def __del__(self):
+        with open(self.log, "a") as f:
+            f.write(f"{os.getpid()}\n")
+
+
+def test_packing_workers_never_free_the_garbage_they_inherit(tmp_path):
+    """CI hung in a packing test run in the suite's process: a pool worker's collector freed an MXNet
+    iterator an earlier test had left as garbage, and its free waited forever for decode threads
+    that the fork had not copied."""
+    import gc
+    log = str(tmp_path / "freed")
+    gc.disable()   # the garbage outlives this test's own allocations
+    try:
+        _Freed(log)
+        with pack._pool(2) as pool:
+            pool.map(gc.collect, [2] * 8, chunksize=1)   # each worker's collector, run in full
+    finally:
+        gc.enable()
+    assert {int(pid) for pid in open(log).read().split()} == {os.getpid()}
+
+
 @pytest.mark.slow
 def test_sigkill_mid_shard_leaves_no_finished_looking_shard(digits_images, tmp_path):
     out = str(tmp_path / "shards")
