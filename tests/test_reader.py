@@ -121,7 +121,8 @@ def test_each_range_index_is_alone_in_its_folder_and_removed(tmp_path, monkeypat
     monkeypatch.setattr(mx.io, "ImageRecordIter", watched)
     manifest = write_shards(str(tmp_path), {"train": [30, 30, 30], "val": [10]})
     data = reader(str(tmp_path), manifest, 0, 2, batch=8)
-    labels_of(data.train_epoch(0)), labels_of(data.val_batches())
+    labels_of(data.train_epoch(0))
+    labels_of(data.val_batches())
     assert len(seen) >= 3   # two train ranges and a val range for this worker
     for folder, entries in seen:
         assert len(entries) == 1 and entries[0].endswith(".idx"), entries
