@@ -1,7 +1,7 @@
 """Reading horovodrun's output for launch/train.sh: who failed first and why, and the terminal's view.
 
     python -m mxdl.joblog diagnose LOG NP   # the rank to blame, one line of why, the first exit code
-    ... | python -m mxdl.joblog filter                  # the job's output as a user should read it
+    ... | python -m mxdl.joblog filter      # the job's output as a user should read it
 
 The terminal shows rank 0's lines without horovodrun's prefix, other ranks' warnings and errors
 with their rank, and none of MXNet's C++ log lines (``[12:00:00] src/io/...cc:830: ...``, one per
