@@ -75,7 +75,7 @@ def plan(have_cifar, shards):
     steps = [("pack_vs_im2rec", ["--workers", "2", "--generated", "200000",
                                  *(["--cifar-tar", CIFAR_TAR] if have_cifar else [])]),
              ("models_vs_gluoncv", []), ("recipe_costs", []), ("trainer_vs_bare", []), ("hdf5_order", []),
-             ("sync_bn", [])]
+             ("sync_bn", []), ("distill_digits", [])]
     if shards:
         steps += [("scaling", ["--shards", *shards, "--config", *SCALING_CONFIGS, "--epochs", "3"]),
                   ("reader_vs_imagerecorditer", ["--shards", shards[0], "--repeat", "3", "--many-shards", "1000",

@@ -1,11 +1,13 @@
 """Knowledge distillation: the loss against a hand computation, a student taught by the digits
-LeNet, the teacher kept out of the student's checkpoints, and refusals that name both networks."""
+LeNet, the teacher kept out of the student's checkpoints, refusals that name both networks, and
+README's proof on one seed."""
 import json
 import os
 
 import numpy as np
 import pytest
 
+from bench.distill_digits import DISTILL, STUDENT, first_within
 from conftest import REPO, run_in_process, train_in_process
 
 CONFIG = os.path.join(REPO, "configs", "digits.yaml")
@@ -68,3 +70,24 @@ def test_a_teacher_that_does_not_fit_the_student_is_one_line(trained, tmp_path, 
     proc = run_in_process("mxdl-train", CONFIG, *student, f"train.distill_from={trained}", "--output",
                           tmp_path / "run", check=False)
     assert proc.returncode == 2 and message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.long
+def test_with_few_labels_a_distilled_student_reaches_its_teacher_in_fewer_epochs(digits_images, tmp_path):
+    """bench/distill_digits.py's comparison on one seed (README runs ten): the student has 40% of the
+    digits labelled; its teacher trained on another 40%."""
+    from recordio_tools.pack import build
+    shards = str(tmp_path / "shards")
+    build(digits_images, shards, fmt="rec", shards=2, split="val=0.2,train=0.4,transfer=0.4", encoding=".png",
+          color=False, workers=2, seed=0, log=lambda *_: None)
+
+    def accuracies(name, epochs, *extra):
+        train_in_process(CONFIG, f"data.dir={shards}", f"train.epochs={epochs}", "train.log_interval=100000",
+                         "checkpoint.export=false", "--output", tmp_path / name, *extra)
+        return [e["val_acc"] for e in json.load(open(tmp_path / name / "history.json"))["epochs"]]
+    target = max(accuracies("teacher", 20, "data.train_split=transfer"))
+    alone = accuracies("alone", 12, *STUDENT, "train.seed=0")
+    taught = accuracies("taught", 12, *STUDENT, "train.seed=0", f"train.distill_from={tmp_path / 'teacher'}", *DISTILL)
+    never = len(alone) + 1
+    assert (first_within(taught, target) or never) < (first_within(alone, target) or never), (target, alone, taught)
