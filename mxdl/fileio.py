@@ -23,14 +23,20 @@ def _tmp_path(path):
     return os.path.join(d, name)
 
 
-def atomic_write_bytes(path, data):
+def atomic_write(path, write):
+    """``write(f)`` fills the file through an open binary file ``f``: large contents are written
+    from where they are (``np.save(f, array)``), without a copy as bytes first."""
     tmp = _tmp_path(path)
     with partial_files_removed([tmp], path):
         with open(tmp, "wb") as f:
-            f.write(data)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+
+
+def atomic_write_bytes(path, data):
+    atomic_write(path, lambda f: f.write(data))
 
 
 @contextlib.contextmanager

@@ -69,9 +69,8 @@ def _walk_files(root, skipped, follow_links=False):
                 seen.add(real)
                 kept.append(x)
         dirs[:] = kept
-        for name in sorted(files):
-            if not name.startswith("."):
-                yield os.path.join(d, name)
+        folder = os.path.join(d, "")  # joined once: os.path.join per file was a third of the walk
+        yield from (folder + name for name in sorted(files) if not name.startswith("."))
 
 
 def _split_images(paths, skipped):
@@ -355,15 +354,18 @@ def _list_each_file_once(listing):
     paths was the largest part of a listing's memory) and repeats found by sorting it."""
     order = sorted(listing.splits, key=lambda s: (s != "train", s))
     ids = np.zeros((sum(len(listing.splits[s]) for s in order), 2), np.uint64)  # (dev, ino); 0, 0: unreadable
+    identity = _FileIdentity()
     for i, item in enumerate(item for split in order for item in listing.splits[split]):
-        try:
-            st = os.stat(item.path)
-            ids[i] = st.st_dev, st.st_ino + 1
-        except OSError:  # unreadable: the packer skips it with its reason
-            pass
-    by_id = np.lexsort((np.arange(len(ids)), ids[:, 1], ids[:, 0]))  # equal ids adjacent, first listed first
+        dev_ino = identity(item.path)
+        if dev_ino:  # unreadable otherwise: the packer skips it with its reason
+            ids[i] = dev_ino[0], dev_ino[1] + 1
+    by_id = np.lexsort((ids[:, 1], ids[:, 0]))  # equal ids adjacent; lexsort is stable: first listed first
+    same = np.ones(max(len(ids) - 1, 0), bool)
+    for column in (0, 1):  # a column at a time: this is a listing's peak memory (34 bytes an image, was 70)
+        values = ids[by_id, column]
+        same &= values[1:] == values[:-1]
     repeat = np.zeros(len(ids), bool)
-    repeat[by_id[1:]] = (ids[by_id[1:]] == ids[by_id[:-1]]).all(1) & (ids[by_id[1:], 1] > 0)
+    repeat[by_id[1:]] = same & (values[1:] > 0)   # 0: unreadable, no repeat
     if not repeat.any():
         return
     items = [item for split in order for item in listing.splits[split]]
@@ -379,3 +381,46 @@ def _list_each_file_once(listing):
         n = len(listing.splits[split])
         listing.splits[split] = [item for j, item in enumerate(listing.splits[split]) if not repeat[start + j]]
         start += n
+
+
+def _stat_identity(path):
+    try:
+        st = os.stat(path)
+        return st.st_dev, st.st_ino
+    except OSError:
+        return None
+
+
+class _FileIdentity:
+    """A file's ``(st_dev, st_ino)``, or None when it cannot be stat'ed, read from its folder's
+    entries: one scandir a folder (its inode numbers come with the names) and one stat for the
+    folder's device, where a stat per file took two thirds of listing 200,000 images (3.6 us
+    each). A link is stat'ed, to reach the file it names; so is anything but a plain file of the
+    folder, and every file of a folder whose entries disagree with stat on one of its files
+    (overlayfs over several filesystems numbers them apart). One folder's entries are held at a
+    time, as a walk lists them; a folder met again later (a CSV that interleaves folders) has its
+    files stat'ed rather than scanned again."""
+
+    def __init__(self):
+        self._folder, self._entries, self._scanned = None, None, set()   # entries: (dev, {name: inode})
+
+    def __call__(self, path):
+        folder, slash, name = path.rpartition("/")   # os.path.split's work, in a fifth of its time
+        folder = folder or ("/" if slash else ".")
+        if folder != self._folder:
+            self._folder, self._entries = folder, None if folder in self._scanned else self._read(folder)
+            self._scanned.add(folder)
+        ino = self._entries[1].get(name) if self._entries else None
+        return (self._entries[0], ino) if ino else _stat_identity(path)
+
+    @staticmethod
+    def _read(folder):
+        try:
+            dev = os.stat(folder).st_dev
+            with os.scandir(folder) as listed:
+                inodes = {entry.name: entry.inode() for entry in listed if entry.is_file(follow_symlinks=False)}
+        except OSError:
+            return None
+        sample = next(iter(inodes), None)
+        agree = sample is not None and _stat_identity(os.path.join(folder, sample)) == (dev, inodes[sample])
+        return (dev, inodes) if agree else None

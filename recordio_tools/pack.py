@@ -18,7 +18,6 @@ import fcntl
 import functools
 import gc
 import hashlib
-import io
 import json
 import multiprocessing as mp
 import multiprocessing.pool
@@ -35,7 +34,7 @@ import numpy as np
 from mxdl.data.manifest import MANIFEST, Manifest, file_entries
 from mxdl.data.recordfile import HashedFile, IndexedRecordWriter, framed_images
 from mxdl.errors import RunFailed, UserError
-from mxdl.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text, make_folder, partial_files_removed
+from mxdl.fileio import atomic_write, atomic_write_json, atomic_write_text, make_folder, partial_files_removed
 from mxdl.topology import usable_cores
 from . import __version__
 from .images import ImageOptions, encode_chunk, load_and_encode, stat_print, stats_rows
@@ -569,7 +568,8 @@ def _input_fingerprints(items):
 
 
 def _digest(prints):
-    return hashlib.sha256(prints.tobytes()).hexdigest()
+    # hashed and saved (_save_inputs) where they are: copies of them set a build's peak memory
+    return hashlib.sha256(prints).hexdigest()
 
 
 def _inputs_file(out, name):
@@ -577,9 +577,7 @@ def _inputs_file(out, name):
 
 
 def _save_inputs(out, name, prints):
-    buffer = io.BytesIO()
-    np.save(buffer, prints)
-    atomic_write_bytes(_inputs_file(out, name), buffer.getvalue())
+    atomic_write(_inputs_file(out, name), lambda f: np.save(f, prints))
 
 
 def _changed_inputs(out, name, prints, items):

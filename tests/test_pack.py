@@ -161,6 +161,54 @@ def test_layouts_csv_filename_lst_tiny_imagenet(photos_tree, tmp_path):
     assert len(listing.splits["train"]) == 4 and listing.splits["val"][0].label == 1
 
 
+
+def _tree_reached_many_ways(root):
+    """Files and the other ways a listing reaches them: a hard link, a link to a file, a link to a
+    folder, a missing name, a folder, a relative name; every path as a string."""
+    (root / "a").mkdir()
+    (root / "b").mkdir()
+    files = [root / "a" / f"{i}.png" for i in range(4)]
+    for f in files:
+        f.write_bytes(b"x")
+    os.link(files[0], root / "b" / "hard.png")
+    os.symlink(files[1], root / "b" / "soft.png")
+    os.symlink(root / "a", root / "linked")
+    others = (root / "b" / "hard.png", root / "b" / "soft.png", root / "b" / "missing.png", root / "linked" / "2.png",
+              root / "b", "not-here.png")
+    return [str(p) for p in (*files, *others)]
+
+
+def test_a_files_identity_read_from_its_folder_is_what_stat_says(tmp_path):
+    from recordio_tools.listing import _FileIdentity, _stat_identity
+    paths = _tree_reached_many_ways(tmp_path)
+    identity = _FileIdentity()
+    twice = paths + paths  # the second time round, each folder is one met again
+    assert [identity(p) for p in twice] == [_stat_identity(p) for p in twice]
+    assert identity(paths[0]) == identity(paths[4]) == identity(paths[-4].replace("missing", "hard"))
+
+
+def test_a_folder_whose_entries_disagree_with_stat_is_stated_file_by_file(tmp_path, monkeypatch):
+    """As overlayfs over two filesystems can number a file apart from its folder's entry."""
+    from recordio_tools import listing
+    paths = _tree_reached_many_ways(tmp_path)
+    real = listing._stat_identity
+    monkeypatch.setattr(listing, "_stat_identity", lambda p: real(p) and (real(p)[0], real(p)[1] + 7))
+    identity = listing._FileIdentity()
+    assert [identity(p) for p in paths] == [listing._stat_identity(p) for p in paths]
+
+
+def test_a_file_reached_through_a_hard_link_or_a_repeated_row_is_listed_once(photos_tree, tmp_path):
+    os.link(os.path.join(photos_tree, "china", "0.jpg"), os.path.join(photos_tree, "flower", "hard.jpg"))
+    listing = list_images(photos_tree)
+    assert len(listing.splits["all"]) == 12
+    assert listing.skipped == [(os.path.join(photos_tree, "flower", "hard.jpg"),
+                                f"the same file as {os.path.join(photos_tree, 'china', '0.jpg')}, listed once")]
+    rows = tmp_path / "labels.csv"
+    rows.write_text("".join(f"{os.path.join(photos_tree, c, f'{i}.jpg')},{c}\n" for c in ("china", "flower")
+                            for i in (0, 1, 0)))
+    listing = list_images(str(rows))
+    assert len(listing.splits["all"]) == 4 and len(listing.skipped) == 2
+
 def test_hdf5_layout_readable_with_plain_h5py(photos_tree, tmp_path):
     out = str(tmp_path / "h5")
     pack.build(photos_tree, out, fmt="hdf5", size="32x24", split="train=0.5,val=0.5", compression="gzip",
