@@ -20,6 +20,7 @@ labels.txt), and items per predefined split (``{"all": [...]}`` when the
 layout has no splits of its own). Files without an image extension are not
 listed but reported in ``skipped``.
 """
+import array
 import csv
 import os
 from dataclasses import dataclass, field
@@ -350,28 +351,22 @@ def list_images(src, layout=None, follow_links=False):
 def _list_each_file_once(listing):
     """Keep the first listing of each real file (same device and inode). A file reached twice, through
     a link, a hard link or a repeated CSV row, would otherwise sit in train and val at once, or under
-    two classes. Identities are held in one integer array (16 bytes an image; a dict of tuples to
-    paths was the largest part of a listing's memory) and repeats found by sorting it."""
+    two classes. Repeats are found by sorting the files' identities (:func:`_identities`)."""
     order = sorted(listing.splits, key=lambda s: (s != "train", s))
-    ids = np.zeros((sum(len(listing.splits[s]) for s in order), 2), np.uint64)  # (dev, ino); 0, 0: unreadable
-    identity = _FileIdentity()
-    for i, item in enumerate(item for split in order for item in listing.splits[split]):
-        dev_ino = identity(item.path)
-        if dev_ino:  # unreadable otherwise: the packer skips it with its reason
-            ids[i] = dev_ino[0], dev_ino[1] + 1
-    by_id = np.lexsort((ids[:, 1], ids[:, 0]))  # equal ids adjacent; lexsort is stable: first listed first
-    same = np.ones(max(len(ids) - 1, 0), bool)
-    for column in (0, 1):  # a column at a time: this is a listing's peak memory (34 bytes an image, was 70)
-        values = ids[by_id, column]
+    dev, ino = _identities(item for split in order for item in listing.splits[split])
+    by_id = np.lexsort((ino, dev))  # equal ids adjacent; lexsort is stable: first listed first
+    same = np.ones(max(len(dev) - 1, 0), bool)
+    for column in (dev, ino):  # a column at a time: this is a listing's peak memory
+        values = column[by_id]
         same &= values[1:] == values[:-1]
-    repeat = np.zeros(len(ids), bool)
+    repeat = np.zeros(len(dev), bool)
     repeat[by_id[1:]] = same & (values[1:] > 0)   # 0: unreadable, no repeat
     if not repeat.any():
         return
     items = [item for split in order for item in listing.splits[split]]
     first_of = {}
     for i in by_id:
-        key = tuple(ids[i])
+        key = dev[i], ino[i]
         if not repeat[i]:
             first_of[key] = items[i].path
         else:
@@ -381,6 +376,19 @@ def _list_each_file_once(listing):
         n = len(listing.splits[split])
         listing.splits[split] = [item for j, item in enumerate(listing.splits[split]) if not repeat[start + j]]
         start += n
+
+
+def _identities(items):
+    """Each item's file as two arrays: its device, numbered in the order met from 1, and its inode
+    + 1; both 0 when it cannot be stat'ed (the packer skips it with its reason). 12 bytes an image,
+    where a dict of tuples to paths was the largest part of a listing's memory; the folder entries
+    read on the way are gone on return."""
+    identity, devices, dev, ino = _FileIdentity(), {}, array.array("I"), array.array("Q")
+    for item in items:
+        found = identity(item.path)
+        dev.append(devices.setdefault(found[0], len(devices) + 1) if found else 0)
+        ino.append(found[1] + 1 if found else 0)
+    return np.frombuffer(dev, np.uint32), np.frombuffer(ino, np.uint64)
 
 
 def _stat_identity(path):

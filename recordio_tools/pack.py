@@ -591,26 +591,43 @@ def _changed_inputs(out, name, prints, items):
     return [items[i].path for i in np.flatnonzero((before != prints).any(1))]
 
 
+def _finished_entry(out, name, items, log):
+    """The manifest entry an earlier run of this plan left for shard ``name``, when its inputs and
+    its files are as they were then; None (saying why) when it must be written again."""
+    with open(_shard_done_json(out, name)) as f:
+        entry = json.load(f)
+    fingerprints = _input_fingerprints(items)
+    if entry.get("inputs") != _digest(fingerprints):
+        changed = _changed_inputs(out, name, fingerprints, items)
+        log(f"{name}: {len(changed)} input file(s) changed since it was written (size or time), e.g. "
+            f"{changed[0]}; writing it again" if changed else f"{name}: written by another mxdl-pack version; "
+                                                             f"writing it again")
+        return None
+    # a shard file deleted or cut short since (by hand, or a crash before the disk had it all) is
+    # rewritten, not listed in a manifest that training would find it missing from
+    for file, written in entry["files"].items():
+        path = os.path.join(out, file)
+        size = os.path.getsize(path) if os.path.isfile(path) else None
+        if size != written["bytes"]:
+            log(f"{name}: {file} is {'missing' if size is None else f'{size} bytes'} where {written['bytes']} were "
+                f"written; writing it again")
+            return None
+    return entry
+
+
 def _write_split(out, split_name, items, shards, fmt, opts, pool, progress, classes, compression, log):
     n = min(shards, len(items))
     bounds = [round(i * len(items) / n) for i in range(n + 1)]
     info = []
     for i in range(n):
         name = shard_name(split_name, i, n)
-        chunk = items[bounds[i]: bounds[i + 1]]
+        chunk = items[bounds[i]: bounds[i + 1]] if n > 1 else items   # one shard: the split, not a copy of it
         done = _shard_done_json(out, name)
-        if os.path.isfile(done):  # finished by an earlier run of this same plan
-            with open(done) as f:
-                entry = json.load(f)
-            fingerprints = _input_fingerprints(chunk)
-            if entry.get("inputs") == _digest(fingerprints):
-                info.append(entry)
-                progress.update(len(chunk))
-                continue
-            changed = _changed_inputs(out, name, fingerprints, chunk)
-            log(f"{name}: {len(changed)} input file(s) changed since it was written (size or time), e.g. "
-                f"{changed[0]}; writing it again" if changed else f"{name}: written by another mxdl-pack version; "
-                                                                 f"writing it again")
+        finished = _finished_entry(out, name, chunk, log) if os.path.isfile(done) else None
+        if finished:
+            info.append(finished)
+            progress.update(len(chunk))
+            continue
         if fmt == "rec":
             stats, files = write_rec_shard(out, name, chunk, opts, pool, progress)
         else:   # h5py writes the file itself: it is read again for its checksum
