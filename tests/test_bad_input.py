@@ -545,7 +545,6 @@ def test_an_image_edited_in_place_is_packed_again(world, tmp_path):
     assert all(fingerprints) and sum(a != b for a, b in zip(fingerprints, refreshed)) == 1
 
 
-
 def test_a_shard_file_deleted_or_cut_short_since_the_build_is_written_again(world, tmp_path):
     """Not kept in a manifest that training would then find it missing from."""
     from recordio_tools.verify import verify
@@ -559,6 +558,7 @@ def test_a_shard_file_deleted_or_cut_short_since_the_build_is_written_again(worl
     assert f"{first} is missing where" in again and f"{second} is 100 bytes where" in again, again
     assert again.count("writing it again") == 2 and verify(str(out)) == []
     assert "writing it again" not in run_in_process(*build).stdout
+
 
 def test_a_second_build_into_the_same_folder_is_refused(world, tmp_path):
     import fcntl
