@@ -31,7 +31,7 @@ import time
 
 import numpy as np
 
-from mxdl.data.manifest import MANIFEST, Manifest, file_entries
+from mxdl.data.manifest import MANIFEST, Manifest, check_shard_files, file_entries
 from mxdl.data.recordfile import HashedFile, IndexedRecordWriter, framed_images
 from mxdl.errors import RunFailed, UserError
 from mxdl.fileio import atomic_write, atomic_write_json, atomic_write_text, make_folder, partial_files_removed
@@ -605,13 +605,10 @@ def _finished_entry(out, name, items, log):
         return None
     # a shard file deleted or cut short since (by hand, or a crash before the disk had it all) is
     # rewritten, not listed in a manifest that training would find it missing from
-    for file, written in entry["files"].items():
-        path = os.path.join(out, file)
-        size = os.path.getsize(path) if os.path.isfile(path) else None
-        if size != written["bytes"]:
-            log(f"{name}: {file} is {'missing' if size is None else f'{size} bytes'} where {written['bytes']} were "
-                f"written; writing it again")
-            return None
+    problems = list(check_shard_files(out, entry["files"], checksums=False))
+    if problems:
+        log(f"{name} changed since it was written ({problems[0]}); writing it again")
+        return None
     return entry
 
 

@@ -50,7 +50,7 @@ def verify(out):
     for split, info in manifest.splits.items():
         total = 0
         for shard, (_, path, idx) in zip(info.shards, manifest.shard_paths(split)):
-            file_problems = list(check_shard_files(out, shard))
+            file_problems = list(check_shard_files(out, shard.files))
             problems += file_problems
             if not any("missing" in p for p in file_problems):
                 problems += list(_check_records(out, manifest, shard, path, idx, bar))

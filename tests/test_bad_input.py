@@ -555,7 +555,7 @@ def test_a_shard_file_deleted_or_cut_short_since_the_build_is_written_again(worl
     os.remove(out / first)
     os.truncate(out / second, 100)
     again = run_in_process(*build).stdout
-    assert f"{first} is missing where" in again and f"{second} is 100 bytes where" in again, again
+    assert f"({first}: missing)" in again and f"({second}: 100 bytes, manifest says" in again, again
     assert again.count("writing it again") == 2 and verify(str(out)) == []
     assert "writing it again" not in run_in_process(*build).stdout
 

@@ -176,14 +176,14 @@ def shard_problems(manifest, verify="auto"):
     size = sum(meta["bytes"] for shard in shards for meta in shard.files.values())
     checksums = verify == "on" or (verify == "auto" and size <= VERIFY_AUTO_BYTES)
     problems = [f"{manifest.root}/{problem}" for shard in shards
-                for problem in check_shard_files(manifest.root, shard, checksums)]
+                for problem in check_shard_files(manifest.root, shard.files, checksums)]
     return problems, size if checksums else 0
 
 
-def check_shard_files(root, shard, checksums=True):
-    """Problems with a shard's files against the manifest: missing, wrong size, and (reading every
-    byte) a checksum that differs."""
-    for name, meta in shard.files.items():
+def check_shard_files(root, files, checksums=True):
+    """Problems with a shard's files (``{name: {"bytes", "sha256"}}``, as the manifest records them):
+    missing, wrong size, and (reading every byte) a checksum that differs."""
+    for name, meta in files.items():
         path = os.path.join(root, name)
         if not os.path.isfile(path):
             yield f"{name}: missing"
