@@ -73,18 +73,19 @@ def main():
         print("| seed | labels only: epoch within 1 point | best | distilled: epoch within 1 point | best |")
         print("|---|---|---|---|---|")
         arms = {"labels only": [], "distilled": [f"train.distill_from={teacher}", *DISTILL]}
+        never = args.student_epochs + 1   # a student that never came within a point counts as this epoch
         results = {name: [] for name in arms}
         for seed in args.seeds:
             row = []
             for name, extra in arms.items():
                 accs = train(shards, os.path.join(tmp, f"s{seed}-{len(extra)}"), args.student_epochs, *STUDENT,
                              f"train.seed={seed}", *extra)
-                results[name].append((first_within(accs, target) or args.student_epochs + 1, max(accs)))
-                row += [str(first_within(accs, target) or "never"), f"{max(accs):.4f}"]
+                first, best = first_within(accs, target), max(accs)
+                results[name].append((first or never, best))
+                row += [str(first or "never"), f"{best:.4f}"]
             print(f"| {seed} | " + " | ".join(row) + " |", flush=True)
         summary = [f"{mean([e for e, _ in r]):.1f} | {mean([b for _, b in r]):.4f}" for r in results.values()]
         print("| mean | " + " | ".join(summary) + " |")
-        never = args.student_epochs + 1
         print(f"(a student that never came within a point counts as epoch {never})")
         for name, r in results.items():
             epochs = [e for e, _ in r]
@@ -94,7 +95,6 @@ def main():
                    + f"; reached in {sum(e < never for e in epochs)} of {len(epochs)}, best accuracy, mean "
                      f"{mean([b for _, b in r]):.4f}",
                    epochs=[e if e < never else None for e in epochs], best=[round(b, 4) for _, b in r])
-
 
 if __name__ == "__main__":
     main()
