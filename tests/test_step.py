@@ -192,3 +192,26 @@ def test_the_guard_undoes_a_step_on_weights_in_mkldnn_layout():
     trainable = [k for k, p in net._collect_params_with_prefix().items() if p.grad_req != "null"]
     for k in trainable:  # (the forward pass moved BatchNorm's running statistics, as it should)
         np.testing.assert_array_equal(before[k], after[k], err_msg=k)
+
+
+def test_guarded_steps_between_inference_passes_equal_unguarded_ones():
+    """The guard's views of the weights are made at its first update; inference passes later put
+    MKLDNN's layout on the convolution weights. Read through a view that no longer matched, every
+    finite step would write scrambled weights back."""
+    def train(limit):
+        mx.random.seed(0)
+        net = get_model("minivggnet", classes=10)
+        net.initialize(mx.init.Xavier())
+        net.hybridize()
+        rng = np.random.RandomState(0)
+        stepper = _stepper(net, batch=4, nonfinite_limit=limit)
+        for _ in range(3):
+            x = mx.nd.array(rng.uniform(size=(4, 3, 16, 16)))
+            stepper.micro_batch(x, mx.nd.array([0, 1, 2, 3]), None)
+            stepper.update()
+            with mx.autograd.predict_mode():
+                net(x).wait_to_read()
+        return _weights(net)
+    plain, guarded = train(0), train(3)
+    for k in plain:
+        np.testing.assert_array_equal(plain[k], guarded[k], err_msg=k)

@@ -9,9 +9,11 @@ Per update, with no read from the device::
 ``kept`` holds each weight and optimizer state twice over, as rows 0 and 1. Row 0 always holds
 the values to go on from: a finite step writes its result there, a non-finite one into row 1,
 which nothing reads; copying row 0 back is then the same for both. Both copies run at memcpy
-speed (0.8 ms each for MiniVGGNet's 2.2M weights on this CPU, where ``where()`` takes 4.8 ms).
-Two passes over the weights and states are the floor while the optimizer updates in place: one
-to keep what a bad step must get back, one to put it back or not, chosen on the device.
+speed (MiniVGGNet's 2.2M weights and 2.2M momentum values: 1.3 and 1.5 ms on this CPU, where
+``where()`` takes 4.8 ms). Two passes over the weights and states are the floor while the
+optimizer updates in place: one to keep what a bad step must get back, one to put it back or not,
+chosen on the device. What bench/recipe_costs.py measures beyond them is the check (0.6 ms) and
+MXNet's cost of starting each copy, which _rows() keeps to one call per copy.
 
 The loop reads the three counters once per log line and at the epoch's end (``poll``): after
 ``limit`` skipped steps in a row it saves and stops; the skipped steps left the weights as they were.
@@ -25,7 +27,10 @@ The one thing a skipped step still changes is the optimizer's host-side update c
 correction sees one more step); reading the flag to undo it would bring the host read back.
 """
 
-# multi_all_finite takes a bounded number of arrays per call; MXNet's loss scaler uses chunks of 200
+import numpy as np
+
+# multi_all_finite and multi_sum_sq take a bounded number of arrays per call (MXNet's loss scaler
+# uses chunks of 200)
 CHUNK = 200
 
 
@@ -34,9 +39,16 @@ def _chunks(arrays):
 
 
 def sum_of_squares(arrays):
-    """The sum of every element squared over all the arrays, one float32 on the device (MXNet's
-    multi-tensor kernel: one call for many arrays, not a norm per array)."""
+    """The sum of every element squared over all the arrays, one float32 on the device.
+
+    On CPUs, for float32, a BLAS dot of each array with itself through a flat view: 0.6 ms for
+    MiniVGGNet's 2.2M gradients in 22 arrays, against 2.2 ms for MXNet's multi_sum_sq, whose CPU
+    kernel is a plain loop (norm: 9.6 ms, sum: 15). Otherwise multi_sum_sq, which accumulates
+    float16 in float32 where a float16 dot would overflow at 65504."""
     from mxnet import nd
+    if arrays[0].context.device_type == "cpu" and all(a.dtype == np.float32 for a in arrays):
+        flat = [a.reshape((-1,)) for a in arrays]
+        return nd.add_n(*[nd.dot(v, v) for v in flat]) if len(flat) > 1 else nd.dot(flat[0], flat[0])
     parts = [nd.multi_sum_sq(*chunk, num_arrays=len(chunk)).sum() for chunk in _chunks(arrays)]
     return parts[0] if len(parts) == 1 else nd.add_n(*parts)
 
@@ -57,6 +69,7 @@ class FiniteGuard:
         self.skipped = self.run = self.longest = 0   # host copies, as of the last poll
         self._device = None                        # [skipped, run, longest] on the device
         self._targets = self._kept = None           # weights and states, and their two rows
+        self._views = None                          # made by _rows()
         self._current = False                        # row 0 holds the weights and states as they are
 
     # ---- per update, on the device --------------------------------------------------------------
@@ -68,17 +81,27 @@ class FiniteGuard:
         if not self._current:
             self._take_current()
         self.trainer.update(images)
-        row = 1 - ok
-        for now, kept in zip(self._targets, self._kept):
-            # read through a reshaped view and written back whole: this also holds for weights MKLDNN
-            # keeps in its own layout after an inference pass (tests/test_step.py), and saves the two
-            # extra copies of every weight that expand_dims/squeeze operators made (4 of 13 ms).
-            # copyto, not setitem (now[:] = ...): 1.9 against 6.4 ms for MiniVGGNet's weights and
-            # momentum on one thread (setitem's slice assignment is not a plain copy).
-            nd.contrib.index_copy(kept, row, now.reshape((1,) + now.shape), out=kept)
-            kept[0].copyto(now)
-        self._count(ok)
+        bad = 1 - ok   # the row a step's result goes to
+        for now, as_row, kept, first in self._rows():
+            nd.contrib.index_copy(kept, bad, as_row, out=kept)
+            first.copyto(now)
+        self._count(bad)
         return ok
+
+    def _rows(self):
+        """Per weight or state: it, it as a row (1, ...), its two rows, and row 0.
+
+        The views are made once, after an update has written the weights in the default layout:
+        MXNet refuses a reshaped view of a weight that MKLDNN holds in its own layout after an
+        inference pass, and a view made before one still reads the weights right (both checked in
+        tests/test_step.py). Made once because a view is a call into MXNet: remaking four per array
+        each step cost 1.6 of the guard's 5 ms for MiniVGGNet's 44 arrays. The row copies use
+        reshaped views, not expand_dims/squeeze (which copy), and copyto, not setitem (``now[:] =``
+        is a slice assignment, 3x slower than a plain copy)."""
+        if self._views is None:
+            self._views = [(now, now.reshape((1,) + now.shape), kept, kept[0])
+                           for now, kept in zip(self._targets, self._kept)]
+        return self._views
 
     def forget(self):
         """Something besides an update may have changed the weights (a validation with the averaged
@@ -98,7 +121,7 @@ class FiniteGuard:
     def _all_finite(self):
         """1.0 on the device when every gradient is finite. On GPUs MXNet's multi_all_finite (AMP's
         check); its CPU kernel is serial (210 ms for MiniVGGNet's 2.2M gradients, measured), so on
-        CPUs the gradients' sum of squares (2.5 ms), which is NaN or inf when an element is (or
+        CPUs the gradients' sum of squares (0.6 ms), which is NaN or inf when an element is (or
         when one exceeds 1e19, which no trainable step survives either)."""
         from mxnet import nd
         grads = [p.grad() for p in self.params]
@@ -125,11 +148,10 @@ class FiniteGuard:
             states += _arrays(updater.states[idx])
         return states
 
-    def _count(self, ok):
+    def _count(self, bad):
         from mxnet import nd
-        bad = 1 - ok
         if self._device is None:
-            self._device = [nd.zeros((1,), ctx=ok.context) for _ in range(3)]
+            self._device = [nd.zeros((1,), ctx=bad.context) for _ in range(3)]
         skipped, run, longest = self._device
         run = (run + 1) * bad
         self._device = [skipped + bad, run, nd.maximum(longest, run)]
