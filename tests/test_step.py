@@ -215,3 +215,31 @@ def test_guarded_steps_between_inference_passes_equal_unguarded_ones():
     plain, guarded = train(0), train(3)
     for k in plain:
         np.testing.assert_array_equal(plain[k], guarded[k], err_msg=k)
+
+
+def test_after_loading_optimizer_states_a_skipped_step_restores_the_ones_in_use(tmp_path):
+    """A checkpoint loads the optimizer states on the CPU and MXNet moves them to the weights' device
+    at the next update, as new arrays: the guard must keep those, not the loaded ones. Two CPU
+    contexts stand in for a GPU run resumed from a checkpoint."""
+    from mxdl.runs.checkpoint import load_optimizer, save_optimizer
+    device = mx.cpu(1)
+    x, y = _batch(4, 0)
+    x, y = x.as_in_context(device), y.as_in_context(device)
+    net = get_model("lenet", classes=10)
+    net.initialize(mx.init.Xavier(), ctx=device)
+    first = _stepper(net, batch=4, nonfinite_limit=3)
+    first.micro_batch(x, y, None)
+    first.update()
+    path = str(tmp_path / "optimizer.params")
+    info = save_optimizer(first.trainer, path)
+    saved = {k: v.asnumpy() for k, v in mx.nd.load(path).items()}
+    resumed = _stepper(net, batch=4, nonfinite_limit=3)
+    load_optimizer(resumed.trainer, path, info, device)
+    poisoned = x.copy()
+    poisoned[0, 0, 0, 0] = np.nan
+    resumed.micro_batch(poisoned, y, None)
+    resumed.update()
+    assert resumed.skipped == 1
+    in_use = resumed.trainer._updaters[0].states
+    for key, value in saved.items():
+        np.testing.assert_array_equal(in_use[int(key)].asnumpy(), value, err_msg=key)

@@ -133,8 +133,12 @@ class FiniteGuard:
         return ok
 
     def _optimizer_states(self):
-        """The updater's states for our parameters, created now when the first update has not yet
-        made them (the same call MXNet's Updater makes), so the first step can be undone too."""
+        """The updater's states for our parameters, as its next update will use them: created now
+        when no update has made them yet (so the first step can be undone too), and moved to the
+        weights' device now when they were loaded elsewhere (a checkpoint loads them on the CPU).
+        MXNet's Updater does both at its first call, with the same calls; the move makes new
+        arrays, so a guard that took the states before it would keep the CPU copies, and a resumed
+        GPU run's first bad step would leave NaN in the momentum."""
         trainer = self.trainer
         if not trainer._kv_initialized:
             trainer._init_kvstore()
@@ -144,7 +148,9 @@ class FiniteGuard:
             idx = trainer._param2idx[p.name]
             if idx not in updater.states:
                 updater.states[idx] = updater.optimizer.create_state_multi_precision(idx, p.data())
-                updater.states_synced[idx] = True
+            elif not updater.states_synced.get(idx, True):
+                updater.states[idx] = updater.sync_state_context(updater.states[idx], p.data().context)
+            updater.states_synced[idx] = True
             states += _arrays(updater.states[idx])
         return states
 
