@@ -96,5 +96,6 @@ def main():
                      f"{mean([b for _, b in r]):.4f}",
                    epochs=[e if e < never else None for e in epochs], best=[round(b, 4) for _, b in r])
 
+
 if __name__ == "__main__":
     main()

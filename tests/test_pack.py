@@ -161,7 +161,6 @@ def test_layouts_csv_filename_lst_tiny_imagenet(photos_tree, tmp_path):
     assert len(listing.splits["train"]) == 4 and listing.splits["val"][0].label == 1
 
 
-
 def _tree_reached_many_ways(root):
     """Files and the other ways a listing reaches them: a hard link, a link to a file, a link to a
     folder, a missing name, a folder, a relative name; every path as a string."""
@@ -208,6 +207,7 @@ def test_a_file_reached_through_a_hard_link_or_a_repeated_row_is_listed_once(pho
                             for i in (0, 1, 0)))
     listing = list_images(str(rows))
     assert len(listing.splits["all"]) == 4 and len(listing.skipped) == 2
+
 
 def test_hdf5_layout_readable_with_plain_h5py(photos_tree, tmp_path):
     out = str(tmp_path / "h5")
