@@ -87,6 +87,42 @@ def test_stop_mid_epoch_then_resume_equals_uninterrupted(digits_rec, tmp_path, s
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("every", [1, 2], ids=["checkpoint-epoch", "between-checkpoints"])
+def test_a_stop_agreed_at_an_epochs_last_step_records_that_epoch(digits_rec, tmp_path, every):
+    """A check interval longer than the epoch leaves only its last step to agree on a stop. The epoch
+    ends whole (validated, in the history) before the run stops: a requeued Slurm job once resumed
+    after such a stop with that epoch missing from its history."""
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    args = ("train.epochs=2", "model.name=lenet", "data.batch_size=16", "train.stop_check_interval=1000",
+            f"checkpoint.every_epochs={every}")
+    run_cli(*train_cmd(digits_rec, full, *args))
+    proc = start_job([*train_cmd(digits_rec, cut, *args), "train.log_interval=10"])
+    wait_for_file(os.path.join(cut, "train.log"), proc, holds=lambda text: "epoch 1 [10/" in text)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == EXIT_STOPPED and "stopped at the end of epoch 1" in output, output
+    assert [e["epoch"] for e in json.load(open(cut / "history.json"))["epochs"]] == [1]
+    assert open(cut / "checkpoints" / "latest").read().strip() == "epoch-0001-step-000000"
+    run_cli(*train_cmd(digits_rec, cut, *args), "--resume")
+    assert_bitwise_equal(full / "checkpoints/epoch-0002-step-000000", cut / "checkpoints/epoch-0002-step-000000")
+    epochs = [json.load(open(run / "history.json"))["epochs"] for run in (full, cut)]
+    assert [(e["epoch"], e["val_acc"]) for e in epochs[1]] == [(e["epoch"], e["val_acc"]) for e in epochs[0]]
+
+
+@pytest.mark.slow
+def test_a_stop_agreed_at_the_last_epochs_last_step_finishes_the_run(digits_rec, tmp_path):
+    out = tmp_path / "run"
+    proc = start_job([*train_cmd(digits_rec, out, "train.epochs=1", "model.name=lenet", "data.batch_size=16",
+                                 "train.stop_check_interval=1000"), "train.log_interval=10"])
+    wait_for_file(os.path.join(out, "train.log"), proc, holds=lambda text: "epoch 1 [10/" in text)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and "the run finishes instead" in output and "stopped" not in output, output
+    assert (out / "outcome").read_text().strip() == "finished" and not (out / "STOP").exists()
+    assert (out / "model-symbol.json").exists()
+
+
+@pytest.mark.slow
 def test_resume_from_epoch_with_new_lr_is_recorded(digits_rec, tmp_path):
     # its own processes: in a pytest worker that had run the whole suite, this resume once met optimizer
     # states of other shapes (not reproduced alone, with its module, or after the bad-input cases)

@@ -286,7 +286,9 @@ class Run:
         return self.dist.any(self.stop.check_local(), "stop")
 
     def train_epoch(self, epoch, first_step):
-        """``(stats, step)``: the epoch's figures, or None with the step a stop was agreed at."""
+        """``(stats, stop_step)``: the epoch's figures, None when a stop was agreed before its last step,
+        and the step a stop was agreed at, None when there was none. A stop agreed at the last step
+        still returns the figures: the epoch is whole, and is recorded before the run stops."""
         acc, clock = Accumulator(skip_nonfinite=bool(self.stepper.guard)), EpochClock()
         bar = self._progress(epoch, first_step)
         stream = self.data.train_epoch(epoch, first_step)
@@ -301,11 +303,13 @@ class Run:
                 if (step + 1) % self.cfg["train"]["log_interval"] == 0 and self.dist.primary:
                     self._log_progress(epoch, step + 1, acc, clock, bar)
                 if self._stop_agreed(step + 1):
-                    return None, step + 1
+                    if step + 1 < self.spe:
+                        return None, step + 1
+                    return self._epoch_stats(epoch, acc, clock), self.spe
         finally:
             if bar is not None:
                 bar.close()
-        return self._epoch_stats(epoch, acc, clock), self.spe
+        return self._epoch_stats(epoch, acc, clock), None
 
     def _epoch_stats(self, epoch, acc, clock):
         import mxnet as mx
@@ -402,14 +406,16 @@ class Run:
         self.tracker.start(self.global_step(self.start_epoch, self.start_step))
         try:
             for epoch in range(self.start_epoch, self.epochs):
-                stats, step = self.train_epoch(epoch, self.start_step if epoch == self.start_epoch else 0)
+                stats, stop_step = self.train_epoch(epoch, self.start_step if epoch == self.start_epoch else 0)
                 if stats is None:
-                    return self._stopped(epoch, step)
-                self._end_epoch(epoch, stats)
+                    return self._stopped(epoch, stop_step)
+                saved = self._end_epoch(epoch, stats)
+                if stop_step is not None and epoch + 1 < self.epochs:  # on the last epoch: finish instead
+                    return self._stopped(epoch + 1, 0, saved)
         finally:
             self.stop.uninstall()
             self.tracker.close()
-        return self._finished()
+        return self._finished(stop_asked=stop_step is not None or self.stop.requested)
 
     def _log_start(self):
         if not self.dist.primary:
@@ -420,7 +426,8 @@ class Run:
         self.log.info(report.coverage_line(self.cfg, self.spe, self.dist.size, self.shape, self.data))
 
     def _end_epoch(self, epoch, stats):
-        """Check the loss, settle BatchNorm statistics, validate when due, record, checkpoint when due."""
+        """Check the loss, settle BatchNorm statistics, validate when due, record, checkpoint when due;
+        whether it saved a checkpoint."""
         self._check_finite(epoch, stats)
         self.settle_statistics()
         self.dist.average_aux_states(self.net)
@@ -438,10 +445,15 @@ class Run:
             self.log.info(report.epoch_line(entry, self.epochs, eta, len(self.classes)))
         if (epoch + 1) % self.cfg["checkpoint"]["every_epochs"] == 0 or last:
             self.save_checkpoint(epoch + 1, 0, "final" if last else "periodic", entry)
-        elif self.saver.improves(entry):
+            return True
+        if self.saver.improves(entry):
             self.save_best_only(epoch + 1, entry)
+        return False
 
-    def _finished(self):
+    def _finished(self, stop_asked):
+        if self.dist.primary and stop_asked:
+            self.log.info("a stop was asked for as the last epoch ended: the run finishes instead")
+            self._clear_stop_file()
         if self.dist.primary and self.cfg["checkpoint"]["export"]:
             self.export()
         self.dist.barrier("finished")
@@ -464,18 +476,20 @@ class Run:
     def validates(self):
         return bool(self.cfg["data"]["val_split"]) and not self.cfg["data"]["synthetic"]
 
-    def _stopped(self, epoch, step):
-        if step == self.spe:  # the stop landed on the epoch's last step: save as an epoch end
-            epoch, step = epoch + 1, 0
-        path = self.save_checkpoint(epoch, step, "stop")
+    def _stopped(self, epoch, step, saved=False):
+        """``saved``: the epoch end that the stop landed on was a checkpoint epoch, already written."""
+        path = self.saver.latest() if saved else self.save_checkpoint(epoch, step, "stop")
         self.dist.barrier("stop.saved")  # no worker exits (shutting Horovod down) before the save ends
         if self.dist.primary:
             self.log.info(f"{report.stopped_line(epoch, step, self.spe, path)} ({self.stop.describe()})")
             if self.resume_hint:
                 self.log.info(f"resume with: {self.resume_hint} --resume")
-            if os.path.exists(stop_file(self.run_dir)):
-                os.remove(stop_file(self.run_dir))
+            self._clear_stop_file()
         return STOPPED
+
+    def _clear_stop_file(self):
+        if os.path.exists(stop_file(self.run_dir)):
+            os.remove(stop_file(self.run_dir))
 
     def _already_finished(self):
         """Re-running a finished run trains nothing; it (re-)exports, so a failed export can be repeated."""
