@@ -36,10 +36,11 @@ def train(data_dir, out, *extra, check=True):
     return train_in_process(*train_args(data_dir, out, *extra), check=check)
 
 
-def interrupt_in_second_epoch(cmd, sig, out):
-    """Signal once epoch 2 has logged its step 10 (of 89 at batch 16): a stop mid-epoch, never at its end."""
+def interrupt_at_step_10(cmd, sig, out, epoch=2):
+    """Signal once ``epoch`` has logged its step 10 (of 89 at batch 16): with a check every few steps,
+    a stop mid-epoch, never at its end."""
     proc = start_job([*cmd, "train.log_interval=10"])
-    wait_for_file(os.path.join(out, "train.log"), proc, holds=lambda text: "epoch 2 [10/" in text)
+    wait_for_file(os.path.join(out, "train.log"), proc, holds=lambda text: f"epoch {epoch} [10/" in text)
     proc.send_signal(sig)
     output, _ = proc.communicate(timeout=120)
     return proc.returncode, output
@@ -66,7 +67,7 @@ def test_stop_mid_epoch_then_resume_equals_uninterrupted(digits_rec, tmp_path, s
     # Both runs compared bitwise are fresh processes: MXNet state left by earlier in-process runs
     # (its random generators, MKLDNN's primitive cache) is not part of what resume must restore.
     run_cli(*train_cmd(digits_rec, full, *args))
-    code, output = interrupt_in_second_epoch(train_cmd(digits_rec, cut, *args), sig, str(cut))
+    code, output = interrupt_at_step_10(train_cmd(digits_rec, cut, *args), sig, str(cut))
     assert code == EXIT_STOPPED, output
     assert "stopped after step" in output and "in epoch 2" in output, output
     assert f"(asked for by {sig.name}, saved " in output and " s later)" in output  # what stopped it, how fast
@@ -96,11 +97,8 @@ def test_a_stop_agreed_at_an_epochs_last_step_records_that_epoch(digits_rec, tmp
     args = ("train.epochs=2", "model.name=lenet", "data.batch_size=16", "train.stop_check_interval=1000",
             f"checkpoint.every_epochs={every}")
     run_cli(*train_cmd(digits_rec, full, *args))
-    proc = start_job([*train_cmd(digits_rec, cut, *args), "train.log_interval=10"])
-    wait_for_file(os.path.join(cut, "train.log"), proc, holds=lambda text: "epoch 1 [10/" in text)
-    proc.send_signal(signal.SIGINT)
-    output, _ = proc.communicate(timeout=120)
-    assert proc.returncode == EXIT_STOPPED and "stopped at the end of epoch 1" in output, output
+    code, output = interrupt_at_step_10(train_cmd(digits_rec, cut, *args), signal.SIGINT, str(cut), epoch=1)
+    assert code == EXIT_STOPPED and "stopped at the end of epoch 1" in output, output
     assert [e["epoch"] for e in json.load(open(cut / "history.json"))["epochs"]] == [1]
     assert open(cut / "checkpoints" / "latest").read().strip() == "epoch-0001-step-000000"
     run_cli(*train_cmd(digits_rec, cut, *args), "--resume")
@@ -112,12 +110,10 @@ def test_a_stop_agreed_at_an_epochs_last_step_records_that_epoch(digits_rec, tmp
 @pytest.mark.slow
 def test_a_stop_agreed_at_the_last_epochs_last_step_finishes_the_run(digits_rec, tmp_path):
     out = tmp_path / "run"
-    proc = start_job([*train_cmd(digits_rec, out, "train.epochs=1", "model.name=lenet", "data.batch_size=16",
-                                 "train.stop_check_interval=1000"), "train.log_interval=10"])
-    wait_for_file(os.path.join(out, "train.log"), proc, holds=lambda text: "epoch 1 [10/" in text)
-    proc.send_signal(signal.SIGINT)
-    output, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 0 and "the run finishes instead" in output and "stopped" not in output, output
+    code, output = interrupt_at_step_10(train_cmd(digits_rec, out, "train.epochs=1", "model.name=lenet",
+                                                  "data.batch_size=16", "train.stop_check_interval=1000"),
+                                        signal.SIGINT, str(out), epoch=1)
+    assert code == 0 and "the run finishes instead" in output and "stopped" not in output, output
     assert (out / "outcome").read_text().strip() == "finished" and not (out / "STOP").exists()
     assert (out / "model-symbol.json").exists()
 
