@@ -364,6 +364,13 @@ def test_a_nan_loss_fails_and_keeps_the_last_good_checkpoint(world, tmp_path):
     assert meta["reason"] == "nonfinite" and meta["skipped_steps"] == meta["steps_per_epoch"] - 1 >= 5
     assert all(np.isfinite(v).all() for v in params_of(saved).values())  # the skipped steps changed nothing
     assert open(out / "outcome").read().strip() == "failed" and not (out / "model-0002.params").exists()
+    # resumed at that checkpoint, the epoch has no step left: its figures are the ones the checkpoint
+    # carried, not those of no image (they read 0 loss, 0 accuracy and 0 img/s)
+    resumed = tmp_path / "resumed"
+    shutil.copytree(out, resumed)
+    run_in_process("mxdl-train", *diverge[:3], "optim.lr=0.01", "train.log_interval=100000", "--output", resumed)
+    epoch2 = json.load(open(resumed / "history.json"))["epochs"][1]
+    assert epoch2["train_acc"] > 0 and epoch2["images_per_sec"] > 0 and epoch2["seconds"] > 0.01, epoch2
     # without the guard, the epoch's loss gives it away: nothing is saved from that epoch
     (out / "checkpoints" / "latest").write_text(good)
     proc = run_in_process("mxdl-train", *diverge, "train.nonfinite_limit=0", check=False)

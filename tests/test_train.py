@@ -85,6 +85,10 @@ def test_stop_mid_epoch_then_resume_equals_uninterrupted(digits_rec, tmp_path, s
                                                       for k in ema[0])
     history = json.load(open(cut / "history.json"))
     assert [e["epoch"] for e in history["epochs"]] == [1, 2]
+    # the resumed epoch's training figures cover the steps before the stop too (the checkpoint carries them)
+    for resumed, whole in zip(history["epochs"], json.load(open(full / "history.json"))["epochs"]):
+        assert resumed["train_acc"] == whole["train_acc"], (resumed, whole)
+        assert resumed["train_loss"] == pytest.approx(whole["train_loss"], rel=1e-5), (resumed, whole)
 
 
 @pytest.mark.slow

@@ -43,7 +43,7 @@ from ..data import inputspec
 from ..seeding import Stream, derive_seed
 from . import build, report
 from .finetune import check_nothing_fresh_is_frozen, freeze
-from .metrics import Accumulator, summarize
+from .metrics import NOTHING_CARRIED, Accumulator, summarize
 from .resume import check_compatible, find_checkpoint, restore, restore_step_state
 from .step import Stepper, init_amp, loss_scaler_state, nonfinite_stop
 from .stop import StopRequest
@@ -92,6 +92,7 @@ class Run:
         ckpt = self._checkpoint_to_resume(resume)
         self._build_model()
         self.start_epoch, self.start_step, self.lr_given = 0, 0, ckpt is not None and lr_override is not None
+        self.carried, self._running = NOTHING_CARRIED, None   # see _epoch_so_far
         self.history = History(run_dir)
         self.tracker = Tracker(run_dir, cfg["train"]["tensorboard"], dist.primary)
         self._load_weights(ckpt, lr_override)
@@ -216,9 +217,10 @@ class Run:
     def save_checkpoint(self, epoch, step_in_epoch, reason, metrics=None):
         """Rank 0 writes; every worker calls this at the same point."""
         self.settle_statistics()
+        so_far = self._epoch_so_far(*self._running, f"so_far.{epoch}.{step_in_epoch}") if step_in_epoch else None
         if not self.dist.primary:
             return None
-        meta = self._checkpoint_meta(epoch, step_in_epoch, reason, metrics)
+        meta = {**self._checkpoint_meta(epoch, step_in_epoch, reason, metrics), "epoch_so_far": so_far}
 
         def write(tmp):
             self.net.save_parameters(os.path.join(tmp, PARAMS))
@@ -290,6 +292,7 @@ class Run:
         and the step a stop was agreed at, None when there was none. A stop agreed at the last step
         still returns the figures: the epoch is whole, and is recorded before the run stops."""
         acc, clock = Accumulator(skip_nonfinite=bool(self.stepper.guard)), EpochClock()
+        self._running = acc, clock   # for a mid-epoch checkpoint's figures (save_checkpoint)
         bar = self._progress(epoch, first_step)
         stream = self.data.train_epoch(epoch, first_step)
         if self.stepper.guard:
@@ -312,13 +315,21 @@ class Run:
         return self._epoch_stats(epoch, acc, clock), None
 
     def _epoch_stats(self, epoch, acc, clock):
+        figures = self._epoch_so_far(acc, clock, f"train.{epoch}")
+        self.carried = NOTHING_CARRIED
+        loss, top1, top5 = summarize(figures[:5])
+        images, seconds, waited = figures[3], max(figures[5], 1e-9), figures[6]
+        return {"train_loss": loss, "train_acc": top1, "train_top5": top5,
+                "images_per_sec": images / seconds, "data_wait": waited / seconds, "seconds": seconds}
+
+    def _epoch_so_far(self, acc, clock, name):
+        """The epoch's figures up to now: the Accumulator's five totals summed over workers, then this
+        worker's seconds and seconds spent waiting for data; each plus what a mid-epoch checkpoint
+        carried into this process, so a resumed epoch's figures cover all of it. Every worker calls it."""
         import mxnet as mx
         mx.nd.waitall()  # the clock is read once the device has finished the epoch's work, not when it was queued
-        elapsed = clock.elapsed()
-        totals = self.dist.allreduce_sum(acc.totals(), f"train.{epoch}")
-        loss, top1, top5 = summarize(totals)
-        return {"train_loss": loss, "train_acc": top1, "train_top5": top5,
-                "images_per_sec": totals[3] / elapsed, "data_wait": clock.waited / elapsed, "seconds": elapsed}
+        now = [*self.dist.allreduce_sum(acc.totals(), name), clock.elapsed(), clock.waited]
+        return [float(a + b) for a, b in zip(now, self.carried)]
 
     def _update(self, epoch, step):
         """The optimizer step. At each log line and the epoch's end the non-finite guard is read:

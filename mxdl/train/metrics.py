@@ -42,6 +42,11 @@ def _read(arrays):
     return mx.nd.concat(*[a.reshape((1,)) for a in arrays], dim=0).asnumpy()
 
 
+# An epoch's figures before its first step: the five totals, seconds, seconds waiting for data
+# (Trainer._epoch_so_far; a mid-epoch checkpoint carries its own into the resumed run)
+NOTHING_CARRIED = (0.0,) * 7
+
+
 def summarize(totals):
     """(mean loss, top-1 accuracy, top-5 accuracy) from summed totals (over workers, too). A loss
     that covers no image (every step skipped as non-finite) is NaN."""

@@ -75,6 +75,8 @@ def restore(run, path, lr_override):
     load_params(run.net, path, run.ctx, cast_dtype=True)
     load_optimizer(run.trainer, os.path.join(path, OPT_STATES), meta["optimizer"], run.ctx)
     run.start_epoch, run.start_step = meta["epoch"], resume_step(meta, run.dist.size, run.spe, run.log)
+    if run.start_step and meta.get("epoch_so_far"):   # older checkpoints lack it: figures from the resume on
+        run.carried = tuple(meta["epoch_so_far"])
     run.schedule.segments = segments_in_epochs(meta, run.cfg["optim"]["scale_lr"])
     run.history = History.load(run.run_dir, meta["epoch"])
     step = run.global_step(run.start_epoch, run.start_step)
