@@ -5,11 +5,23 @@ import pytest
 from mxnet import gluon
 
 from mxdl.models import get_model
+from mxdl.train import guard
 from mxdl.train.step import Ema, Mixer, Stepper
 
 TRAIN = {"label_smoothing": 0.0, "accumulate": 1, "clip_grad_norm": 0.0, "nonfinite_limit": 0, "mixup": 0.0,
          "distill_weight": 0.5,
          "cutmix": 0.0, "ema_decay": 0.0, "amp": None}
+
+
+@pytest.fixture(params=["copy_if", "rows"])
+def undo(request, monkeypatch):
+    """Each guard test runs both ways of undoing a step on a CPU: mxdl_copy_if (copy_if.cc, which
+    setup.py builds), and the stock operators' rows, which GPUs use."""
+    if request.param == "copy_if":
+        assert guard.copy_if_loaded(), "mxdl_copy_if was not built: pip install -e . needs a C++ compiler"
+    else:
+        monkeypatch.setattr(guard, "copy_if_loaded", lambda: False)
+    return request.param
 
 
 def _net(seed=0):
@@ -64,6 +76,7 @@ def test_clipping_bounds_the_per_image_gradient_norm():
     assert moved == pytest.approx(0.01, rel=1e-3)  # plain SGD at lr 1 moves the weights by the gradient
 
 
+@pytest.mark.usefixtures("undo")
 def test_non_finite_steps_are_skipped_counted_and_stop_after_the_limit():
     net = _net()
     stepper = _stepper(net, batch=4, nonfinite_limit=2)
@@ -83,7 +96,30 @@ def test_non_finite_steps_are_skipped_counted_and_stop_after_the_limit():
     assert stepper.poll() and stepper.guard.run == 0 and stepper.skipped == 2  # the stop stands once seen
 
 
+def test_on_a_cpu_a_finite_step_copies_nothing():
+    """With mxdl_copy_if, the weights are saved and put back only on a bad step: after finite steps
+    the saved copies are still the zeros they were made as; after a bad one they hold the weights."""
+    net = _net()
+    stepper = _stepper(net, batch=4, nonfinite_limit=2)
+    x, y = _batch(4, 0)
+    for _ in range(2):
+        stepper.micro_batch(x, y, None)
+        stepper.update()
+    undo = stepper.guard._undo
+    assert isinstance(undo, guard._CopyOnBadSteps)
+    assert all(not saved.asnumpy().any() for saved in undo.saved)
+    before = _weights(net)
+    poisoned = x.copy()
+    poisoned[0, 0, 0, 0] = np.nan
+    stepper.micro_batch(poisoned, y, None)
+    stepper.update()
+    saved = {id(target): copy.asnumpy() for target, copy in zip(undo.targets, undo.saved)}
+    for k, p in net._collect_params_with_prefix().items():
+        np.testing.assert_array_equal(saved[id(p.data())], before[k], err_msg=k)
+
+
 @pytest.mark.parametrize("recipe", [{}, {"ema_decay": 0.5}, {"accumulate": 2}], ids=["plain", "ema", "accumulate"])
+@pytest.mark.usefixtures("undo")
 def test_a_skipped_step_leaves_weights_momentum_and_average_as_they_were(recipe):
     """Momentum and weight decay move the weights even on a zero gradient: the guard restores the
     optimizer's state too, so a run with a skipped step equals the run without it."""
@@ -168,6 +204,7 @@ def test_mixed_labels_with_smoothing_and_class_weights():
     np.testing.assert_allclose(stepper.loss(out, y_a, y_b, lam).asnumpy(), (ce * weight).asnumpy(), rtol=1e-5)
 
 
+@pytest.mark.usefixtures("undo")
 def test_the_guard_undoes_a_step_on_weights_in_mkldnn_layout():
     """After an inference pass MKLDNN may hold convolution weights in its own layout, of which MXNet
     refuses reshaped views (the guard once failed there in a run's second epoch)."""
@@ -194,6 +231,7 @@ def test_the_guard_undoes_a_step_on_weights_in_mkldnn_layout():
         np.testing.assert_array_equal(before[k], after[k], err_msg=k)
 
 
+@pytest.mark.usefixtures("undo")
 def test_guarded_steps_between_inference_passes_equal_unguarded_ones():
     """The guard's views of the weights are made at its first update; inference passes later put
     MKLDNN's layout on the convolution weights. Read through a view that no longer matched, every
@@ -217,6 +255,7 @@ def test_guarded_steps_between_inference_passes_equal_unguarded_ones():
         np.testing.assert_array_equal(plain[k], guarded[k], err_msg=k)
 
 
+@pytest.mark.usefixtures("undo")
 def test_after_loading_optimizer_states_a_skipped_step_restores_the_ones_in_use(tmp_path):
     """A checkpoint loads the optimizer states on the CPU and MXNet moves them to the weights' device
     at the next update, as new arrays: the guard must keep those, not the loaded ones. Two CPU

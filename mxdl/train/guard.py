@@ -1,23 +1,26 @@
 """The non-finite guard, kept on the device: a step whose gradients hold NaN or inf changes nothing.
 
-Per update, with no read from the device::
+Per update, with no read from the device in the training loop::
 
     ok = all gradients finite?                  # 1.0 or 0.0, on the device
-    update -> index_copy(kept, row 1 - ok, updated) -> updated = kept[0]
+    before the update: save the weights and optimizer states, if needed
+    after it: put them back when not ok
     skipped += 1 - ok; run = (run + 1) * (1 - ok); longest = max(longest, run)
 
-``kept`` holds each weight and optimizer state twice over, as rows 0 and 1. Row 0 always holds
-the values to go on from: a finite step writes its result there, a non-finite one into row 1,
-which nothing reads; copying row 0 back is then the same for both. Both copies run at memcpy
-speed (MiniVGGNet's 2.2M weights and 2.2M momentum values: 1.3 and 1.5 ms on this CPU, where
-``where()`` takes 4.8 ms). Two passes over the weights and states are the floor while the
-optimizer updates in place: one to keep what a bad step must get back, one to put it back or not,
-chosen on the device. What bench/recipe_costs.py measures beyond them is the check (about 1 ms
-inside a step) and MXNet's cost of starting each copy, which _rows() keeps to one call per copy.
-Fewer calls were tried: gathering the small arrays (biases, BatchNorm's, small convolutions) into
-one flat row with amp_multicast, one index_copy and one amp_multicast back took 7 calls where
-this takes 88 for MiniVGGNet, but inside a step it cost the same (5.7 against 5.6 ms over 80
-alternated rounds): the large arrays' two passes, read cold after the update, are the cost.
+Two ways to save and put back:
+
+- CPUs (_CopyOnBadSteps): mxdl_copy_if, an operator of mxdl's own (copy_if.cc, built by setup.py),
+  copies only when the flag says the step is bad. It reads the flag where MXNet's engine runs it,
+  after the check and in its order, so the loop never waits; a finite step copies nothing. The
+  guard costs the check and two calls: 1.8 ms of a 228 ms MiniVGGNet step (bench/recipe_costs.py).
+- GPUs, or CPUs where no compiler built it (_Rows): MXNet's own operators only, which cannot skip
+  work on a value on the device. ``kept`` holds each weight and state twice over, as rows 0 and
+  1; row 0 always holds the values to go on from. After the update, index_copy writes the result
+  into row ``1 - ok`` (row 1 is never read) and row 0 is copied back, the same for both cases.
+  These are two passes over the weights and states on every step, at the device's memory speed
+  (not measured on a GPU here); on this CPU 5-7 ms (2.6-3.7% of the step above), most of it reading the large
+  arrays cold after the update. Gathering the small arrays into fewer calls (7 instead of 88 for
+  MiniVGGNet) cost the same inside a step, and was left out.
 
 The loop reads the three counters once per log line and at the epoch's end (``poll``): after
 ``limit`` skipped steps in a row it saves and stops; the skipped steps left the weights as they were.
@@ -30,6 +33,10 @@ weights because a zero gradient is not a no-op: momentum and weight decay would 
 The one thing a skipped step still changes is the optimizer's host-side update count (Adam's bias
 correction sees one more step); reading the flag to undo it would bring the host read back.
 """
+
+import glob
+import logging
+import os
 
 import numpy as np
 
@@ -72,31 +79,82 @@ def _arrays(state):
     return [state]
 
 
-class FiniteGuard:
-    def __init__(self, params, trainer, limit):
-        self.params, self.trainer, self.limit = params, trainer, limit
-        self.carried = 0                           # skipped before a resume
-        self.skipped = self.run = self.longest = 0   # host copies, as of the last poll
-        self._device = None                        # [skipped, run, longest] on the device
-        self._targets = self._kept = None           # weights and states, and their two rows
-        self._views = None                          # made by _rows()
-        self._current = False                        # row 0 holds the weights and states as they are
+_LIBRARY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_copy_if")
+_loaded = None
 
-    # ---- per update, on the device --------------------------------------------------------------
 
-    def update(self, images):
-        """The trainer's update, undone on the device when the gradients were not all finite."""
+def copy_if_loaded():
+    """Whether MXNet has mxdl_copy_if (copy_if.cc, built by setup.py where a compiler was found),
+    loading it at the first call. One built against another MXNet is refused by MXNet's check of
+    the library's version: the guard then says so once and uses stock operators."""
+    global _loaded
+    if _loaded is None:
+        import mxnet as mx
+        built = glob.glob(_LIBRARY + "*.so")
+        _loaded = False
+        if built:
+            try:
+                mx.library.load(built[0], verbose=False)
+                _loaded = True
+            except mx.base.MXNetError as e:
+                logging.getLogger(__name__).warning(
+                    "the non-finite guard copies every step (2-4%% of a CPU step): %s did not load (%s); "
+                    "reinstall mxdl against this MXNet", built[0], str(e).strip().splitlines()[0])
+    return _loaded
+
+
+class _CopyOnBadSteps:
+    """CPUs: the weights and states are saved before the update and put back after it only when
+    the step is bad (mxdl_copy_if reads the flag where the engine runs it, after the check). A
+    finite step copies nothing."""
+
+    def __init__(self, targets):
         from mxnet import nd
-        ok = self._all_finite()
+        self.targets = targets
+        self.saved = [nd.zeros(a.shape, ctx=a.context, dtype=a.dtype) for a in targets]
+
+    def before(self, bad):
+        _copy_if(bad, self.targets, self.saved)
+
+    def after(self, bad):
+        _copy_if(bad, self.saved, self.targets)
+
+    def forget(self):
+        pass   # nothing is kept between steps
+
+
+def _copy_if(flag, sources, targets):
+    from mxnet import nd
+    for i in range(0, len(sources), CHUNK):
+        pairs = sources[i:i + CHUNK]
+        nd.mxdl_copy_if(flag, *pairs, *targets[i:i + CHUNK], num_pairs=len(pairs))
+
+
+class _Rows:
+    """GPUs, or CPUs without mxdl_copy_if: each weight and state kept twice over, as rows 0 and 1,
+    with stock operators only (the module's docstring)."""
+
+    def __init__(self, targets):
+        from mxnet import nd
+        self.targets = targets
+        self.kept = [nd.zeros((2,) + a.shape, ctx=a.context, dtype=a.dtype) for a in targets]
+        self._views = None
+        self._current = False   # row 0 holds the weights and states as they are
+
+    def before(self, bad):
         if not self._current:
-            self._take_current()
-        self.trainer.update(images)
-        bad = 1 - ok   # the row a step's result goes to
+            for now, kept in zip(self.targets, self.kept):
+                kept[0] = now
+            self._current = True
+
+    def after(self, bad):
+        from mxnet import nd
         for now, as_row, kept, first in self._rows():
             nd.contrib.index_copy(kept, bad, as_row, out=kept)
             first.copyto(now)
-        self._count(bad)
-        return ok
+
+    def forget(self):
+        self._current = False   # take the weights again at the next update
 
     def _rows(self):
         """Per weight or state: it, it as a row (1, ...), its two rows, and row 0.
@@ -110,23 +168,42 @@ class FiniteGuard:
         is a slice assignment, 3x slower than a plain copy)."""
         if self._views is None:
             self._views = [(now, now.reshape((1,) + now.shape), kept, kept[0])
-                           for now, kept in zip(self._targets, self._kept)]
+                           for now, kept in zip(self.targets, self.kept)]
         return self._views
+
+
+class FiniteGuard:
+    def __init__(self, params, trainer, limit):
+        self.params, self.trainer, self.limit = params, trainer, limit
+        self.carried = 0                           # skipped before a resume
+        self.skipped = self.run = self.longest = 0   # host copies, as of the last poll
+        self._device = None                        # [skipped, run, longest] on the device
+        self._undo = None                          # _CopyOnBadSteps or _Rows, made at the first update
+
+    # ---- per update, on the device --------------------------------------------------------------
+
+    def update(self, images):
+        """The trainer's update, undone on the device when the gradients were not all finite."""
+        ok = self._all_finite()
+        bad = 1 - ok
+        undo = self._undo or self._make_undo()
+        undo.before(bad)
+        self.trainer.update(images)
+        undo.after(bad)
+        self._count(bad)
+        return ok
 
     def forget(self):
         """Something besides an update may have changed the weights (a validation with the averaged
-        weights, a settling of statistics, a load): take them again at the next update."""
-        self._current = False
+        weights, a settling of statistics, a load)."""
+        if self._undo:
+            self._undo.forget()
 
-    def _take_current(self):
-        """The current weights and states as row 0."""
-        from mxnet import nd
-        if self._kept is None:
-            self._targets = [p.data() for p in self.params] + self._optimizer_states()
-            self._kept = [nd.zeros((2,) + a.shape, ctx=a.context, dtype=a.dtype) for a in self._targets]
-        for now, kept in zip(self._targets, self._kept):
-            kept[0] = now
-        self._current = True
+    def _make_undo(self):
+        targets = [p.data() for p in self.params] + self._optimizer_states()
+        on_cpu = targets[0].context.device_type == "cpu"
+        self._undo = _CopyOnBadSteps(targets) if on_cpu and copy_if_loaded() else _Rows(targets)
+        return self._undo
 
     def _all_finite(self):
         """1.0 on the device when every gradient is finite. On GPUs MXNet's multi_all_finite (AMP's
