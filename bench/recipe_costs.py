@@ -9,6 +9,8 @@
    device, alternated 60 times, medians; as a share of the median whole step. On this 2-core
    machine whole epochs of one configuration vary by +-20% from one to the next, so the A/B of
    part 1 cannot resolve 2%; this timing can (and is an upper bound: it hides no overlap).
+   Twice: with mxdl_copy_if (CPUs, where setup.py built it), and with MXNet's operators only
+   (as on GPUs, two copies of the weights and states every step), the baseline.
 3. float32 against bfloat16 AMP through the same trainer; AMP patches MXNet for the whole
    process, so each precision runs in a fresh process of its own.
 
@@ -80,11 +82,16 @@ def _timed(fn):
     return time.perf_counter() - start
 
 
-def guard_cost(model, batch, rounds=60):
-    """Milliseconds the guard adds to an update, and that as a share of a whole step."""
+def guard_cost(model, batch, stock=False, rounds=60):
+    """Milliseconds the guard adds to an update, and that as a share of a whole step; ``stock``:
+    the guard as on GPUs, with MXNet's operators only (two copies on every step), the baseline of
+    mxdl_copy_if (a finite step copies nothing)."""
     import statistics
+    from mxdl.train import guard
     run, x, y = in_memory_run(model, batch, (3, 32, 32), ["train.nonfinite_limit=5"], steps=4)
     stepper = run.stepper
+    loaded = guard.copy_if_loaded
+    guard.copy_if_loaded = (lambda: False) if stock else loaded
     x, y = run._to_ctx(x, y)
     guarded, plain, steps = [], [], []
     for i in range(rounds + 5):
@@ -99,9 +106,11 @@ def guard_cost(model, batch, rounds=60):
         stepper.pending = 0
         if i >= 5:  # the first rounds allocate
             steps.append(step)
+    guard.copy_if_loaded = loaded
+    way = "with mxdl_copy_if" if isinstance(stepper.guard._undo, guard._CopyOnBadSteps) else "with stock operators"
     added = statistics.median(guarded) - statistics.median(plain)
     whole = statistics.median(steps)
-    figure(f"{model}, batch {batch}: the non-finite guard's own work, timed alone ({rounds} rounds, medians)",
+    figure(f"{model}, batch {batch}: the non-finite guard's own work {way}, timed alone ({rounds} rounds, medians)",
            f"plain update {statistics.median(plain) * 1e3:.2f} ms, guarded update "
            f"{statistics.median(guarded) * 1e3:.2f} ms, whole guarded step {whole * 1e3:.1f} ms: the guard adds "
            f"{added * 1e3:.2f} ms = {100 * added / whole:.1f}% of the step",
@@ -144,6 +153,7 @@ def main():
         return
     option_costs(args.model, args.batch, args.steps)
     guard_cost(args.model, args.batch)
+    guard_cost(args.model, args.batch, stock=True)
     precision_costs(args.model, args.batch, args.steps)
 
 

@@ -96,15 +96,20 @@ def test_non_finite_steps_are_skipped_counted_and_stop_after_the_limit():
     assert stepper.poll() and stepper.guard.run == 0 and stepper.skipped == 2  # the stop stands once seen
 
 
-def test_on_a_cpu_a_finite_step_copies_nothing():
-    """With mxdl_copy_if, the weights are saved and put back only on a bad step: after finite steps
-    the saved copies are still the zeros they were made as; after a bad one they hold the weights."""
-    net = _net()
+def _two_finite_steps(net):
     stepper = _stepper(net, batch=4, nonfinite_limit=2)
     x, y = _batch(4, 0)
     for _ in range(2):
         stepper.micro_batch(x, y, None)
         stepper.update()
+    return stepper, x, y
+
+
+def test_on_a_cpu_a_finite_step_copies_nothing():
+    """With mxdl_copy_if, the weights are saved and put back only on a bad step: after finite steps
+    the saved copies are still the zeros they were made as; after a bad one they hold the weights."""
+    net = _net()
+    stepper, x, y = _two_finite_steps(net)
     undo = stepper.guard._undo
     assert isinstance(undo, guard._CopyOnBadSteps)
     assert all(not saved.asnumpy().any() for saved in undo.saved)
@@ -282,3 +287,17 @@ def test_after_loading_optimizer_states_a_skipped_step_restores_the_ones_in_use(
     in_use = resumed.trainer._updaters[0].states
     for key, value in saved.items():
         np.testing.assert_array_equal(in_use[int(key)].asnumpy(), value, err_msg=key)
+
+
+@pytest.mark.parametrize("library", ["missing", "not a library"])
+def test_without_mxdl_copy_if_the_guard_says_why_once_and_uses_stock_operators(library, tmp_path, monkeypatch,
+                                                                              caplog):
+    prefix = str(tmp_path / "_copy_if")
+    if library == "not a library":
+        (tmp_path / "_copy_if.so").write_bytes(b"not an ELF file")
+    monkeypatch.setattr(guard, "_LIBRARY", prefix)
+    monkeypatch.setattr(guard, "_loaded", None)
+    stepper = _two_finite_steps(_net())[0]
+    assert isinstance(stepper.guard._undo, guard._Rows)
+    said = [r.getMessage() for r in caplog.records if "mxdl_copy_if" in r.getMessage()]
+    assert len(said) == 1 and ("not built" if library == "missing" else "did not load") in said[0]

@@ -84,22 +84,24 @@ _loaded = None
 
 
 def copy_if_loaded():
-    """Whether MXNet has mxdl_copy_if (copy_if.cc, built by setup.py where a compiler was found),
-    loading it at the first call. One built against another MXNet is refused by MXNet's check of
-    the library's version: the guard then says so once and uses stock operators."""
+    """Whether MXNet has mxdl_copy_if (copy_if.cc, built by setup.py where MXNet and a compiler were
+    there), loading it at the first call. Where it is missing, or was built against another MXNet
+    (whose version check refuses it), the guard says so once and uses stock operators."""
     global _loaded
     if _loaded is None:
         import mxnet as mx
         built = glob.glob(_LIBRARY + "*.so")
-        _loaded = False
+        _loaded, why = False, "it was not built: install mxnet first, then mxdl with pip's --no-build-isolation"
         if built:
             try:
                 mx.library.load(built[0], verbose=False)
                 _loaded = True
             except mx.base.MXNetError as e:
-                logging.getLogger(__name__).warning(
-                    "the non-finite guard copies every step (2-4%% of a CPU step): %s did not load (%s); "
-                    "reinstall mxdl against this MXNet", built[0], str(e).strip().splitlines()[0])
+                why = f"{built[0]} did not load ({str(e).strip().splitlines()[0]}): reinstall mxdl against this MXNet"
+        if not _loaded:
+            logging.getLogger(__name__).warning(
+                "the non-finite guard copies the weights on every step (2-4%% of a CPU step) because "
+                "mxdl_copy_if is missing: %s", why)
     return _loaded
 
 
