@@ -12,15 +12,15 @@ Two ways to save and put back:
 - CPUs (_CopyOnBadSteps): mxdl_copy_if, an operator of mxdl's own (copy_if.cc, built by setup.py),
   copies only when the flag says the step is bad. It reads the flag where MXNet's engine runs it,
   after the check and in its order, so the loop never waits; a finite step copies nothing. The
-  guard costs the check and two calls: 1.8 ms of a 228 ms MiniVGGNet step (bench/recipe_costs.py).
+  guard costs the check and two calls: 1.64 ms, 0.8% of a MiniVGGNet step (bench/recipe_costs.py).
 - GPUs, or CPUs where no compiler built it (_Rows): MXNet's own operators only, which cannot skip
   work on a value on the device. ``kept`` holds each weight and state twice over, as rows 0 and
   1; row 0 always holds the values to go on from. After the update, index_copy writes the result
   into row ``1 - ok`` (row 1 is never read) and row 0 is copied back, the same for both cases.
   These are two passes over the weights and states on every step, at the device's memory speed
-  (not measured on a GPU here); on this CPU 5-7 ms (2.6-3.7% of the step above), most of it reading the large
-  arrays cold after the update. Gathering the small arrays into fewer calls (7 instead of 88 for
-  MiniVGGNet) cost the same inside a step, and was left out.
+  (not measured on a GPU here); on this CPU 5.7-8.8 ms, 2.6-3.7% of the step, most of it reading
+  the large arrays cold after the update. Gathering the small arrays into fewer calls (7 instead
+  of 88 for MiniVGGNet) cost the same inside a step, and was left out.
 
 The loop reads the three counters once per log line and at the epoch's end (``poll``): after
 ``limit`` skipped steps in a row it saves and stops; the skipped steps left the weights as they were.
@@ -59,8 +59,9 @@ def sum_of_squares(arrays):
     On CPUs, for float32, a BLAS dot of each large array with itself through a flat view, and one
     multi_sum_sq for the small ones. For MiniVGGNet's 2.2M gradients in 22 arrays, inside a step:
     1.1 ms, against 1.6-2.4 ms with a dot for every array (22 calls, mostly spent starting them);
-    multi_sum_sq alone takes 2.2 ms, its CPU kernel being a plain loop (norm: 9.6 ms, sum: 15). Elsewhere multi_sum_sq, which accumulates float16 in float32 where a float16 dot would
-    overflow at 65504."""
+    multi_sum_sq alone takes 2.2 ms, its CPU kernel being a plain loop (norm: 9.6 ms, sum: 15).
+    Elsewhere multi_sum_sq, which accumulates float16 in float32 where a float16 dot would overflow
+    at 65504."""
     from mxnet import nd
     small, parts = arrays, []
     if arrays[0].context.device_type == "cpu" and all(a.dtype == np.float32 for a in arrays):
@@ -91,13 +92,14 @@ def copy_if_loaded():
     if _loaded is None:
         import mxnet as mx
         built = glob.glob(_LIBRARY + "*.so")
-        _loaded, why = False, "it was not built: install mxnet first, then mxdl with pip's --no-build-isolation"
+        _loaded, why = False, "it was not built: install mxnet, then mxdl with pip's --no-build-isolation"
         if built:
             try:
                 mx.library.load(built[0], verbose=False)
                 _loaded = True
             except mx.base.MXNetError as e:
-                why = f"{built[0]} did not load ({str(e).strip().splitlines()[0]}): reinstall mxdl against this MXNet"
+                first_line = str(e).strip().splitlines()[0]
+                why = f"{built[0]} did not load ({first_line}): reinstall mxdl against this MXNet"
         if not _loaded:
             logging.getLogger(__name__).warning(
                 "the non-finite guard copies the weights on every step (2-4%% of a CPU step) because "
@@ -210,8 +212,8 @@ class FiniteGuard:
     def _all_finite(self):
         """1.0 on the device when every gradient is finite. On GPUs MXNet's multi_all_finite (AMP's
         check); its CPU kernel is serial (210 ms for MiniVGGNet's 2.2M gradients, measured), so on
-        CPUs the gradients' sum of squares (about 1 ms inside a step), which is NaN or inf when an element is (or
-        when one exceeds 1e19, which no trainable step survives either)."""
+        CPUs the gradients' sum of squares (about 1 ms inside a step), which is NaN or inf when an
+        element is (or when one exceeds 1e19, which no trainable step survives either)."""
         from mxnet import nd
         grads = [p.grad() for p in self.params]
         if grads[0].context.device_type == "cpu":
