@@ -9,7 +9,8 @@
 // The dst arrays are declared mutated, so the engine orders the update around both calls.
 //
 // Built by setup.py against the headers of the installed MXNet (lib_api.h), loaded with
-// mx.library.load. CPU only: GPUs keep the stock-operator guard, where those copies are cheap.
+// mx.library.load. CPU only: GPUs keep the stock-operator guard (its copies there were not
+// measured: no GPU here), since reading the flag in a CPU operator would stall their stream.
 #include <cstring>
 #include <string>
 #include <unordered_map>

@@ -116,22 +116,24 @@ class _CopyOnBadSteps:
         from mxnet import nd
         self.targets = targets
         self.saved = [nd.zeros(a.shape, ctx=a.context, dtype=a.dtype) for a in targets]
+        # (sources, copies) per call: the calls take a bounded number of arrays, like the check's
+        self._save = list(zip(_chunks(targets), _chunks(self.saved)))
+        self._put_back = [(copies, sources) for sources, copies in self._save]
 
     def before(self, bad):
-        _copy_if(bad, self.targets, self.saved)
+        _copy_if(bad, self._save)
 
     def after(self, bad):
-        _copy_if(bad, self.saved, self.targets)
+        _copy_if(bad, self._put_back)
 
     def forget(self):
         pass   # nothing is kept between steps
 
 
-def _copy_if(flag, sources, targets):
+def _copy_if(flag, calls):
     from mxnet import nd
-    for i in range(0, len(sources), CHUNK):
-        pairs = sources[i:i + CHUNK]
-        nd.mxdl_copy_if(flag, *pairs, *targets[i:i + CHUNK], num_pairs=len(pairs))
+    for sources, targets in calls:
+        nd.mxdl_copy_if(flag, *sources, *targets, num_pairs=len(sources))
 
 
 class _Rows:

@@ -43,7 +43,7 @@ def _read(arrays):
 
 
 # An epoch's figures before its first step: the five totals, seconds, seconds waiting for data
-# (Trainer._epoch_so_far; a mid-epoch checkpoint carries its own into the resumed run)
+# (Run._epoch_so_far in loop.py; a mid-epoch checkpoint carries its own into the resumed run)
 NOTHING_CARRIED = (0.0,) * 7
 
 
